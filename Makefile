@@ -1,0 +1,42 @@
+# Two entry points for a fresh machine: `make demo` (the main job) and `make test` (the suite).
+# Both create ./.venv when missing and install the project with the pinned dev/CI versions
+# from constraints/ci.txt. A stamp file keyed on the install inputs makes re-runs instant.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints/ci.txt | cksum | cut -d' ' -f1)
+PIP_INSTALL := $(PY) -m pip install --quiet --disable-pip-version-check -c constraints/ci.txt
+
+.PHONY: install test test-fast lint demo bench clean
+
+$(STAMP): pyproject.toml constraints/ci.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip setuptools wheel
+	$(PIP_INSTALL) -e ".[dev,all]"
+	SAM2_BUILD_CUDA=0 $(PIP_INSTALL) --no-build-isolation "sam2==1.1.0"
+	@rm -f $(VENV)/.installed-*
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+test: $(STAMP)
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(PY) -m pytest -q
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not slow"
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff format --check src tests benchmarks
+
+demo: $(STAMP)
+	$(VENV)/bin/regionreasoner demo
+
+bench: $(STAMP)
+	$(PY) benchmarks/convert.py
+	$(PY) benchmarks/rewards.py
+
+clean:
+	rm -rf $(VENV) build dist .pytest_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""The multi-round engine: prompts, reference policies and the round-synchronous runner."""

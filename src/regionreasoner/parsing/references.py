@@ -1,0 +1,70 @@
+"""Boxes cited in text: ``bbox=[x1,y1,x2,y2]``, ``bbox [..]`` and bare ``[x1,y1,x2,y2]``.
+
+Each citation keeps its style so that each reward profile can apply its own rule (the
+released reward code only counts boxes preceded by ``bbox``).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+_NUM = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
+_BOX_RE = re.compile(
+    rf"(?P<prefix>\bbbox\s*(?P<eq>=)?\s*)?\[\s*(?P<a>{_NUM})\s*,\s*(?P<b>{_NUM})\s*,"
+    rf"\s*(?P<c>{_NUM})\s*,\s*(?P<d>{_NUM})\s*\]",
+    re.IGNORECASE,
+)
+
+CitationStyle = Literal["bbox=", "bbox", "bare"]
+
+
+@dataclass(frozen=True, slots=True)
+class CitedBox:
+    """A box written in text.
+
+    Attributes:
+        xyxy: the four numbers as written (frame of the text).
+        style: ``"bbox="`` (``bbox=[...]``), ``"bbox"`` (``bbox [...]``) or ``"bare"``.
+        span: ``(start, end)`` character offsets in the text.
+    """
+
+    xyxy: tuple[float, float, float, float]
+    style: CitationStyle
+    span: tuple[int, int]
+
+
+def find_cited_boxes(text: str) -> tuple[CitedBox, ...]:
+    """All four-number boxes in ``text``, in order, with their citation style.
+
+    >>> [b.style for b in find_cited_boxes("near bbox=[1,2,3,4] and [5, 6, 7, 8]")]
+    ['bbox=', 'bare']
+    """
+    found = []
+    for m in _BOX_RE.finditer(text or ""):
+        values = tuple(float(m.group(k)) for k in "abcd")
+        if not all(math.isfinite(v) for v in values):
+            continue
+        if m.group("prefix"):
+            style: CitationStyle = "bbox=" if m.group("eq") else "bbox"
+        else:
+            style = "bare"
+        found.append(CitedBox(values, style, m.span()))  # type: ignore[arg-type]
+    return tuple(found)
+
+
+def format_reference(model_xyxy: Sequence[float], *, style: str = "bbox=") -> str:
+    """Render a reference box as the model is trained to read it.
+
+    Args:
+        model_xyxy: the box in the MODEL frame; values are written as integers.
+        style: ``"bbox="`` -> ``bbox=[x1,y1,x2,y2]`` (paper protocol, training);
+            ``"official"`` -> ``[x1, y1, x2, y2]`` i.e. ``str(list)`` of the values as
+            given (the released evaluation).
+    """
+    if style == "official":
+        return str([int(v) if float(v).is_integer() else v for v in model_xyxy])
+    return "bbox=[" + ",".join(str(round(float(v))) for v in model_xyxy) + "]"
