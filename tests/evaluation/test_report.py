@@ -1,0 +1,505 @@
+"""``write_reports``: reading run directories, merging shards, the four output files."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from pycocotools import mask as mask_utils
+
+from regionreasoner.errors import DataFormatError, UserInputError
+from regionreasoner.evaluation.published import DETECTION, REFCOCOG, SEGMENTATION, TURN_COUNTS
+from regionreasoner.evaluation.report import RunSettings, write_reports
+
+IMAGE_WH = (40, 30)
+
+
+def rle(mask: np.ndarray) -> dict:
+    encoded = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
+    return {"size": [int(v) for v in encoded["size"]], "counts": encoded["counts"].decode()}
+
+
+def box_mask(x1: int, y1: int, x2: int, y2: int) -> np.ndarray:
+    mask = np.zeros((IMAGE_WH[1], IMAGE_WH[0]), bool)
+    mask[y1:y2, x1:x2] = True
+    return mask
+
+
+def prediction(dialogue_id: str, turn_index: int, pred, gt, inter, union, **fields) -> dict:
+    row = {
+        "dialogue_id": dialogue_id,
+        "turn_index": turn_index,
+        "prompt": f"question {dialogue_id}/{turn_index}",
+        "text": "<scene>a room</scene><think>look at bbox=[0,0,10,10]</think>"
+        '<answer>[{"bbox_2d": [0, 0, 10, 10], "point_2d": [5, 5]}]</answer>',
+        "pred_bboxes": pred,
+        "pred_points": [],
+        "reference_bbox": None,
+        "reference_source": "none",
+        "mask": None,
+        "parse_issues": [],
+        "latency_s": 0.01,
+        "gt_bboxes": [gt],
+        "gt_mask": None,
+        "intersection": inter,
+        "union": union,
+        "failed": False,
+        "cited_reference": None,
+        "hallucinated_citation": None,
+    }
+    row.update(fields)
+    return row
+
+
+def scenario_rows() -> list[dict]:
+    """Five turns of two dialogues; the expected metrics are computed by hand below."""
+    return [
+        prediction("a", 0, [[0, 0, 10, 10]], [0, 0, 10, 10], 100, 100),
+        prediction(
+            "a",
+            1,
+            [[0, 0, 5, 5], [20, 0, 30, 10]],
+            [20, 0, 30, 10],
+            50,
+            100,
+            parse_issues=["think lacks the reference"],
+            reference_bbox=[0, 0, 10, 10],
+            reference_source="predicted",
+            cited_reference=True,
+            hallucinated_citation=False,
+        ),
+        prediction("b", 0, [], [0, 10, 20, 30], 0, 400),
+        prediction(
+            "b",
+            1,
+            [],
+            [0, 0, 10, 10],
+            0,
+            100,
+            failed=True,
+            text=None,
+            reference_source="fallback_gt",
+            reference_bbox=[0, 10, 20, 30],
+        ),
+        prediction(
+            "b",
+            2,
+            [[10, 10, 20, 20]],
+            [10, 10, 20, 20],
+            90,
+            110,
+            reference_source="predicted",
+            reference_bbox=[0, 0, 10, 10],
+            cited_reference=False,
+            hallucinated_citation=True,
+        ),
+    ]
+
+
+# Hand-computed from scenario_rows():
+#   R1: a/0 hit (100/100), b/0 miss (0/400)       -> acc 1/2, gIoU 0.5,  cIoU 100/500
+#   R2: a/1 hit any, not top-1 (50/100), b/1 failed (0/100) -> acc 1/2, top1 0, gIoU 0.25
+#   R3: b/2 hit (90/110)
+EXPECTED = {
+    "overall": {
+        "acc@0.5": 3 / 5,
+        "acc@0.5_top1": 2 / 5,
+        "gIoU": (1 + 0.5 + 0 + 0 + 90 / 110) / 5,
+        "cIoU": 240 / 810,
+        "turns": 5,
+        "format_ok": 3 / 5,
+        "citation_rate": 1 / 2,
+        "hallucinated_citation_rate": 1 / 2,
+        "failed_turns": 1,
+    },
+    "1": {"acc@0.5": 0.5, "acc@0.5_top1": 0.5, "gIoU": 0.5, "cIoU": 0.2, "turns": 2},
+    "2": {"acc@0.5": 0.5, "acc@0.5_top1": 0.0, "gIoU": 0.25, "cIoU": 0.25, "turns": 2},
+    "3": {"acc@0.5": 1.0, "acc@0.5_top1": 1.0, "gIoU": 90 / 110, "cIoU": 90 / 110, "turns": 1},
+}
+
+CONFIG = {
+    "protocol": "paper",
+    "reference_policy": "predicted",
+    "model": "oracle",
+    "prompt": "regionreasoner",
+    "segmenter": "box-fill",
+    "data": None,
+    "seed": 0,
+}
+
+
+def write_run(
+    run_dir: Path, rows: list[dict], config: dict | None = None, *, tail: str = ""
+) -> Path:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.json").write_text(json.dumps(config or CONFIG), encoding="utf-8")
+    text = "".join(json.dumps(r) + "\n" for r in rows) + tail
+    (run_dir / "predictions.jsonl").write_text(text, encoding="utf-8")
+    return run_dir
+
+
+def assert_matches(metrics: dict, expected: dict = EXPECTED) -> None:
+    for name, value in expected["overall"].items():
+        assert metrics["overall"][name] == pytest.approx(value), name
+    for round_key in ("1", "2", "3"):
+        for name, value in expected[round_key].items():
+            assert metrics["rounds"][round_key][name] == pytest.approx(value), (round_key, name)
+
+
+def write_bench(path: Path, source: str, *, with_masks: bool = True) -> Path:
+    """A RegionDial JSONL with the scenario's dialogues and a drawn image for "a"."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    (path.parent / "images").mkdir(exist_ok=True)
+    Image.new("RGB", IMAGE_WH, (90, 120, 200)).save(path.parent / "images" / "a.png")
+
+    def target(box):
+        out = {"bbox": box}
+        if with_masks:
+            out["mask"] = rle(box_mask(*box))
+        return out
+
+    dialogues = [
+        {
+            "schema_version": 1,
+            "dialogue_id": "a",
+            "image": "images/a.png",
+            "image_wh": list(IMAGE_WH),
+            "source": source,
+            "turns": [
+                {
+                    "turn_index": 0,
+                    "question": "the blue square",
+                    "refers_to": None,
+                    "relation": None,
+                    "targets": [target([0, 0, 10, 10])],
+                },
+                {
+                    "turn_index": 1,
+                    "question": "the box right of {ref}",
+                    "refers_to": 0,
+                    "relation": "right_of",
+                    "targets": [target([20, 0, 30, 10])],
+                },
+            ],
+        },
+        {
+            "schema_version": 1,
+            "dialogue_id": "b",
+            "image": "images/missing.png",
+            "image_wh": list(IMAGE_WH),
+            "source": source,
+            "turns": [
+                {
+                    "turn_index": 0,
+                    "question": "the big one",
+                    "refers_to": None,
+                    "relation": None,
+                    "targets": [target([0, 10, 20, 30])],
+                },
+                {
+                    "turn_index": 1,
+                    "question": "the one above {ref}",
+                    "refers_to": 0,
+                    "relation": "above",
+                    "targets": [target([0, 0, 10, 10])],
+                },
+                {
+                    "turn_index": 2,
+                    "question": "the one right of {ref}",
+                    "refers_to": 1,
+                    "relation": "right_of",
+                    "targets": [target([10, 10, 20, 20])],
+                },
+            ],
+        },
+    ]
+    path.write_text("".join(json.dumps(d) + "\n" for d in dialogues), encoding="utf-8")
+    return path
+
+
+def test_write_reports_writes_all_files_with_the_design_schema(tmp_path):
+    run = write_run(tmp_path / "run", scenario_rows())
+    metrics = write_reports([run])
+    for name in ("metrics.json", "report.md", "rounds.png", "report.html"):
+        assert (run / name).is_file(), name
+    stored = json.loads((run / "metrics.json").read_text())
+    assert stored == json.loads(json.dumps(metrics))
+    # DESIGN 3.4 keys.
+    assert {"overall", "rounds", "protocol", "reference_policy"} <= set(stored)
+    assert {
+        "acc@0.5",
+        "gIoU",
+        "cIoU",
+        "turns",
+        "format_ok",
+        "citation_rate",
+        "hallucinated_citation_rate",
+    } <= set(stored["overall"])
+    for entry in stored["rounds"].values():
+        assert {"acc@0.5", "gIoU", "cIoU", "turns"} <= set(entry)
+    # Extra keys of the brief.
+    assert {"acc@0.5_top1", "pass@0.3", "pass@0.5", "pass@0.7", "pass@0.9"} <= set(
+        stored["overall"]
+    )
+    assert {"failed_turns", "backend", "prompt", "segmenter"} <= set(stored)
+    assert (stored["protocol"], stored["reference_policy"]) == ("paper", "predicted")
+    assert (stored["backend"], stored["failed_turns"]) == ("oracle", 1)
+    for entry in [stored["overall"], *stored["rounds"].values()]:
+        for key, value in entry.items():
+            if not key.endswith("turns") and value is not None:
+                assert 0.0 <= value <= 1.0, key
+    assert_matches(stored)
+    with Image.open(run / "rounds.png") as png:
+        assert png.format == "PNG" and png.size[0] > 100
+
+
+def test_report_md_has_the_per_round_table_in_percent(tmp_path):
+    run = write_run(tmp_path / "run", scenario_rows())
+    write_reports([run])
+    report = (run / "report.md").read_text()
+    assert "| method | R1 | R2 | R3 | Avg |" in report
+    # acc@0.5: R1 50.0, R2 50.0, R3 100.0, Avg 60.0
+    assert (
+        "| **this run: acc@0.5 (any hit)** | **50.0** | **50.0** | **100.0** | **60.0** |" in report
+    )
+    # gIoU Avg = 46.36... -> 46.4
+    assert "| **this run: gIoU** | **50.0** | **25.0** | **81.8** | **46.4** |" in report
+    for fact in (
+        "| protocol | paper |",
+        "| reference policy | predicted |",
+        "| backend / model | oracle / oracle |",
+        "| segmenter | box-fill |",
+        "| prompt | regionreasoner |",
+    ):
+        assert fact in report
+    assert "Failed turns (backend failure after retries): 1 of 5" in report
+    assert "fallback_gt: 1" in report and "leak ground truth" in report
+    assert "(paper, Table" not in report  # not RegionDial-Bench data
+
+
+def test_rewrites_in_place_and_honours_out_dir(tmp_path):
+    run = write_run(tmp_path / "run", scenario_rows())
+    (run / "metrics.json").write_text("{}")
+    first = write_reports([run])
+    second = write_reports([run])
+    assert first == second == json.loads((run / "metrics.json").read_text())
+    out = tmp_path / "elsewhere"
+    write_reports([run], out_dir=out)
+    assert json.loads((out / "metrics.json").read_text()) == first
+
+
+def test_shard_merge_equals_the_unsharded_result(tmp_path):
+    rows = scenario_rows()
+    whole = write_reports([write_run(tmp_path / "whole", rows)])
+    shard0 = write_run(
+        tmp_path / "s0", [r for r in rows if r["dialogue_id"] == "a"], {**CONFIG, "shard": "0/2"}
+    )
+    shard1 = write_run(
+        tmp_path / "s1", [r for r in rows if r["dialogue_id"] == "b"], {**CONFIG, "shard": "1/2"}
+    )
+    merged = write_reports([shard0, shard1], out_dir=tmp_path / "merged")
+    assert merged["overall"] == whole["overall"]
+    assert merged["rounds"] == whole["rounds"]
+    assert merged["shards"] == ["0/2", "1/2"]
+    assert (tmp_path / "merged" / "report.md").is_file()
+    assert not (shard1 / "metrics.json").exists()
+    # Without --out the outputs go to the first shard.
+    write_reports([shard0, shard1])
+    assert json.loads((shard0 / "metrics.json").read_text())["overall"] == whole["overall"]
+
+
+@pytest.mark.parametrize("key", ["protocol", "model", "data", "segmenter"])
+def test_merging_runs_with_different_configs_is_refused(tmp_path, key):
+    rows = scenario_rows()
+    first = write_run(tmp_path / "s0", rows[:2])
+    second = write_run(tmp_path / "s1", rows[2:], {**CONFIG, key: "something-else"})
+    with pytest.raises(UserInputError, match=key):
+        write_reports([first, second])
+
+
+def test_duplicate_rows_keep_the_last_complete_row(tmp_path):
+    rows = scenario_rows()
+    stale = prediction("b", 2, [], [10, 10, 20, 20], 0, 110)  # an earlier miss
+    partial = {"dialogue_id": "b", "turn_index": 2}  # incomplete: ignored
+    run = write_run(tmp_path / "run", [stale, *rows, partial])
+    metrics = write_reports([run])
+    assert_matches(metrics)
+    assert (metrics["duplicate_rows"], metrics["incomplete_rows"]) == (1, 1)
+    # The LAST complete row wins, so a later miss replaces the hit.
+    run2 = write_run(tmp_path / "run2", [*rows, stale])
+    assert write_reports([run2])["rounds"]["3"]["acc@0.5"] == 0.0
+
+
+def test_torn_last_line_is_ignored_with_a_warning(tmp_path, caplog):
+    run = write_run(tmp_path / "run", scenario_rows(), tail='{"dialogue_id": "c", "turn_in')
+    with caplog.at_level(logging.WARNING):
+        metrics = write_reports([run])
+    assert_matches(metrics)
+    assert metrics["torn_lines"] == 1
+    assert "torn last line" in caplog.text
+
+
+def test_invalid_json_before_the_last_line_is_an_error(tmp_path):
+    run = write_run(tmp_path / "run", scenario_rows())
+    lines = (run / "predictions.jsonl").read_text().splitlines(keepends=True)
+    lines.insert(2, "{not json\n")
+    (run / "predictions.jsonl").write_text("".join(lines))
+    with pytest.raises(DataFormatError, match="line 3"):
+        write_reports([run])
+
+
+def test_detection_only_data_reports_null_segmentation(tmp_path):
+    rows = [{**r, "intersection": None, "union": None} for r in scenario_rows()]
+    run = write_run(tmp_path / "run", rows, {**CONFIG, "segmenter": "none"})
+    metrics = write_reports([run])
+    assert metrics["overall"]["gIoU"] is None and metrics["overall"]["cIoU"] is None
+    assert all(r["gIoU"] is None for r in metrics["rounds"].values())
+    assert json.loads((run / "metrics.json").read_text())["overall"]["gIoU"] is None
+    assert metrics["overall"]["acc@0.5"] == pytest.approx(3 / 5)
+    assert "Segmentation metrics are not available" in (run / "report.md").read_text()
+
+
+@pytest.mark.parametrize("missing", ["predictions.jsonl", "config.json"])
+def test_a_run_dir_without_its_files_is_a_user_error(tmp_path, missing):
+    run = write_run(tmp_path / "run", scenario_rows())
+    (run / missing).unlink()
+    with pytest.raises(UserInputError, match=missing):
+        write_reports([run])
+
+
+def test_data_file_supplies_missing_ground_truth(tmp_path):
+    bench = write_bench(tmp_path / "data" / "bench.jsonl", "synth")
+    bare = [
+        {k: v for k, v in r.items() if k not in ("gt_bboxes", "gt_mask")} for r in scenario_rows()
+    ]
+    run = write_run(tmp_path / "run", bare)
+    assert_matches(write_reports([run], data_path=bench))
+    with pytest.raises(DataFormatError, match="--data") as info:
+        write_reports([write_run(tmp_path / "nodata", bare)])
+    assert info.value.field == "gt_bboxes" and "dialogue a turn 0" in str(info.value)
+
+
+def test_masks_are_recomputed_from_rles_when_counts_are_absent(tmp_path):
+    bench = write_bench(tmp_path / "data" / "bench.jsonl", "synth")
+    rows = []
+    for r in scenario_rows():
+        r = {k: v for k, v in r.items() if k not in ("intersection", "union", "gt_mask")}
+        if r["pred_bboxes"] and not r["failed"]:
+            r["mask"] = rle(box_mask(*[int(v) for v in r["pred_bboxes"][0]]))
+        rows.append(r)
+    metrics = write_reports([write_run(tmp_path / "run", rows)], data_path=bench)
+    # Box-filled masks: a/0 100/100, a/1 first box [0,0,5,5] vs GT [20,0,30,10]: 0/125,
+    # b/0 no mask: 0/400, b/1 failed: 0/100, b/2 100/100.
+    assert metrics["overall"]["cIoU"] == pytest.approx(200 / 825)
+    assert metrics["overall"]["gIoU"] == pytest.approx(2 / 5)
+
+
+def test_regiondial_bench_data_shows_the_published_numbers(tmp_path):
+    bench = write_bench(tmp_path / "data" / "bench.jsonl", "refcocog/test")
+    run = write_run(tmp_path / "run", scenario_rows(), {**CONFIG, "data": str(bench)})
+    metrics = write_reports([run])
+    assert metrics["benchmark"] == REFCOCOG
+    report = (run / "report.md").read_text()
+    ours_det = next(r for r in DETECTION[REFCOCOG].rows if r.method == "RegionReasoner-7B")
+    ours_seg = next(r for r in SEGMENTATION[REFCOCOG].rows if r.method == "RegionReasoner-7B")
+    assert "| RegionReasoner-7B (paper, Table 1) | 87.1 | 73.7 | 71.8 | 78.2 |" in report
+    assert "| RegionReasoner-7B (paper, Table 2) | 73.9 | 62.9 | 60.7 | 66.5 |" in report
+    assert (ours_det.avg, ours_seg.avg) == (78.2, 66.5)
+    assert "| turns (paper, Table 6) | 1580 | 1580 | 570 | 4405 |" in report
+    assert sum(TURN_COUNTS[REFCOCOG]) == 4405
+    assert "RefCOCOg multi-turn" in report
+    assert "does not cover exactly R1..R7" in report
+    assert "Table 1" in (run / "report.html").read_text()
+
+
+def test_report_html_is_self_contained_with_a_seeded_gallery(tmp_path):
+    bench = write_bench(tmp_path / "data" / "bench.jsonl", "synth")
+    run = write_run(tmp_path / "run", scenario_rows())
+    write_reports([run], data_path=bench)
+    page = (run / "report.html").read_text()
+    assert page.startswith("<!DOCTYPE html>")
+    assert "data:image/png;base64," in page  # the plot
+    assert page.count("data:image/jpeg;base64,") == 2  # dialogue a: two turns drawn
+    assert "image not found: missing.png" in page  # dialogue b's image is absent
+    assert "the box right of [ref]" in page  # question with the reference marked
+    assert "look at bbox=[0,0,10,10]" in page  # <think> text
+    assert 'src="http' not in page and "<script" not in page
+    write_reports([run], data_path=bench)
+    assert (run / "report.html").read_text() == page  # same seed, same gallery
+    write_reports([run], data_path=bench, gallery_dialogues=1)
+    assert (run / "report.html").read_text().count('<section class="dialogue">') == 1
+
+
+def test_gallery_thumbnails_are_small_and_show_the_regions(tmp_path):
+    import base64
+    import io
+    import re
+
+    bench = write_bench(tmp_path / "data" / "bench.jsonl", "synth")
+    big = Image.new("RGB", (800, 600), (90, 120, 200))
+    big.save(tmp_path / "data" / "images" / "a.png")
+    rows = scenario_rows()
+    rows[0] = {
+        **rows[0],
+        "pred_bboxes": [[100, 100, 300, 300]],
+        "gt_bboxes": [[400, 100, 600, 300]],
+    }
+    run = write_run(tmp_path / "run", rows)
+    write_reports([run], data_path=bench)
+    page = (run / "report.html").read_text()
+    first = re.search(r"data:image/jpeg;base64,([A-Za-z0-9+/=]+)", page).group(1)
+    with Image.open(io.BytesIO(base64.b64decode(first))) as thumb:
+        assert max(thumb.size) == 320
+        pixels = np.asarray(thumb.convert("RGB")).astype(int)
+    scale = 320 / 800
+    red = pixels[int(200 * scale), int(100 * scale)]  # left edge of the predicted box
+    green = pixels[int(200 * scale), int(400 * scale)]  # left edge of the GT box
+    assert red[0] > 150 and red[1] < 110
+    assert green[1] > 150 and green[0] < 110
+
+
+@pytest.mark.parametrize(
+    ("config", "expected"),
+    [
+        (
+            {
+                "protocol": "paper",
+                "reference": "oracle",
+                "model": "openai:http://h:8000/v1#m",
+                "segmenter": {"name": "sam2", "checkpoint": "x"},
+                "shard": {"index": 1, "count": 4},
+            },
+            {
+                "reference_policy": "oracle",
+                "backend": "openai",
+                "segmenter": "sam2",
+                "shard": "1/4",
+            },
+        ),
+        (
+            {
+                "model": {"spec": "hf:/m", "dtype": "bf16"},
+                "backend": "hf",
+                "shard": [0, 2],
+                "data": {"path": "bench.jsonl"},
+            },
+            {
+                "model": "hf:/m",
+                "backend": "hf",
+                "shard": "0/2",
+                "data": "bench.jsonl",
+                "protocol": None,
+            },
+        ),
+        ({"segmenter": "none"}, {"segmenter": "none", "model": None, "backend": None}),
+    ],
+)
+def test_run_settings_read_config_spellings(config, expected):
+    settings = RunSettings.from_config(config)
+    for key, value in expected.items():
+        assert getattr(settings, key) == value, key
+    assert settings.segmentation is (settings.segmenter != "none")
