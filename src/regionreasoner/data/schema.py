@@ -161,9 +161,9 @@ class Dialogue:
         """
         from regionreasoner.data.validation import dialogue_problems
 
-        problems = dialogue_problems(obj, path=path, line=line)
-        if problems:
-            raise problems[0].to_error()
+        errors = [p for p in dialogue_problems(obj, path=path, line=line) if p.severity == "error"]
+        if errors:  # warnings (e.g. an all-zero mask) do not make a record invalid
+            raise errors[0].to_error()
         return _build(obj)
 
 

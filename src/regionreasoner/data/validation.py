@@ -6,8 +6,10 @@ UTF-8, duplicate ids, image files) live in :mod:`regionreasoner.data.validate_fi
 
 from __future__ import annotations
 
+import os
 import posixpath
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from regionreasoner.data.schema import (
@@ -75,7 +77,11 @@ def dialogue_problems(
         bad(f"expected a JSON object per line, got {type(obj).__name__}")
         return out
     version = obj.get("schema_version", 1)
-    if version not in SUPPORTED_SCHEMA_VERSIONS or isinstance(version, bool):
+    if (
+        isinstance(version, bool)
+        or not isinstance(version, int)
+        or version not in SUPPORTED_SCHEMA_VERSIONS
+    ):
         bad(
             f"unknown schema_version {version!r}; supported: {sorted(SUPPORTED_SCHEMA_VERSIONS)}",
             "schema_version",
@@ -185,9 +191,105 @@ def _target_problems(target: Any, where: str, image_hw: list[int] | None, bad: A
                 f"{[image_hw[1], image_hw[0]]}",
                 f"{where}.mask.size",
             )
+        else:
+            _rle_problems(mask, f"{where}.mask", bad)
     ann_id = target.get("ann_id")
     if ann_id is not None and (not isinstance(ann_id, int) or isinstance(ann_id, bool)):
         bad("ann_id must be an integer or null", f"{where}.ann_id")
     category = target.get("category")
     if category is not None and not isinstance(category, str):
         bad("category must be a string or null", f"{where}.category")
+
+
+RLE_CHAR_OFFSET = 48
+"""COCO compressed RLE: each character stores ``ord(char) - 48``, a 6-bit group."""
+RLE_GROUP_BITS = 5
+RLE_VALUE_MASK = 0x1F
+RLE_MORE_BIT = 0x20
+RLE_SIGN_BIT = 0x10
+RLE_DELTA_FROM_RUN = 3
+"""From this run index on, a stored value is the difference to the run two places back."""
+
+
+def rle_string_runs(counts: str) -> list[int] | None:
+    """Run lengths of a COCO compressed RLE ``counts`` string, or ``None`` if malformed.
+
+    Each run is stored little-endian in 5-bit groups (bit 5 of a group: "more groups
+    follow"; bit 4 of the last group: sign). Decoding in pure Python lets the validator
+    check a record before pycocotools' decoder sees it, since that decoder trusts the runs
+    to fit the mask size.
+
+    Example:
+        >>> rle_string_runs("12")  # one 0 pixel then two 1 pixels
+        [1, 2]
+    """
+    runs: list[int] = []
+    value = shift = 0
+    for char in counts:
+        code = ord(char) - RLE_CHAR_OFFSET
+        if not 0 <= code <= RLE_MORE_BIT | RLE_VALUE_MASK:
+            return None
+        value |= (code & RLE_VALUE_MASK) << shift
+        shift += RLE_GROUP_BITS
+        if code & RLE_MORE_BIT:
+            continue
+        if code & RLE_SIGN_BIT:
+            value |= -1 << shift
+        if len(runs) >= RLE_DELTA_FROM_RUN:
+            value += runs[-2]
+        runs.append(value)
+        value = shift = 0
+    return None if shift else runs
+
+
+def _rle_problems(mask: dict[str, Any], where: str, bad: Any) -> None:
+    height, width = mask["size"]
+    if height <= 0 or width <= 0:
+        bad(f"mask size {mask['size']} must be positive [H, W]", f"{where}.size")
+        return
+    runs = rle_string_runs(mask["counts"])
+    if runs is None or any(run < 0 for run in runs):
+        bad("mask counts is not a valid COCO compressed RLE string", f"{where}.counts")
+        return
+    if sum(runs) != height * width:
+        bad(
+            f"mask counts cover {sum(runs)} pixels but size {mask['size']} has {height * width}",
+            f"{where}.counts",
+        )
+        return
+    if sum(runs[1::2]) == 0:
+        bad(
+            "ground-truth mask is all zeros (valid, but no prediction can overlap it)",
+            where,
+            "warning",
+        )
+
+
+def resolve_image_file(image: str, images_root: str | os.PathLike[str]) -> tuple[Path, str | None]:
+    """Locate ``image`` under ``images_root``.
+
+    Returns:
+        ``(path, problem)``; ``problem`` is ``None`` when the file is there and stays
+        inside the root, else it says what is wrong (escapes the root through ``..``, an
+        absolute path or a symlink; or no file).
+    """
+    root = Path(images_root)
+    candidate = root / image
+    if image_path_escapes(image):
+        return candidate, f"image path {image!r} escapes its root (absolute or '..')"
+    if not candidate.is_file():
+        return candidate, f"image file not found: {candidate}"
+    if not candidate.resolve().is_relative_to(root.resolve()):
+        return candidate, f"image path {image!r} leads outside {root} (through a symlink)"
+    return candidate, None
+
+
+def read_image_wh(path: str | os.PathLike[str]) -> tuple[tuple[int, int] | None, str | None]:
+    """The ``(W, H)`` of an image read from its header only, or ``(None, problem)``."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            return (int(image.size[0]), int(image.size[1])), None
+    except (UnidentifiedImageError, OSError) as e:
+        return None, f"cannot read image {path}: {e}"

@@ -33,6 +33,11 @@ def round_half_up(values: npt.ArrayLike) -> npt.NDArray[np.int64]:
     return np.trunc(arr).astype(np.int64)
 
 
+def _round_half_up_float(values: npt.ArrayLike) -> npt.NDArray[np.float64]:
+    # Same rounding kept in float64: no int64 overflow for huge model outputs.
+    return np.trunc(np.asarray(values, dtype=np.float64) + 0.5)
+
+
 def qwen_native_wh(
     image_wh: tuple[int, int],
     *,
@@ -48,8 +53,8 @@ def qwen_native_wh(
     width, height = image_wh
     if width <= 0 or height <= 0:
         raise ValueError(f"image_wh must be positive, got {image_wh}")
-    h_bar = max(factor, round(height / factor) * factor)
-    w_bar = max(factor, round(width / factor) * factor)
+    h_bar = round(height / factor) * factor  # may be 0: the min_pixels branch then fixes it
+    w_bar = round(width / factor) * factor
     if h_bar * w_bar > max_pixels:
         beta = math.sqrt((height * width) / max_pixels)
         h_bar = max(factor, math.floor(height / beta / factor) * factor)
@@ -109,22 +114,22 @@ class Frame:
         """
         fx, fy = self.scale_xy
         out = np.asarray(model_xyxy, dtype=np.float64) * np.array([fx, fy, fx, fy])
-        return round_half_up(out).astype(np.float64) if rounded else out
+        return _round_half_up_float(out) if rounded else out
 
     def to_image_points(self, model_xy: npt.ArrayLike, *, rounded: bool = False) -> np.ndarray:
         """Model-frame points ``(N, 2)`` -> original-image pixels."""
         fx, fy = self.scale_xy
         out = np.asarray(model_xy, dtype=np.float64) * np.array([fx, fy])
-        return round_half_up(out).astype(np.float64) if rounded else out
+        return _round_half_up_float(out) if rounded else out
 
     def to_model_xyxy(self, image_xyxy: npt.ArrayLike, *, rounded: bool = True) -> np.ndarray:
         """Original-image boxes ``(N, 4)`` -> model frame (integers by default)."""
         fx, fy = self.scale_xy
         out = np.asarray(image_xyxy, dtype=np.float64) / np.array([fx, fy, fx, fy])
-        return round_half_up(out).astype(np.float64) if rounded else out
+        return _round_half_up_float(out) if rounded else out
 
     def to_model_points(self, image_xy: npt.ArrayLike, *, rounded: bool = True) -> np.ndarray:
         """Original-image points ``(N, 2)`` -> model frame (integers by default)."""
         fx, fy = self.scale_xy
         out = np.asarray(image_xy, dtype=np.float64) / np.array([fx, fy])
-        return round_half_up(out).astype(np.float64) if rounded else out
+        return _round_half_up_float(out) if rounded else out

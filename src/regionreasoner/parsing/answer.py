@@ -35,7 +35,10 @@ def _to_number(value: Any) -> float | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, int | float):
-        out = float(value)
+        try:
+            out = float(value)
+        except OverflowError:  # an int too large for a float
+            return None
     elif isinstance(value, str):
         try:
             out = float(value.strip())
@@ -80,7 +83,7 @@ def _complete_objects(text: str) -> list[Any]:
             if depth == 0:
                 try:
                     items.append(json.loads(text[start : i + 1]))
-                except (json.JSONDecodeError, RecursionError):
+                except (ValueError, RecursionError):  # ValueError: JSON errors, digit limit
                     continue
     return items
 
@@ -97,7 +100,7 @@ def _decode(text: str) -> tuple[Any, list[tuple[str, str]]]:
         if cleaned[end:].strip():
             issues.append(("trailing_text", "text after the JSON answer was ignored"))
         return obj, issues
-    except (json.JSONDecodeError, RecursionError):
+    except (ValueError, RecursionError):  # ValueError: JSON errors, int digit limit
         pass
     salvaged = _complete_objects(cleaned[start:])
     if salvaged:
@@ -191,7 +194,10 @@ def _official_values(seq: Any, n: int, scale: tuple[float, float] | None) -> lis
     values = seq[:n]
     if not all(isinstance(v, int | float) for v in values):
         return None
-    out = [float(v) for v in values]
+    try:
+        out = [float(v) for v in values]
+    except OverflowError:  # int too large for a float: the released code fails there too
+        return None
     factors = scale if scale is not None else (1.0, 1.0)
     for i, v in enumerate(out):
         if not math.isfinite(v * factors[i % 2] + 0.5):
@@ -213,7 +219,7 @@ def parse_answer_official(text: str, scale_xy: tuple[float, float] | None = None
         return OfficialAnswer(empty4, empty2, "no <answer>...</answer> block")
     try:
         data = json.loads(match.group(1))
-    except (json.JSONDecodeError, RecursionError):
+    except (ValueError, RecursionError):  # ValueError: JSON errors, int digit limit
         return OfficialAnswer(empty4, empty2, "answer is not valid JSON")
     if not isinstance(data, list):
         return OfficialAnswer(empty4, empty2, "answer JSON is not a list")

@@ -66,5 +66,5 @@ def format_reference(model_xyxy: Sequence[float], *, style: str = "bbox=") -> st
             given (the released evaluation).
     """
     if style == "official":
-        return str([int(v) if float(v).is_integer() else v for v in model_xyxy])
+        return str([int(v) if float(v).is_integer() else float(v) for v in model_xyxy])
     return "bbox=[" + ",".join(str(round(float(v))) for v in model_xyxy) + "]"

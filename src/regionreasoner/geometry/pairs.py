@@ -1,0 +1,89 @@
+"""Pure-Python per-pair twins of the batch box/point functions, for hot loops.
+
+Rewards score thousands of completions per second, almost all with one to three boxes;
+there numpy's per-call overhead dominates. Each function here performs the same IEEE
+operations in the same order as its batch counterpart, so the results are identical
+(checked in ``tests/rewards/test_accuracy.py``):
+
+* :func:`box_iou_pair` = ``box_iou_batch`` / ``box_iou_plus_one_batch`` for one pair;
+* :func:`box_l1_pair` = ``box_l1_batch``; :func:`point_distance_pair` =
+  ``point_distance_batch``; :func:`point_in_box` = ``points_in_boxes``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+
+def _positive_part(value: float) -> float:
+    # np.clip(value, 0, None): NaN stays NaN.
+    return 0.0 if value < 0.0 else value
+
+
+def box_iou_pair(
+    box_a: Sequence[float], box_b: Sequence[float], *, plus_one: bool = False
+) -> float:
+    """IoU of two xyxy boxes (continuous areas, or the legacy inclusive-pixel areas).
+
+    Continuous: inverted sides are clamped to zero length first, as in
+    ``box_iou_batch``; plus-one: no clamping, as in ``box_iou_plus_one_batch``. A union
+    that is not positive (or NaN) gives 0.
+
+    >>> round(box_iou_pair([0, 0, 10, 10], [5, 0, 15, 10]), 4)
+    0.3333
+    """
+    ax1, ay1, ax2, ay2 = (float(v) for v in box_a)
+    bx1, by1, bx2, by2 = (float(v) for v in box_b)
+    if math.isnan(ax1 + ay1 + ax2 + ay2 + bx1 + by1 + bx2 + by2) and any(
+        math.isnan(v) for v in (ax1, ay1, ax2, ay2, bx1, by1, bx2, by2)
+    ):
+        return 0.0
+    offset = 1.0 if plus_one else 0.0
+    if not plus_one:
+        ax2, ay2 = max(ax2, ax1), max(ay2, ay1)
+        bx2, by2 = max(bx2, bx1), max(by2, by1)
+    area_a = (ax2 - ax1 + offset) * (ay2 - ay1 + offset)
+    area_b = (bx2 - bx1 + offset) * (by2 - by1 + offset)
+    inter_w = _positive_part(min(ax2, bx2) - max(ax1, bx1) + offset)
+    inter_h = _positive_part(min(ay2, by2) - max(ay1, by1) + offset)
+    inter = inter_w * inter_h
+    union = area_a + area_b - inter
+    if not union > 0.0:
+        return 0.0
+    iou = inter / union
+    return iou if math.isfinite(iou) else 0.0
+
+
+def box_l1_pair(box_a: Sequence[float], box_b: Sequence[float]) -> float:
+    """Mean absolute coordinate difference of two boxes (pixels).
+
+    >>> box_l1_pair([0, 0, 10, 10], [2, 0, 10, 14])
+    1.5
+    """
+    total = abs(float(box_a[0]) - float(box_b[0]))
+    total += abs(float(box_a[1]) - float(box_b[1]))
+    total += abs(float(box_a[2]) - float(box_b[2]))
+    total += abs(float(box_a[3]) - float(box_b[3]))
+    return total / 4.0
+
+
+def point_distance_pair(point_a: Sequence[float], point_b: Sequence[float]) -> float:
+    """Euclidean distance of two points (pixels); NaN propagates.
+
+    >>> point_distance_pair([0, 0], [3, 4])
+    5.0
+    """
+    dx = float(point_a[0]) - float(point_b[0])
+    dy = float(point_a[1]) - float(point_b[1])
+    return math.sqrt(dx * dx + dy * dy)
+
+
+def point_in_box(point: Sequence[float], box: Sequence[float]) -> bool:
+    """Whether ``point`` lies inside ``box`` (borders included; NaN never does).
+
+    >>> point_in_box([10, 5], [0, 0, 10, 10]), point_in_box([11, 5], [0, 0, 10, 10])
+    (True, False)
+    """
+    x, y = float(point[0]), float(point[1])
+    return float(box[0]) <= x <= float(box[2]) and float(box[1]) <= y <= float(box[3])

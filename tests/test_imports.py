@@ -1,0 +1,73 @@
+"""Optional dependencies: ``require``/``is_available``, and light top-level imports."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from regionreasoner._imports import is_available, require
+from regionreasoner.errors import MissingDependencyError
+
+HEAVY = ("torch", "transformers", "sam2")
+LIGHT_MODULES = (
+    "regionreasoner",
+    "regionreasoner.geometry",
+    "regionreasoner.parsing",
+    "regionreasoner.data",
+)
+
+
+def test_require_returns_the_module():
+    assert require("json", extra="core") is json
+
+
+def test_require_missing_names_the_extra():
+    with pytest.raises(MissingDependencyError) as info:
+        require("rr_surely_not_installed_xyz", extra="hf")
+    message = str(info.value)
+    assert "'rr_surely_not_installed_xyz'" in message
+    assert "pip install 'regionreasoner[hf]'" in message
+    assert isinstance(info.value, ImportError)
+    assert isinstance(info.value.__cause__, ImportError)
+
+
+def test_require_uses_the_distribution_name():
+    with pytest.raises(MissingDependencyError, match=r"'SAM-2'.*regionreasoner\[sam2\]"):
+        require("rr_surely_not_installed_xyz", extra="sam2", package="SAM-2")
+
+
+@pytest.mark.parametrize(
+    ("module", "available"),
+    [
+        ("json", True),
+        ("os.path", True),
+        ("rr_surely_not_installed_xyz", False),
+        ("rr_surely_not_installed_xyz.sub", False),  # parent missing: no exception
+        ("", False),
+    ],
+)
+def test_is_available(module, available):
+    assert is_available(module) is available
+
+
+def test_is_available_does_not_import(monkeypatch):
+    monkeypatch.delitem(sys.modules, "colorsys", raising=False)
+    assert is_available("colorsys")
+    assert "colorsys" not in sys.modules
+
+
+@pytest.mark.parametrize("module", LIGHT_MODULES)
+def test_light_import_in_a_fresh_interpreter(module):
+    code = (
+        "import importlib, json, sys\n"
+        f"importlib.import_module({module!r})\n"
+        f"print(json.dumps(sorted(m for m in {HEAVY!r} if m in sys.modules)))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == []
