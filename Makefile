@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints/ci.txt | cksum | cut -d' ' -f1)
 PIP_INSTALL := $(PY) -m pip install --quiet --disable-pip-version-check -c constraints/ci.txt
 
-.PHONY: install test test-fast lint demo bench clean
+.PHONY: install browser test test-fast lint demo bench clean
 
 $(STAMP): pyproject.toml constraints/ci.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -20,7 +20,13 @@ $(STAMP): pyproject.toml constraints/ci.txt
 
 install: $(STAMP)
 
-test: $(STAMP)
+# The browser tests drive Debian's Chromium (Playwright's own browser download is not used).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
+	  else echo "chromium missing: run 'sudo apt-get install chromium' for the browser tests" >&2; fi; }
+
+test: $(STAMP) browser
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(PY) -m pytest -q
 
