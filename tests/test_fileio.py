@@ -105,3 +105,11 @@ def test_dump_json_line(obj, line):
 def test_dump_json_line_refuses_non_finite(value):
     with pytest.raises(ValueError):
         dump_json_line({"x": value})
+
+
+def test_dump_json_line_unicode_line_separators_stay_on_one_line():
+    """U+2028/U+2029/U+0085 are escaped so splitlines() sees exactly one record."""
+    value = {"question": "a\u2028b\u2029c\x85d"}
+    line = dump_json_line(value)
+    assert len(line.splitlines()) == 1
+    assert json.loads(line) == value

@@ -74,6 +74,17 @@ def iter_jsonl(path: str | os.PathLike[str]) -> Iterator[tuple[int, Any]]:
                 ) from e
 
 
+_LINE_BREAKS = {"\u2028": "\\u2028", "\u2029": "\\u2029", "\u0085": "\\u0085"}
+
+
 def dump_json_line(obj: Any) -> str:
-    """Compact one-line JSON (UTF-8 kept, NaN refused) terminated by a newline."""
-    return json.dumps(obj, ensure_ascii=False, allow_nan=False, separators=(",", ":")) + "\n"
+    """Compact one-line JSON (UTF-8 kept, NaN refused) terminated by a newline.
+
+    Unicode line separators are escaped so that tools splitting on any line break
+    (``str.splitlines``) still see one record per line.
+    """
+    text = json.dumps(obj, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    for raw, escaped in _LINE_BREAKS.items():
+        if raw in text:
+            text = text.replace(raw, escaped)
+    return text + "\n"
