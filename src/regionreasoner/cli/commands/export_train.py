@@ -1,0 +1,103 @@
+"""``regionreasoner export-train``: a RegionDial benchmark as an RL training set."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Iterable
+from typing import Any
+
+from regionreasoner.cli.commands.base import Command
+
+FORMATS = ("trl", "verl", "easyr1")
+"""Names registered in ``regionreasoner.integrations.export.EXPORT_FORMATS``."""
+
+
+class ExportTrainCommand(Command):
+    """Write one training sample per turn (GT references) for TRL, veRL or EasyR1."""
+
+    name = "export-train"
+    help = "export a RegionDial JSONL as an RL training set (trl, verl or easyr1)"
+    description = """\
+Export the RL training set as the paper builds it: one sample per turn; a turn that
+cites an earlier turn gets that turn's GROUND-TRUTH box written bbox=[x1,y1,x2,y2] in
+the model frame (a square --frame x --frame resize, 840 by default); the targets become
+the solution JSON [{"bbox_2d": [...], "point_2d": [x, y]}] in the same frame (the point
+is the mask pixel farthest from the mask border). Images are resized once (bilinear).
+
+formats:
+  trl      PATH is a folder: a datasets dataset (save_to_disk) with a conversational
+           'prompt', an 'image' column and problem/solution/dialogue_id/turn_index/
+           captions_json; load it with datasets.load_from_disk for TRL's GRPOTrainer
+  verl     PATH is a .parquet file with data_source/prompt/images/ability/reward_model/
+           extra_info (prompt text starts with <image>)
+  easyr1   PATH is a .jsonl (or .json -> {"samples": [...]}) file, images in
+           <PATH stem>_images/; 'solution' packs {"solution": [...], "problem": "..."}
+
+examples:
+  regionreasoner export-train data/synth/synth.jsonl --out data/train_trl --format trl
+  regionreasoner export-train bench/refcocog.jsonl --out train.parquet --format verl \\
+      --images-root coco/train2014
+  regionreasoner export-train data/synth/synth.jsonl --out easyr1/train.jsonl --format easyr1 \\
+      --frame 448
+"""
+    order = 40
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("bench", metavar="BENCH.jsonl", help="RegionDial JSONL to export")
+        parser.add_argument(
+            "--out",
+            required=True,
+            metavar="PATH",
+            help="dataset folder (trl), .parquet file (verl) or .jsonl/.json (easyr1)",
+        )
+        parser.add_argument(
+            "--format", required=True, choices=FORMATS, dest="fmt", help="training framework layout"
+        )
+        parser.add_argument(
+            "--frame",
+            type=int,
+            default=840,
+            metavar="SIZE",
+            help="side of the square model frame (default 840)",
+        )
+        parser.add_argument(
+            "--images-root",
+            metavar="DIR",
+            default=None,
+            help="folder the image paths are relative to (default: the benchmark's folder)",
+        )
+
+    def run(self, args: argparse.Namespace) -> int:
+        from tqdm import tqdm
+
+        from regionreasoner.integrations.export import export_train
+
+        def progress(iterable: Iterable[Any], total: int) -> Iterable[Any]:
+            return tqdm(
+                iterable,
+                total=total,
+                desc="export-train",
+                unit="dialogue",
+                file=sys.stderr,
+                disable=None,
+                leave=False,
+            )
+
+        result = export_train(
+            args.bench,
+            args.out,
+            args.fmt,
+            frame=args.frame,
+            images_root=args.images_root,
+            progress=progress,
+        )
+        print(
+            f"wrote {result.samples} samples ({result.images} images, {args.frame}x"
+            f"{args.frame}) as {result.format} to {result.path}",
+            file=sys.stderr,
+        )
+        return 0
+
+
+COMMAND = ExportTrainCommand()

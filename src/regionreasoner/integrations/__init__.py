@@ -1,0 +1,1 @@
+"""Bridges to training frameworks: TRL reward callables and datasets, veRL scoring, launchers."""
