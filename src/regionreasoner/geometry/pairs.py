@@ -33,21 +33,24 @@ def box_iou_pair(
     >>> round(box_iou_pair([0, 0, 10, 10], [5, 0, 15, 10]), 4)
     0.3333
     """
-    ax1, ay1, ax2, ay2 = (float(v) for v in box_a)
-    bx1, by1, bx2, by2 = (float(v) for v in box_b)
-    if math.isnan(ax1 + ay1 + ax2 + ay2 + bx1 + by1 + bx2 + by2) and any(
-        math.isnan(v) for v in (ax1, ay1, ax2, ay2, bx1, by1, bx2, by2)
-    ):
+    ax1, ay1, ax2, ay2 = map(float, box_a)
+    bx1, by1, bx2, by2 = map(float, box_b)
+    # NaN -> 0, as in the batch functions (v != v only for NaN)
+    if ax1 != ax1 or ay1 != ay1 or ax2 != ax2 or ay2 != ay2:
+        return 0.0
+    if bx1 != bx1 or by1 != by1 or bx2 != bx2 or by2 != by2:
         return 0.0
     offset = 1.0 if plus_one else 0.0
-    if not plus_one:
-        ax2, ay2 = max(ax2, ax1), max(ay2, ay1)
-        bx2, by2 = max(bx2, bx1), max(by2, by1)
+    if not plus_one:  # inverted sides get zero length
+        ax2 = ax2 if ax2 >= ax1 else ax1
+        ay2 = ay2 if ay2 >= ay1 else ay1
+        bx2 = bx2 if bx2 >= bx1 else bx1
+        by2 = by2 if by2 >= by1 else by1
     area_a = (ax2 - ax1 + offset) * (ay2 - ay1 + offset)
     area_b = (bx2 - bx1 + offset) * (by2 - by1 + offset)
-    inter_w = _positive_part(min(ax2, bx2) - max(ax1, bx1) + offset)
-    inter_h = _positive_part(min(ay2, by2) - max(ay1, by1) + offset)
-    inter = inter_w * inter_h
+    inter_w = (ax2 if ax2 <= bx2 else bx2) - (ax1 if ax1 >= bx1 else bx1) + offset
+    inter_h = (ay2 if ay2 <= by2 else by2) - (ay1 if ay1 >= by1 else by1) + offset
+    inter = _positive_part(inter_w) * _positive_part(inter_h)
     union = area_a + area_b - inter
     if not union > 0.0:
         return 0.0

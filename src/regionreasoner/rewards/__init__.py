@@ -1,0 +1,52 @@
+"""RegionReasoner rewards: two exact profiles over the same seven components.
+
+* ``paper`` (default): the paper's equations (Sec. 4.3, Eqs. 4-7), each component in
+  ``[0, 2]``, ``total = base + alpha * ref_citation + beta * consistency``.
+* ``official``: the released reward code, value for value, quirks included.
+
+Importing this package needs only numpy and scipy (and ``lemminflect`` for the paper
+profile, loaded on first use); never torch. See ``docs/rewards.md``.
+
+>>> from regionreasoner.rewards import score_completion
+>>> score_completion("no tags at all", problem="find the cup",
+...                  solution='[{"bbox_2d": [0, 0, 9, 9], "point_2d": [4, 4]}]').total
+0.0
+"""
+
+from regionreasoner.rewards.api import (
+    DEFAULT_PROFILE,
+    REWARD_PROFILES,
+    check_weights,
+    get_profile,
+    score_batch,
+    score_completion,
+)
+from regionreasoner.rewards.ground_truth import (
+    GroundTruth,
+    pack_solution,
+    parse_solution,
+    unpack_solution,
+)
+from regionreasoner.rewards.types import (
+    COMPONENTS,
+    REWARD_KEYS,
+    RewardBreakdown,
+    RewardProfile,
+)
+
+__all__ = [
+    "COMPONENTS",
+    "DEFAULT_PROFILE",
+    "REWARD_KEYS",
+    "REWARD_PROFILES",
+    "GroundTruth",
+    "RewardBreakdown",
+    "RewardProfile",
+    "check_weights",
+    "get_profile",
+    "pack_solution",
+    "parse_solution",
+    "score_batch",
+    "score_completion",
+    "unpack_solution",
+]

@@ -1,0 +1,69 @@
+"""Public API: score_completion / score_batch, the profile registry, argument checks."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from regionreasoner.errors import ConfigError, DataFormatError, UnknownComponentError
+from regionreasoner.registry import Registry
+from regionreasoner.rewards import (
+    REWARD_KEYS,
+    REWARD_PROFILES,
+    RewardBreakdown,
+    get_profile,
+    score_batch,
+    score_completion,
+)
+from regionreasoner.rewards.hacking import GOOD_COMPLETION, PROBLEM, SOLUTION
+
+
+def test_profiles_are_registered_in_a_registry():
+    assert isinstance(REWARD_PROFILES, Registry)
+    assert REWARD_PROFILES.names() == ["official", "paper"]
+    assert get_profile("paper").name == "paper"
+    with pytest.raises(UnknownComponentError, match="official"):
+        get_profile("offical")
+
+
+@pytest.mark.parametrize("profile", ["official", "paper"])
+def test_both_profiles_return_the_same_keys(profile):
+    result = score_completion(GOOD_COMPLETION, problem=PROBLEM, solution=SOLUTION, profile=profile)
+    assert isinstance(result, RewardBreakdown)
+    assert tuple(result.to_dict()) == REWARD_KEYS
+    assert isinstance(result.issues, tuple)
+    with pytest.raises(AttributeError):
+        result.total = 0.0  # frozen
+
+
+def test_score_batch_equals_single_calls_and_checks_alignment():
+    completions = [GOOD_COMPLETION, "", "<answer>[]</answer>"]
+    solutions = [SOLUTION, json.dumps(SOLUTION), SOLUTION]
+    problems = [PROBLEM, None, PROBLEM]
+    batch = score_batch(completions, problems=problems, solutions=solutions, profile="official")
+    single = [
+        score_completion(c, problem=p, solution=s, profile="official")
+        for c, p, s in zip(completions, problems, solutions, strict=True)
+    ]
+    assert batch == single
+    with pytest.raises(ValueError, match="aligned"):
+        score_batch(completions, problems=problems[:2], solutions=solutions)
+
+
+def test_score_batch_names_the_bad_item():
+    with pytest.raises(DataFormatError, match="item 1"):
+        score_batch(["a", "b"], problems=["x", "x"], solutions=[SOLUTION, "[]"])
+
+
+@pytest.mark.parametrize(
+    ("alpha", "beta"), [(-1, 1), (1, float("nan")), (float("inf"), 1), ("1", 1)]
+)
+def test_invalid_weights_raise_config_error(alpha, beta):
+    with pytest.raises(ConfigError):
+        score_completion("x", problem="x", solution=SOLUTION, alpha=alpha, beta=beta)
+
+
+def test_non_string_completion_is_a_caller_error():
+    with pytest.raises(TypeError):
+        score_completion(None, problem="x", solution=SOLUTION)  # type: ignore[arg-type]

@@ -1,0 +1,201 @@
+"""``paper`` profile: each component against hand-computed values (docs/rewards.md)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from regionreasoner.rewards import COMPONENTS, score_completion
+from regionreasoner.rewards.paper import reference_boxes
+
+GT = [{"bbox_2d": [100, 100, 200, 200], "point_2d": [150, 150]}]
+REF = "find the dog right of bbox=[10,10,50,50]"
+NO_REF = "find the dog on the sofa"
+SCENE = "Two dogs on a sofa."
+FOCUS = "A red cushion."
+THINK = "The dog is on the sofa, to the right of bbox=[10,10,50,50]. I select that dog."
+ANSWER = json.dumps(GT)
+
+
+def build(scene=SCENE, focus=FOCUS, think=THINK, answer=ANSWER, order=None) -> str:
+    blocks = {"scene": scene, "focus": focus, "think": think, "answer": answer}
+    parts = []
+    for tag in order or ("scene", "focus", "think", "answer"):
+        if blocks[tag] is not None:
+            parts.append(f"<{tag}>{blocks[tag]}</{tag}>")
+    return "\n".join(parts)
+
+
+def paper(completion: str, problem: str | None = REF, solution=None, **kw):
+    return score_completion(
+        completion, problem=problem, solution=GT if solution is None else solution, **kw
+    )
+
+
+def test_paper_is_the_default_profile_and_good_completion_scores_high():
+    r = paper(build())
+    assert r == score_completion(build(), problem=REF, solution=GT, profile="paper")
+    assert (r.tag_format, r.answer_format, r.accuracy, r.non_repeat, r.ref_citation) == (
+        2.0, 2.0, 2.0, 2.0, 2.0,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("completion", "problem", "expected"),
+    [
+        (build(), REF, 2.0),  # four valid blocks in order
+        (build(focus=None), REF, 0.75),  # focus missing: 3/4, no structure point
+        (build(focus=None), NO_REF, 2.0),  # no reference: focus not expected
+        (build(), NO_REF, 1.0),  # focus without a reference: 3/3 valid, wrong sequence
+        (build(order=("think", "scene", "focus", "answer")), REF, 1.0),  # out of order
+        (build(think=""), REF, 0.75),  # empty think
+        (build(focus=REF), REF, 0.75),  # focus copies the question
+        (build().replace("</think>", ""), REF, 0.75),  # unclosed think
+        # a keyword list: 9 words, no function word
+        (build(think="dog sofa cushion right left above below select region"), REF, 0.75),
+        (build(think="I pick it now. I pick it now."), REF, 0.75),  # repeated sentence
+        (build() + "\n<think>again</think>", REF, 1.0),  # repeated tag: sequence differs
+        ("", REF, 0.0),
+    ],
+)
+def test_paper_tag_format(completion, problem, expected):
+    assert paper(completion, problem).tag_format == pytest.approx(expected)
+
+
+def items(n_valid: int, extra: list | None = None) -> str:
+    valid = [
+        {"bbox_2d": [100 + i, 100, 200 + i, 200], "point_2d": [150, 150]} for i in range(n_valid)
+    ]
+    return json.dumps(valid + (extra or []))
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        (items(1), 2.0),
+        (items(1, [{"bbox_2d": [1, 2, 3, 4]}]), 1.0),  # one item lacks its point
+        (items(1, [{"bbox_2d": [5, 5, 1, 1], "point_2d": [1, 1]}]), 1.0),  # inverted box
+        (f"```json\n{items(1)}\n```", 1.0),  # lenient parse: x0.5
+        (json.dumps(GT[0]), 1.0),  # a single object instead of a list: x0.5
+        (items(1) + " trailing words", 1.0),
+        (items(20), 1.0),  # 20 items: x 10/20
+        (json.dumps([{"bbox_2d": [10, 10, 50, 50], "point_2d": [30, 30]}]), 0.0),  # the reference
+        (json.dumps([{"bbox_2d": [11, 10, 50, 50], "point_2d": [30, 30]}]), 0.0),  # IoU 0.975
+        ("[{]", 0.0),
+        ("", 0.0),
+    ],
+)
+def test_paper_answer_format(answer, expected):
+    assert paper(build(answer=answer)).answer_format == pytest.approx(expected)
+
+
+def item(box, point):
+    return {"bbox_2d": box, "point_2d": point}
+
+
+@pytest.mark.parametrize(
+    ("answer_items", "expected"),
+    [
+        ([item([100, 100, 200, 200], [150, 150])], 2.0),
+        # continuous IoU exactly 0.5 (no hit, unlike the official +1 IoU), L1 12.5 (no),
+        # point 25 px away inside its own box (hit): 2 * 1/3
+        ([item([100, 100, 150, 200], [125, 150])], 2 / 3),
+        # an exact hit and a far-off box: 2 * 3 / (3 * 2)
+        ([item([100, 100, 200, 200], [150, 150]), item([500, 500, 600, 600], [550, 550])], 1.0),
+        # an invalid item still counts as a prediction: 2 * 3 / (3 * 2)
+        ([item([100, 100, 200, 200], [150, 150]), item([5, 5, 1, 1], [1, 1])], 1.0),
+        # no point: box IoU + L1 only, 2 * 2/3
+        ([{"bbox_2d": [100, 100, 200, 200]}], 4 / 3),
+        ([], 0.0),
+    ],
+)
+def test_paper_accuracy_continuous_iou(answer_items, expected):
+    assert paper(build(answer=json.dumps(answer_items))).accuracy == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(
+    ("scene", "focus", "think", "expected"),
+    [
+        (SCENE, FOCUS, THINK, 2.0),
+        # two sentences in the scene repeat, one more in think: 1 - 2/3 repeated
+        ("A cat sits. A cat sits.", None, "It is fine here.", 2 * (1 - 1 / 3)),
+        # run-on: 8 words, 5 four-grams of which 1 distinct -> repeated 0.8,
+        # excess (0.8 - 0.2) / 0.8 = 0.75
+        ("A dog.", None, "go go go go go go go go", 2 * 0.25),
+        (None, None, None, 0.0),  # nothing to judge
+    ],
+)
+def test_paper_non_repeat(scene, focus, think, expected):
+    completion = build(scene=scene, focus=focus, think=think)
+    assert paper(completion, NO_REF).non_repeat == pytest.approx(expected)
+
+
+OTHER = "bbox=[1,2,3,4]"
+
+
+@pytest.mark.parametrize(
+    ("think", "problem", "expected"),
+    [
+        (None, REF, 0.0),  # no think block
+        (None, NO_REF, 0.0),  # even without a reference
+        ("I look around the room.", NO_REF, 1.0),  # no reference: 1
+        ("", REF, 0.0),
+        ("It is right of bbox=[10,10,50,50].", REF, 2.0),  # kw + 1/1
+        ("It is right of [10, 10, 50, 50].", REF, 1.0),  # bare box: cited, no kw token
+        (f"Near bbox=[10,10,50,50] and {OTHER}.", REF, 0.75),  # (1 + 1/2) * 0.5
+        (f"Only {OTHER} here.", REF, 0.5),  # (1 + 0) * 0.5
+        ("The coordinates say so.", REF, 1.0),  # kw only
+        ("The bboxes say so.", REF, 1.0),
+    ],
+)
+def test_paper_ref_citation_eq4(think, problem, expected):
+    assert paper(build(think=think), problem).ref_citation == pytest.approx(expected)
+
+
+def test_paper_consistency_hand_computed_with_reference():
+    # K(scene) = {dog, sofa}; K(think) = {dog, sofa}; K(focus) = {red, cushion} -> 0;
+    # logic: "right" (spatial 0.5) + "select" (comparison 0.3) = 0.8
+    assert paper(build()).consistency == pytest.approx(1.0 + 0.6 * 0.0 + 0.4 * 0.8)
+
+
+def test_paper_consistency_focus_term_needs_a_reference():
+    focus = "A dog on a sofa."  # K = {dog, sofa}, fully covered by think
+    with_ref = paper(build(focus=focus), REF).consistency
+    without_ref = paper(build(focus=focus), NO_REF).consistency
+    assert with_ref - without_ref == pytest.approx(0.6)
+
+
+def test_paper_consistency_uses_lemmas_and_sets_not_substrings():
+    think = "The umbrella is on the left. The umbrella is red."  # lemma match, set counts once
+    r = paper(build(scene="Umbrellas.", focus=None, think=think), NO_REF)
+    assert r.consistency == pytest.approx(1.0 + 0.4 * 0.5)
+    # "car" is not a keyword of "cart" (the official substring test would say it is)
+    r = paper(build(scene="A car.", focus=None, think="A cart is on the left."), NO_REF)
+    assert r.consistency == pytest.approx(0.0 + 0.4 * 0.5)
+
+
+def test_paper_consistency_is_zero_for_a_keyword_list_think():
+    think = "dog sofa cushion right left above select region compare locate"
+    assert paper(build(think=think)).consistency == 0.0
+
+
+@pytest.mark.parametrize(("alpha", "beta"), [(1.0, 1.0), (0.0, 2.0), (0.5, 0.0)])
+def test_paper_total_is_eq7(alpha, beta):
+    r = paper(build(), alpha=alpha, beta=beta)
+    base = r.tag_format + r.answer_format + r.accuracy + r.non_repeat
+    assert r.total == pytest.approx(base + alpha * r.ref_citation + beta * r.consistency)
+    assert all(0.0 <= getattr(r, c) <= 2.0 for c in COMPONENTS)
+
+
+def test_paper_malformed_completion_scores_zero_with_reasons():
+    r = paper("<answer>[{]</answer>")
+    assert r.answer_format == r.accuracy == r.consistency == r.ref_citation == 0.0
+    assert any(i.startswith("answer_format:") for i in r.issues)
+    assert any(i.startswith("accuracy:") for i in r.issues)
+
+
+def test_reference_boxes_any_style_deduplicated():
+    problem = "near bbox=[1,2,3,4], bbox [1, 2, 3, 4] and [5,6,7,8]"
+    assert reference_boxes(problem) == ((1.0, 2.0, 3.0, 4.0), (5.0, 6.0, 7.0, 8.0))
+    assert reference_boxes(None) == ()
