@@ -6,6 +6,7 @@ defines it (column-major runs). Dense masks never go into our files.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -14,6 +15,8 @@ import numpy.typing as npt
 from pycocotools import mask as mask_utils
 
 RLE = dict[str, Any]
+
+_PYCOCOTOOLS_COPY_WARNING = r"__array__ implementation doesn't accept a copy keyword"
 
 
 def _to_coco(rle: RLE) -> dict[str, Any]:
@@ -44,7 +47,13 @@ def encode_rle(mask: npt.ArrayLike) -> RLE:
 
 def decode_rle(rle: RLE) -> npt.NDArray[np.bool_]:
     """Decode an RLE (compressed ``str``/``bytes`` or uncompressed list counts) to ``(H, W)``."""
-    return mask_utils.decode(_to_coco(rle)).astype(bool)
+    with warnings.catch_warnings():
+        # pycocotools 2.0.x builds its output through an __array__ without the numpy 2
+        # ``copy`` keyword; the result is correct, only the deprecation notice is noise.
+        warnings.filterwarnings(
+            "ignore", message=_PYCOCOTOOLS_COPY_WARNING, category=DeprecationWarning
+        )
+        return mask_utils.decode(_to_coco(rle)).astype(bool)
 
 
 def rle_area(rle: RLE) -> int:
