@@ -1,0 +1,118 @@
+"""Milliseconds per turn that ``regionreasoner eval`` spends outside the model.
+
+Runs the evaluation engine with the ``oracle`` backend and the ``box-fill`` segmenter over
+a synthetic benchmark of 640x480 images, writing ``predictions.jsonl`` exactly as the CLI
+does (one flushed line per turn, fsync per round), and reports
+``(wall time - time inside backend.generate) / turns``. That is the engine's own cost:
+reference handling, prompt rendering, parsing, frame conversion, mask filling, RLE
+encoding, mask I/U, row building and writing.
+
+A second line measures the same run with a backend that needs the pixels (the image is
+decoded once per dialogue and resized to 840x840 once), as an ``hf``/``openai`` run does.
+
+    python benchmarks/eval_overhead.py                 # 200 dialogues
+    python benchmarks/eval_overhead.py --dialogues 50
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+from regionreasoner.backends.base import Generation, GenerationRequest
+from regionreasoner.backends.oracle import OracleBackend
+from regionreasoner.data.builders.synth import build_synth
+from regionreasoner.data.io import read_dialogues
+from regionreasoner.dialogue.policy import get_reference_policy
+from regionreasoner.dialogue.prompts import get_prompt
+from regionreasoner.dialogue.protocols import get_protocol
+from regionreasoner.dialogue.records import PredictionsLog
+from regionreasoner.dialogue.runner import DialogueRunner, RunStats
+from regionreasoner.segmenters.box_fill import BoxFillSegmenter
+
+IMAGE_WH = (640, 480)
+TARGET_MS_PER_TURN = 2.0
+
+
+class PixelOracle(OracleBackend):
+    """The oracle, but asking for the image like a real model backend."""
+
+    needs_image: ClassVar[bool] = True
+
+    def generate(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
+        assert all(r.image is not None and r.image.size == (840, 840) for r in requests)
+        return super().generate(requests)
+
+
+def run_once(bench: Path, backend: Any, out: Path, batch_size: int) -> RunStats:
+    runner = DialogueRunner(
+        backend,
+        BoxFillSegmenter(),
+        get_protocol("paper"),
+        get_reference_policy("predicted"),
+        get_prompt("regionreasoner"),
+        data_path=bench,
+        batch_size=batch_size,
+    )
+    dialogues = read_dialogues(bench)
+    out.unlink(missing_ok=True)
+    with PredictionsLog(out) as log:
+        return runner.run(dialogues, emit=log.append, end_round=log.sync)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--dialogues", type=int, default=200)
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--repeats", type=int, default=3, help="best of N runs")
+    args = parser.parse_args(argv)
+
+    with tempfile.TemporaryDirectory(prefix="rr-eval-overhead-") as tmp:
+        root = Path(tmp)
+        start = time.perf_counter()
+        bench = build_synth(root / "bench", n_dialogues=args.dialogues, seed=0, image_size=IMAGE_WH)
+        print(
+            f"built {args.dialogues} dialogues of {IMAGE_WH[0]}x{IMAGE_WH[1]} images in "
+            f"{time.perf_counter() - start:.1f} s",
+            file=sys.stderr,
+        )
+        results = {}
+        for label, backend in (
+            ("oracle + box-fill (no pixels needed)", OracleBackend()),
+            ("pixel-reading backend + box-fill (decode + 840x840 resize)", PixelOracle()),
+        ):
+            runs = [
+                run_once(bench, backend, root / "predictions.jsonl", args.batch_size)
+                for _ in range(args.repeats)
+            ]
+            best = min(runs, key=lambda s: s.wall_s - s.model_s)
+            results[label] = best
+
+    print(
+        f"\nmachine: {platform.processor() or platform.machine()}, python "
+        f"{platform.python_version()}; {args.dialogues} dialogues, "
+        f"batch {args.batch_size}, best of {args.repeats}\n"
+    )
+    print("| run | turns | wall s | model s | outside the model, ms/turn |")
+    print("|---|---:|---:|---:|---:|")
+    for label, stats in results.items():
+        print(
+            f"| {label} | {stats.turns} | {stats.wall_s:.3f} | {stats.model_s:.3f} | "
+            f"**{stats.overhead_ms_per_turn:.3f}** |"
+        )
+    headline = next(iter(results.values())).overhead_ms_per_turn or 0.0
+    ok = headline < TARGET_MS_PER_TURN
+    print(
+        f"\ntarget: < {TARGET_MS_PER_TURN} ms/turn (oracle + box-fill): {'met' if ok else 'MISSED'}"
+    )
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

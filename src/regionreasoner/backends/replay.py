@@ -1,0 +1,142 @@
+"""``replay:<file>``: re-score recorded model outputs without running a model.
+
+The file is JSONL with at least ``{"dialogue_id", "turn_index", "text"}`` per row, the
+text in the MODEL frame of the run being replayed (a ``predictions.jsonl`` of an earlier
+run qualifies). When a turn has several rows the last one wins; rows marked
+``"failed": true`` carry no answer. A turn with no usable row comes back as a failed
+generation, so it is recorded as failed and scored as a miss. A torn last line (an
+interrupted write) is ignored with a warning; any other invalid line is an error.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+from regionreasoner.backends.base import (
+    META_DIALOGUE_ID,
+    META_TURN_INDEX,
+    BackendOptions,
+    Generation,
+    GenerationRequest,
+)
+from regionreasoner.errors import ConfigError, DataFormatError
+
+logger = logging.getLogger(__name__)
+
+TurnKey = tuple[str, int]
+
+
+def _row_key(row: Any, *, path: str, line: int) -> TurnKey:
+    if not isinstance(row, dict):
+        raise DataFormatError("expected a JSON object", path=path, record=f"line {line}")
+    dialogue_id = row.get("dialogue_id")
+    turn_index = row.get("turn_index")
+    if not isinstance(dialogue_id, str | int) or isinstance(dialogue_id, bool):
+        raise DataFormatError(
+            f"expected a string dialogue_id, got {dialogue_id!r}",
+            path=path,
+            record=f"line {line}",
+            field="dialogue_id",
+        )
+    if not isinstance(turn_index, int) or isinstance(turn_index, bool) or turn_index < 0:
+        raise DataFormatError(
+            f"expected a non-negative int turn_index, got {turn_index!r}",
+            path=path,
+            record=f"line {line}",
+            field="turn_index",
+        )
+    return str(dialogue_id), turn_index
+
+
+def read_recorded_texts(path: str | Path) -> dict[TurnKey, str]:
+    """Map ``(dialogue_id, turn_index)`` to the recorded text of a replay file.
+
+    Raises:
+        ConfigError: the file does not exist.
+        DataFormatError: an invalid line (other than a torn last line) or row.
+    """
+    file = Path(path)
+    if not file.is_file():
+        raise ConfigError(f"replay file not found: {file}")
+    data = file.read_bytes()
+    lines = data.split(b"\n")
+    texts: dict[TurnKey, str] = {}
+    for number, raw in enumerate(lines, start=1):
+        if not raw.strip():
+            continue
+        try:
+            row = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            if number == len(lines):  # no newline after it: a torn last write
+                logger.warning("%s: ignoring the torn last line %d", file, number)
+                continue
+            raise DataFormatError(
+                f"invalid JSON ({e})", path=str(file), record=f"line {number}"
+            ) from e
+        key = _row_key(row, path=str(file), line=number)
+        if row.get("failed") is True:
+            texts.pop(key, None)
+            continue
+        text = row.get("text")
+        if not isinstance(text, str):
+            raise DataFormatError(
+                f"expected a string text, got {type(text).__name__}",
+                path=str(file),
+                record=f"line {number}",
+                field="text",
+            )
+        texts[key] = text
+    return texts
+
+
+class ReplayBackend:
+    """Returns the recorded text of each turn.
+
+    Args:
+        path: the replay file.
+    """
+
+    name: ClassVar[str] = "replay"
+    needs_image: ClassVar[bool] = False
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._texts = read_recorded_texts(self.path)
+        logger.info("replay: %d recorded turns from %s", len(self._texts), self.path)
+
+    @classmethod
+    def from_spec(cls, argument: str, options: BackendOptions) -> ReplayBackend:
+        """Build from the file path after ``replay:``."""
+        if not argument:
+            raise ConfigError("model spec replay: expected replay:<predictions.jsonl>")
+        return cls(argument)
+
+    def describe(self) -> dict[str, Any]:
+        """Settings for ``config.json``."""
+        return {"path": str(self.path), "recorded_turns": len(self._texts)}
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+    def generate(self, requests: Sequence[GenerationRequest]) -> list[Generation]:
+        """Look up each request's turn; a missing row is a failed generation."""
+        out = []
+        for request in requests:
+            key = (str(request.meta(META_DIALOGUE_ID)), int(request.meta(META_TURN_INDEX)))
+            text = self._texts.get(key)
+            if text is None:
+                out.append(
+                    Generation(
+                        "",
+                        0.0,
+                        error=f"no recorded output for dialogue "
+                        f"{key[0]} turn {key[1]} in {self.path}",
+                    )
+                )
+            else:
+                out.append(Generation(text, 0.0))
+        return out

@@ -1,0 +1,489 @@
+"""The round-synchronous multi-round evaluation engine.
+
+Dialogues are processed in windows of ``window`` dialogues. Inside a window, round k
+(turn k of every dialogue that has one) is generated once round k-1 is done, in batches
+of ``batch_size`` requests: a batch of N dialogues costs about one model call per round,
+not N. Each turn's reference comes from the turns answered before it (or from the rows
+of an interrupted run), through the reference policy and the protocol.
+
+Per dialogue, the image is decoded at most once (and only when the backend or the
+segmenter needs pixels: the ``oracle`` and ``replay`` backends with ``box-fill`` read
+only the image header), resized into the model frame once, and its segmenter session
+(SAM2's image embedding) is opened once and reused for every turn.
+
+Rows go to an ``emit`` callback as soon as each turn is finished; ``end_round`` is
+called after every round (the CLI fsyncs there).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from PIL import Image
+
+from regionreasoner.backends.base import (
+    DEFAULT_MAX_NEW_TOKENS,
+    META_DIALOGUE_ID,
+    META_FRAME,
+    META_REFERENCE_XYXY,
+    META_TURN,
+    META_TURN_INDEX,
+    Backend,
+    Generation,
+    GenerationRequest,
+)
+from regionreasoner.data.io import resolve_image_path
+from regionreasoner.data.schema import Dialogue, Turn
+from regionreasoner.dialogue.policy import ReferencePolicy
+from regionreasoner.dialogue.prompts import PromptTemplate
+from regionreasoner.dialogue.protocols import (
+    EvalProtocol,
+    Reference,
+    TurnAnswer,
+    citation_flags,
+)
+from regionreasoner.dialogue.records import TurnKey, TurnRecord, boxes_to_json, points_to_json
+from regionreasoner.errors import BackendError, DataFormatError
+from regionreasoner.geometry.boxes import as_xyxy_array
+from regionreasoner.geometry.frames import Frame
+from regionreasoner.geometry.rle import encode_rle, rle_area, rle_intersection_union
+from regionreasoner.segmenters.base import Segmenter, SegmenterSession
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_BATCH_SIZE = 8
+"""Requests per backend call."""
+
+DEFAULT_WINDOW = 256
+"""Dialogues in flight at once (their images and segmenter sessions stay in memory)."""
+
+Row = dict[str, Any]
+
+
+@dataclass
+class RunStats:
+    """What a run did.
+
+    Attributes:
+        turns: turns answered (rows emitted).
+        failed: of which the backend failed.
+        model_calls: ``backend.generate`` calls.
+        model_s: seconds spent inside ``backend.generate``.
+        wall_s: seconds of the whole run.
+        rounds: rounds completed (summed over windows).
+    """
+
+    turns: int = 0
+    failed: int = 0
+    model_calls: int = 0
+    model_s: float = 0.0
+    wall_s: float = 0.0
+    rounds: int = 0
+
+    @property
+    def overhead_ms_per_turn(self) -> float | None:
+        """Milliseconds per turn spent outside the model."""
+        if not self.turns:
+            return None
+        return 1000.0 * (self.wall_s - self.model_s) / self.turns
+
+
+def image_size(path: Path) -> tuple[int, int]:
+    """``(W, H)`` from the image header, without decoding the pixels.
+
+    Raises:
+        DataFormatError: the file is missing or not an image.
+    """
+    try:
+        with Image.open(path) as image:
+            return int(image.size[0]), int(image.size[1])
+    except FileNotFoundError as e:
+        raise DataFormatError("image file not found", path=str(path)) from e
+    except (OSError, Image.UnidentifiedImageError) as e:
+        raise DataFormatError(f"cannot read the image: {e}", path=str(path)) from e
+
+
+class _ImageSlot:
+    """One image of a window: size, pixels (decoded once), model-frame copies, session."""
+
+    def __init__(self, path: Path, image_wh: tuple[int, int]) -> None:
+        self.path = path
+        self.image_wh = image_wh
+        self._pixels: Image.Image | None = None
+        self._model_images: dict[tuple[int, int], Image.Image] = {}
+        self._session: SegmenterSession | None = None
+
+    def pixels(self) -> Image.Image:
+        if self._pixels is None:
+            try:
+                with Image.open(self.path) as image:
+                    self._pixels = image.convert("RGB")
+            except OSError as e:
+                raise DataFormatError(f"cannot decode the image: {e}", path=str(self.path)) from e
+        return self._pixels
+
+    def model_image(self, frame: Frame, protocol: EvalProtocol) -> Image.Image:
+        image = self._model_images.get(frame.model_wh)
+        if image is None:
+            image = protocol.to_model_image(self.pixels(), frame)
+            self._model_images[frame.model_wh] = image
+        return image
+
+    def session(self, segmenter: Segmenter) -> SegmenterSession:
+        if self._session is None:
+            pixels = self.pixels() if segmenter.needs_pixels else None
+            self._session = segmenter.open(pixels, image_wh=self.image_wh)
+        return self._session
+
+    def close(self) -> None:
+        if self._session is not None:
+            self._session.close()
+            self._session = None
+        self._pixels = None
+        self._model_images.clear()
+
+
+@dataclass
+class _Active:
+    """A dialogue in flight."""
+
+    dialogue: Dialogue
+    slot: _ImageSlot
+    frame: Frame
+    predictions: dict[int, npt.NDArray[np.float64]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Pending:
+    active: _Active
+    turn: Turn
+    reference: Reference
+    question: str
+    request: GenerationRequest
+
+
+def check_images(
+    dialogues: Sequence[Dialogue],
+    *,
+    data_path: str | Path,
+    images_root: str | Path | None = None,
+) -> None:
+    """Fail early (before any model is loaded) when an image file is missing.
+
+    Raises:
+        DataFormatError: the first missing image, named with its dialogue.
+    """
+    for dialogue in dialogues:
+        path = resolve_image_path(dialogue, data_path, images_root)
+        if not path.is_file():
+            raise DataFormatError(
+                f"image file not found: {path}",
+                path=str(data_path),
+                record=f"dialogue {dialogue.dialogue_id}",
+                field="image",
+            )
+
+
+def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class DialogueRunner:
+    """Runs dialogues turn by turn through a backend, a protocol and a segmenter.
+
+    Args:
+        backend: generates the answers.
+        segmenter: turns predicted regions into masks (``none``: no masks).
+        protocol: frame, reference writing, fallback, answer parsing.
+        policy: which box is the reference of a later turn.
+        prompt: the prompt template.
+        data_path: the benchmark file (images are relative to its folder).
+        images_root: a different root folder for the images.
+        batch_size: requests per backend call.
+        window: dialogues in flight at once.
+        max_new_tokens: generation budget per turn.
+    """
+
+    def __init__(
+        self,
+        backend: Backend,
+        segmenter: Segmenter,
+        protocol: EvalProtocol,
+        policy: ReferencePolicy,
+        prompt: PromptTemplate,
+        *,
+        data_path: str | Path,
+        images_root: str | Path | None = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        window: int = DEFAULT_WINDOW,
+        max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
+    ) -> None:
+        if batch_size < 1 or window < 1 or max_new_tokens < 1:
+            raise ValueError("batch_size, window and max_new_tokens must be >= 1")
+        self.backend = backend
+        self.segmenter = segmenter
+        self.protocol = protocol
+        self.policy = policy
+        self.prompt = prompt
+        self.data_path = Path(data_path)
+        self.images_root = Path(images_root) if images_root is not None else None
+        self.batch_size = batch_size
+        self.window = window
+        self.max_new_tokens = max_new_tokens
+
+    # ------------------------------------------------------------------ images
+
+    def image_path(self, dialogue: Dialogue) -> Path:
+        """The image file of a dialogue (paths escaping the root are rejected when the
+        data file is read)."""
+        return resolve_image_path(dialogue, self.data_path, self.images_root)
+
+    def check_images(self, dialogues: Sequence[Dialogue]) -> None:
+        """Fail early when an image file is missing (see :func:`check_images`)."""
+        check_images(dialogues, data_path=self.data_path, images_root=self.images_root)
+
+    def _slot(self, dialogue: Dialogue, slots: dict[Path, _ImageSlot]) -> _ImageSlot:
+        path = self.image_path(dialogue)
+        slot = slots.get(path)
+        if slot is None:
+            slot = _ImageSlot(path, image_size(path))
+            slots[path] = slot
+        record = f"dialogue {dialogue.dialogue_id}"
+        if dialogue.image_wh is not None and tuple(dialogue.image_wh) != slot.image_wh:
+            raise DataFormatError(
+                f"image_wh {list(dialogue.image_wh)} differs from the image size "
+                f"{list(slot.image_wh)} of {path}",
+                path=str(self.data_path),
+                record=record,
+                field="image_wh",
+            )
+        width, height = slot.image_wh
+        for turn in dialogue.turns:
+            mask = turn.targets[0].mask if turn.targets else None
+            if mask is not None and list(mask.get("size", [])) != [height, width]:
+                raise DataFormatError(
+                    f"mask size {mask.get('size')} differs from the image [H, W] {[height, width]}",
+                    path=str(self.data_path),
+                    record=record,
+                    field=f"turns[{turn.turn_index}].targets[0].mask.size",
+                )
+        return slot
+
+    # ------------------------------------------------------------------ run
+
+    @staticmethod
+    def pending_turns(
+        dialogues: Sequence[Dialogue], done: Mapping[TurnKey, Row] | None = None
+    ) -> int:
+        """How many turns of ``dialogues`` have no row in ``done``."""
+        done = done or {}
+        return sum((d.dialogue_id, t.turn_index) not in done for d in dialogues for t in d.turns)
+
+    def run(
+        self,
+        dialogues: Sequence[Dialogue],
+        *,
+        done: Mapping[TurnKey, Row] | None = None,
+        emit: Callable[[Row], None],
+        end_round: Callable[[], None] | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> RunStats:
+        """Answer every turn of ``dialogues`` that has no row in ``done``.
+
+        Args:
+            dialogues: the dialogues (e.g. one shard).
+            done: rows of an interrupted run, keyed by ``(dialogue_id, turn_index)``;
+                they are not redone, and their predicted boxes feed later references.
+            emit: receives each finished turn's row, in completion order.
+            end_round: called after each round (durability point).
+            progress: called with the number of turns just finished.
+
+        Returns:
+            Counts and timings.
+        """
+        done = done or {}
+        stats = RunStats()
+        start = time.perf_counter()
+        todo = [
+            d for d in dialogues if any((d.dialogue_id, t.turn_index) not in done for t in d.turns)
+        ]
+        for window in _chunks(todo, self.window):
+            self._run_window(window, done, emit, end_round, progress, stats)
+        stats.wall_s = time.perf_counter() - start
+        return stats
+
+    def _run_window(
+        self,
+        window: Sequence[Dialogue],
+        done: Mapping[TurnKey, Row],
+        emit: Callable[[Row], None],
+        end_round: Callable[[], None] | None,
+        progress: Callable[[int], None] | None,
+        stats: RunStats,
+    ) -> None:
+        slots: dict[Path, _ImageSlot] = {}
+        try:
+            actives = []
+            for dialogue in window:
+                slot = self._slot(dialogue, slots)
+                active = _Active(dialogue, slot, self.protocol.frame(slot.image_wh))
+                for turn in dialogue.turns:
+                    row = done.get((dialogue.dialogue_id, turn.turn_index))
+                    if row is not None:
+                        active.predictions[turn.turn_index] = _row_boxes(row)
+                actives.append(active)
+            rounds = max(len(d.turns) for d in window)
+            for turn_index in range(rounds):
+                due = [
+                    a
+                    for a in actives
+                    if turn_index < len(a.dialogue.turns)
+                    and (a.dialogue.dialogue_id, turn_index) not in done
+                ]
+                if not due:
+                    continue
+                for batch in _chunks(due, self.batch_size):
+                    rows = self._run_batch(batch, turn_index, stats)
+                    for row in rows:
+                        emit(row)
+                    if progress is not None:
+                        progress(len(rows))
+                stats.rounds += 1
+                if end_round is not None:
+                    end_round()
+        finally:
+            for slot in slots.values():
+                slot.close()
+
+    def _pending(self, active: _Active, turn: Turn) -> _Pending:
+        reference = self.protocol.reference(
+            active.dialogue, turn, self.policy, active.predictions, active.frame
+        )
+        question = turn.render_question(reference.text)
+        image = (
+            active.slot.model_image(active.frame, self.protocol)
+            if self.backend.needs_image
+            else None
+        )
+        request = GenerationRequest(
+            image=image,
+            user_text=self.prompt.render_user(question),
+            system=self.prompt.system,
+            max_new_tokens=self.max_new_tokens,
+            metadata={
+                META_DIALOGUE_ID: active.dialogue.dialogue_id,
+                META_TURN_INDEX: turn.turn_index,
+                META_TURN: turn,
+                META_FRAME: active.frame,
+                META_REFERENCE_XYXY: reference.prompt_xyxy,
+            },
+        )
+        return _Pending(active, turn, reference, question, request)
+
+    def _run_batch(self, batch: Sequence[_Active], turn_index: int, stats: RunStats) -> list[Row]:
+        pending = [self._pending(a, a.dialogue.turns[turn_index]) for a in batch]
+        started = time.perf_counter()
+        generations = self.backend.generate([p.request for p in pending])
+        stats.model_s += time.perf_counter() - started
+        stats.model_calls += 1
+        if len(generations) != len(pending):
+            raise BackendError(
+                f"the {self.backend.name} backend returned {len(generations)} "
+                f"answers for {len(pending)} requests"
+            )
+        rows = []
+        for item, generation in zip(pending, generations, strict=True):
+            rows.append(self._finish(item, generation))
+            stats.turns += 1
+            stats.failed += generation.failed
+        return rows
+
+    def _finish(self, item: _Pending, generation: Generation) -> Row:
+        active, turn, reference = item.active, item.turn, item.reference
+        answer: TurnAnswer | None = None
+        if not generation.failed:
+            answer = self.protocol.read_answer(generation.text, self.prompt, active.frame)
+        pred_xyxy = answer.pred_xyxy if answer is not None else np.zeros((0, 4))
+        pred_points = answer.pred_points if answer is not None else np.zeros((0, 2))
+        active.predictions[turn.turn_index] = pred_xyxy
+
+        gt_mask = turn.targets[0].mask if turn.targets else None
+        mask_rle = None
+        inter = union = None
+        if self.segmenter.produces_masks:
+            if answer is not None:
+                mask = active.slot.session(self.segmenter).segment(answer.segment_regions)
+                # RLE runs are column-major: one transposed copy here, none in the encoder.
+                mask_rle = encode_rle(np.asfortranarray(mask.view(np.uint8)))
+            if gt_mask is not None:
+                if mask_rle is None:
+                    inter, union = 0, rle_area(gt_mask)
+                else:
+                    inter, union = rle_intersection_union(mask_rle, gt_mask)
+
+        if answer is not None:
+            cited, hallucinated = citation_flags(answer.parsed, reference)
+            issues = [{"code": i.code, "message": i.message} for i in answer.issues]
+            format_ok = answer.format_ok
+        else:
+            cited = hallucinated = None
+            issues = []
+            format_ok = False
+        record = TurnRecord(
+            dialogue_id=active.dialogue.dialogue_id,
+            turn_index=turn.turn_index,
+            refers_to=turn.refers_to,
+            protocol=self.protocol.name,
+            reference_policy=self.policy.name,
+            question=item.question,
+            prompt=item.request.user_text,
+            text=generation.text,
+            failed=generation.failed,
+            error=generation.error,
+            attempts=generation.attempts,
+            latency_s=round(generation.latency_s, 6),
+            pred_bboxes=boxes_to_json(pred_xyxy),
+            pred_points=points_to_json(pred_points),
+            reference_bbox=_box_or_none(reference.image_xyxy),
+            reference_prompt_bbox=_box_or_none(reference.prompt_xyxy),
+            reference_text=reference.text,
+            reference_source=reference.source,
+            reference_missing=reference.missing,
+            mask=mask_rle,
+            gt_bboxes=boxes_to_json([t.bbox for t in turn.targets]),
+            gt_mask=gt_mask,
+            intersection=inter,
+            union=union,
+            parse_issues=issues,
+            format_ok=format_ok,
+            cited_reference=cited,
+            hallucinated_citation=hallucinated,
+            model_wh=list(active.frame.model_wh),
+            image_wh=list(active.frame.image_wh),
+        )
+        return record.to_row()
+
+
+def _box_or_none(xyxy: Sequence[float] | None) -> list[int | float] | None:
+    return None if xyxy is None else boxes_to_json([xyxy])[0]
+
+
+def _row_boxes(row: Mapping[str, Any]) -> npt.NDArray[np.float64]:
+    if row.get("failed") is True:
+        return np.zeros((0, 4))
+    try:
+        return as_xyxy_array(row.get("pred_bboxes") or [])
+    except (TypeError, ValueError) as e:
+        raise DataFormatError(
+            f"unreadable pred_bboxes of a stored row ({e})",
+            record=f"dialogue {row.get('dialogue_id')} turn {row.get('turn_index')}",
+            field="pred_bboxes",
+        ) from e

@@ -1,0 +1,95 @@
+"""A scripted OpenAI-compatible chat server on 127.0.0.1 (stdlib ``http.server``)."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+@dataclass
+class Reply:
+    """What the server answers: a status, a JSON body (or raw text), headers, a delay."""
+
+    status: int = 200
+    content: str | None = "ok"
+    raw: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    delay_s: float = 0.0
+
+
+def chat_body(content: Any) -> dict[str, Any]:
+    return {
+        "id": "x",
+        "object": "chat.completion",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": content}}],
+    }
+
+
+class FakeOpenAIServer:
+    """Answers ``POST /v1/chat/completions`` through ``script(n, body) -> Reply``."""
+
+    def __init__(self, script: Callable[[int, dict[str, Any]], Reply]) -> None:
+        self.script = script
+        self.bodies: list[dict[str, Any]] = []
+        self.headers: list[dict[str, str]] = []
+        self.live = 0
+        self.max_live = 0
+        self._lock = threading.Lock()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                with server._lock:
+                    n = len(server.bodies)
+                    server.bodies.append(body)
+                    server.headers.append(dict(self.headers))
+                    server.live += 1
+                    server.max_live = max(server.max_live, server.live)
+                try:
+                    reply = server.script(n, body)
+                    if self.path != "/v1/chat/completions":
+                        reply = Reply(404, raw="not found")
+                    time.sleep(reply.delay_s)
+                    payload = (
+                        reply.raw if reply.raw is not None else json.dumps(chat_body(reply.content))
+                    ).encode()
+                    self.send_response(reply.status)
+                    for key, value in reply.headers.items():
+                        self.send_header(key, value)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up (timeout)
+                finally:
+                    with server._lock:
+                        server.live -= 1
+
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd.daemon_threads = True
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
+
+    @property
+    def base_url(self) -> str:
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host}:{port}/v1"
+
+    def __enter__(self) -> FakeOpenAIServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
