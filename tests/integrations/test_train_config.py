@@ -1,0 +1,148 @@
+"""Training configs: strict keys, dotted overrides, shorthands, shipped configs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from regionreasoner.errors import ConfigError
+from regionreasoner.integrations.train_config import (
+    LANGUAGE_MODEL_LINEAR_LAYERS,
+    load_config,
+    parse_override,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+MINIMAL = "model: tiny://m\ndata: synth://d?dialogues=4\noutput_dir: runs/x\n"
+
+
+@pytest.fixture
+def config_file(tmp_path: Path):
+    def write(text: str) -> Path:
+        path = tmp_path / "train.yaml"
+        path.write_text(text, encoding="utf-8")
+        return path
+
+    return write
+
+
+def test_load_config_expands_shorthands_and_fills_defaults(config_file) -> None:
+    config = load_config(config_file(MINIMAL))
+    assert config.model.path == "tiny://m"
+    assert config.data.train == "synth://d?dialogues=4"
+    assert config.stage == "grpo"
+    assert config.data.frame == 840
+    assert config.rewards.profile == "paper"
+    assert config.lora.target_modules == LANGUAGE_MODEL_LINEAR_LAYERS
+
+
+@pytest.mark.parametrize(
+    ("override", "path", "expected"),
+    [
+        ("trainer.learning_rate=1e-5", ("trainer", "learning_rate"), 1e-5),  # YAML 1.1 string
+        ("trainer.max_steps=7", ("trainer", "max_steps"), 7),
+        ("trainer.bf16=true", ("trainer", "bf16"), True),
+        ("trainer.report_to=tensorboard", ("trainer", "report_to"), ["tensorboard"]),
+        ("trainer.report_to=[tensorboard,wandb]", ("trainer", "report_to"),
+         ["tensorboard", "wandb"]),
+        ("grpo.generation_batch_size=null", ("grpo", "generation_batch_size"), None),
+        ("model.dtype=bfloat16", ("model", "dtype"), "bfloat16"),  # into a string shorthand
+        ("data.frame=448", ("data", "frame"), 448),
+        ("output_dir=runs/y=z", ("output_dir",), "runs/y=z"),  # split at the first '='
+        ("lora.target_modules=[q_proj, v_proj]", ("lora", "target_modules"), ["q_proj", "v_proj"]),
+    ],
+)  # fmt: skip
+def test_load_config_applies_typed_overrides(config_file, override, path, expected) -> None:
+    config = load_config(config_file(MINIMAL), [override])
+    value = config
+    for part in path:
+        value = getattr(value, part)
+    assert value == expected
+
+
+def test_load_config_stage_argument_replaces_the_file_stage(config_file) -> None:
+    assert load_config(config_file(MINIMAL + "stage: grpo\n"), stage="sft").stage == "sft"
+
+
+def test_extra_args_turn_exponent_strings_into_numbers(config_file) -> None:
+    text = MINIMAL + "trainer:\n  extra_args: {adam_epsilon: 1e-8, optim: adamw_torch}\n"
+    extra = load_config(config_file(text)).trainer.extra_args
+    assert extra == {"adam_epsilon": 1e-8, "optim": "adamw_torch"}
+
+
+@pytest.mark.parametrize(
+    ("text", "overrides", "message"),
+    [
+        (MINIMAL + "trainer:\n  learnin_rate: 1\n", [],
+         "unknown key 'trainer.learnin_rate' (did you mean 'trainer.learning_rate'?)"),
+        (MINIMAL + "sedd: 1\n", [], "unknown key 'sedd' (did you mean 'seed'?)"),
+        (MINIMAL, ["grpo.temprature=0.5"],
+         "unknown key 'grpo.temprature' (did you mean 'grpo.temperature'?) "
+         "(set by a command-line override)"),
+        (MINIMAL, ["grpo.num_generations=1"], "grpo.num_generations: Input should be greater"),
+        (MINIMAL, ["stage=ppo"], "stage: Input should be 'grpo' or 'sft'"),
+        (MINIMAL, ["trainer.report_to=[none, wandb]"], "'none' cannot be combined"),
+        (MINIMAL, ["trainer.report_to=mlflow"], "unknown target(s) ['mlflow']"),
+        ("data: x\noutput_dir: y\n", [], "missing required key 'model'"),
+        (MINIMAL, ["model.path.sub=1"], "'model.path' is not a section"),
+        ("- a\n- b\n", [], "the config must be a mapping"),
+        ("model: [unclosed\n", [], "not valid YAML"),
+    ],
+)  # fmt: skip
+def test_load_config_errors_name_the_file_and_the_key(
+    config_file, text: str, overrides: list[str], message: str
+) -> None:
+    path = config_file(text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path, overrides)
+    assert message in str(info.value)
+    assert str(path) in str(info.value)
+
+
+@pytest.mark.parametrize("bad", ["novalue", "=1", "a..b=1", ".a=1", "a.=1", "x=[unclosed"])
+def test_parse_override_rejects_malformed_items(bad: str) -> None:
+    with pytest.raises(ConfigError, match="override"):
+        parse_override(bad)
+
+
+def test_load_config_missing_file_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read the config"):
+        load_config(tmp_path / "absent.yaml")
+
+
+@pytest.mark.parametrize(
+    "name", ["grpo-tiny-cpu.yaml", "sft-tiny-cpu.yaml", "grpo-qwen2.5-vl-7b.yaml"]
+)
+def test_shipped_configs_validate(name: str) -> None:
+    config = load_config(REPO / "configs" / name)
+    assert config.model.path
+    assert config.data.train
+
+
+def test_shipped_7b_config_is_the_paper_recipe() -> None:
+    config = load_config(REPO / "configs" / "grpo-qwen2.5-vl-7b.yaml")
+    assert config.grpo.num_generations == 8
+    # 16 prompts x 8 generations per optimizer step on the documented 4 GPUs
+    completions = 4 * config.trainer.per_device_train_batch_size
+    completions *= config.trainer.gradient_accumulation_steps
+    assert completions // config.grpo.num_generations == 16
+    assert config.trainer.learning_rate == pytest.approx(1e-6)
+    assert config.trainer.weight_decay == pytest.approx(0.01)
+    assert config.grpo.beta == pytest.approx(1e-2)
+    assert config.grpo.epsilon == pytest.approx(0.2)
+    assert config.grpo.temperature == 1.0
+    assert config.data.max_prompt_tokens == 1300
+    assert config.grpo.max_completion_length == 2000
+    assert config.trainer.num_train_epochs == 1
+    assert config.trainer.bf16 and config.trainer.gradient_checkpointing
+    assert config.grpo.use_vllm and config.grpo.vllm_mode == "colocate"
+
+
+def test_shipped_tiny_configs_build_everything_on_the_fly() -> None:
+    for name in ("grpo-tiny-cpu.yaml", "sft-tiny-cpu.yaml"):
+        config = load_config(REPO / "configs" / name)
+        assert config.model.path.startswith("tiny://")
+        assert config.data.train.startswith("synth://")
+        assert config.trainer.use_cpu and not config.trainer.bf16
+        assert not Path(config.output_dir).is_absolute()
