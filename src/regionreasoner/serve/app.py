@@ -12,11 +12,11 @@ import os
 import shutil
 import tempfile
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from regionreasoner._imports import is_available, require
+from regionreasoner.assets import bundled_model_path
 from regionreasoner.backends.base import DEFAULT_MAX_NEW_TOKENS
 from regionreasoner.dialogue.interactive import DEFAULT_ANSWER_TIMEOUT_S, InteractiveEngine
 from regionreasoner.dialogue.protocols import DEFAULT_FRAME
@@ -40,10 +40,6 @@ DEFAULT_PORT = 7860
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 """Hosts that keep the page private to this machine."""
 
-BUNDLED_MODEL_PATH = ("assets", "micro-model")
-"""Where a model bundled with the package would live (``regionreasoner/assets/...``);
-``serve`` uses it when ``--model`` is not given (none is bundled yet)."""
-
 UPLOAD_HARD_LIMIT_FACTOR = 4
 UPLOAD_HARD_LIMIT_MIN_BYTES = 100_000_000
 """Gradio refuses uploads above max(4x --max-upload-mb, 100 MB) before they reach the app
@@ -58,10 +54,8 @@ TABLE_COLUMN_WIDTHS = ["14%", "30%", "11%", "11%", "11%", "11%", "12%"]
 
 def bundled_model_spec() -> str | None:
     """``hf:<path>`` of the bundled model, or ``None`` when the package has none."""
-    path = resources.files("regionreasoner").joinpath(*BUNDLED_MODEL_PATH)
-    if path.joinpath("config.json").is_file():
-        return f"hf:{path}"
-    return None
+    path = bundled_model_path()
+    return None if path is None else f"hf:{path}"
 
 
 def _close_state(state: Any) -> None:

@@ -1,0 +1,16 @@
+"""Files shipped inside the package (the bundled micro RegionReasoner, when present)."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+BUNDLED_MODEL_DIR = "micro-model"
+"""Folder (inside this package) of the bundled micro model: a transformers checkpoint
+with tokenizer, processor and chat template, loadable as ``hf:<path>``."""
+
+
+def bundled_model_path() -> Path | None:
+    """Path of the bundled micro model, or ``None`` when this installation has none."""
+    path = Path(str(resources.files("regionreasoner.assets").joinpath(BUNDLED_MODEL_DIR)))
+    return path if (path / "config.json").is_file() else None

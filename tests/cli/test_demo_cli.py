@@ -1,0 +1,35 @@
+"""``regionreasoner demo``: fresh synthetic test set -> eval -> report, offline."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from regionreasoner.assets import bundled_model_path
+from regionreasoner.cli.main import main
+
+
+@pytest.mark.skipif(bundled_model_path() is not None, reason="uses the bundled model instead")
+def test_demo_without_bundled_model_runs_the_oracle_pipeline(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out), "--dialogues", "4", "--seed", "7"]) == 0
+    captured = capsys.readouterr()
+    assert "oracle" in captured.err
+    run = out / "run"
+    for name in ("metrics.json", "report.md", "rounds.png", "report.html", "baseline.json",
+                 "predictions.jsonl", "config.json"):
+        assert (run / name).is_file(), name
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["protocol"] == "paper"
+    assert metrics["reference_policy"] == "predicted"
+    assert metrics["overall"]["acc@0.5"] == 1.0
+    baseline = json.loads((run / "baseline.json").read_text())["random_object"]
+    assert 0.0 < baseline["overall"]["acc@0.5"] < 1.0
+    assert baseline["overall"]["turns"] == metrics["overall"]["turns"]
+    assert "random object" in captured.out and "model acc@0.5" in captured.out
+
+
+def test_demo_rejects_zero_dialogues(tmp_path, capsys):
+    assert main(["demo", "--out", str(tmp_path / "x"), "--dialogues", "0"]) == 2
+    assert "--dialogues" in capsys.readouterr().err
