@@ -34,7 +34,7 @@ import concurrent.futures
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -60,12 +60,11 @@ from regionreasoner.dialogue.protocols import (
     EvalProtocol,
     Reference,
     TurnAnswer,
-    citation_flags,
 )
-from regionreasoner.dialogue.records import TurnRecord, boxes_to_json, points_to_json
+from regionreasoner.dialogue.records import TurnRecord
+from regionreasoner.dialogue.runner import finish_turn
 from regionreasoner.errors import BackendError, RegionReasonerError
 from regionreasoner.geometry.frames import Frame
-from regionreasoner.geometry.rle import encode_rle, rle_area, rle_intersection_union
 from regionreasoner.segmenters.base import Segmenter, SegmenterSession
 
 if TYPE_CHECKING:
@@ -276,67 +275,27 @@ class InteractiveEngine:
         """
         question, request = self.build_request(context, turn, reference)
         generation = self._generate(request)
-        answer: TurnAnswer | None = None
-        if not generation.failed:
-            answer = self.protocol.read_answer(generation.text, self.prompt, context.frame)
-        pred_xyxy = answer.pred_xyxy if answer is not None else np.zeros((0, 4))
-        pred_points = answer.pred_points if answer is not None else np.zeros((0, 2))
-
-        gt_mask = turn.targets[0].mask if turn.targets else None
-        mask = mask_rle = None
-        inter = union = None
-        if self.segmenter.produces_masks:
-            if answer is not None:
-                with self.lock:
-                    mask = context.session().segment(answer.segment_regions)
-                mask_rle = encode_rle(mask)
-            if gt_mask is not None:
-                if mask_rle is None:
-                    inter, union = 0, rle_area(gt_mask)
-                else:
-                    inter, union = rle_intersection_union(mask_rle, gt_mask)
-
-        if answer is not None:
-            cited, hallucinated = citation_flags(answer.parsed, reference)
-            issues = [{"code": i.code, "message": i.message} for i in answer.issues]
-            format_ok = answer.format_ok
-        else:
-            cited = hallucinated = None
-            issues = []
-            format_ok = False
-        record = TurnRecord(
+        outcome = finish_turn(
+            protocol=self.protocol,
+            prompt=self.prompt,
+            policy_name=INTERACTIVE_POLICY,
+            segment=self._segment_with(context) if self.segmenter.produces_masks else None,
             dialogue_id=context.dialogue_id,
-            turn_index=turn.turn_index,
-            refers_to=turn.refers_to,
-            protocol=self.protocol.name,
-            reference_policy=INTERACTIVE_POLICY,
+            turn=turn,
+            reference=reference,
             question=question,
-            prompt=request.user_text,
-            text=generation.text,
-            failed=generation.failed,
-            error=generation.error,
-            attempts=generation.attempts,
-            latency_s=round(generation.latency_s, 6),
-            pred_bboxes=boxes_to_json(pred_xyxy),
-            pred_points=points_to_json(pred_points),
-            reference_bbox=_box_or_none(reference.image_xyxy),
-            reference_prompt_bbox=_box_or_none(reference.prompt_xyxy),
-            reference_text=reference.text,
-            reference_source=reference.source,
-            reference_missing=reference.missing,
-            mask=mask_rle,
-            gt_bboxes=boxes_to_json([t.bbox for t in turn.targets]),
-            gt_mask=gt_mask,
-            intersection=inter,
-            union=union,
-            parse_issues=issues,
-            format_ok=format_ok,
-            cited_reference=cited,
-            hallucinated_citation=hallucinated,
-            model_wh=list(context.frame.model_wh),
-            image_wh=list(context.frame.image_wh),
+            request=request,
+            generation=generation,
+            frame=context.frame,
         )
-        return InteractiveTurn(record, answer, mask, reference)
+        return InteractiveTurn(outcome.record, outcome.answer, outcome.mask, reference)
+
+    def _segment_with(self, context: ImageContext) -> Callable[[Any], npt.NDArray[np.bool_]]:
+        def segment(regions: Any) -> npt.NDArray[np.bool_]:
+            with self.lock:
+                return context.session().segment(regions)
+
+        return segment
 
     def _generate(self, request: GenerationRequest) -> Generation:
         started = time.perf_counter()
@@ -372,10 +331,6 @@ class InteractiveEngine:
         self._executor.shutdown(wait=False, cancel_futures=True)
         self.backend.close()
         self.segmenter.close()
-
-
-def _box_or_none(xyxy: Sequence[float] | None) -> list[int | float] | None:
-    return None if xyxy is None else boxes_to_json([xyxy])[0]
 
 
 __all__ = [

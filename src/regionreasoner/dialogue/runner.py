@@ -407,69 +407,131 @@ class DialogueRunner:
         return rows
 
     def _finish(self, item: _Pending, generation: Generation) -> Row:
-        active, turn, reference = item.active, item.turn, item.reference
-        answer: TurnAnswer | None = None
-        if not generation.failed:
-            answer = self.protocol.read_answer(generation.text, self.prompt, active.frame)
-        pred_xyxy = answer.pred_xyxy if answer is not None else np.zeros((0, 4))
-        pred_points = answer.pred_points if answer is not None else np.zeros((0, 2))
-        active.predictions[turn.turn_index] = pred_xyxy
-
-        gt_mask = turn.targets[0].mask if turn.targets else None
-        mask_rle = None
-        inter = union = None
-        if self.segmenter.produces_masks:
-            if answer is not None:
-                mask = active.slot.session(self.segmenter).segment(answer.segment_regions)
-                # RLE runs are column-major: one transposed copy here, none in the encoder.
-                mask_rle = encode_rle(np.asfortranarray(mask.view(np.uint8)))
-            if gt_mask is not None:
-                if mask_rle is None:
-                    inter, union = 0, rle_area(gt_mask)
-                else:
-                    inter, union = rle_intersection_union(mask_rle, gt_mask)
-
-        if answer is not None:
-            cited, hallucinated = citation_flags(answer.parsed, reference)
-            issues = [{"code": i.code, "message": i.message} for i in answer.issues]
-            format_ok = answer.format_ok
-        else:
-            cited = hallucinated = None
-            issues = []
-            format_ok = False
-        record = TurnRecord(
+        active = item.active
+        outcome = finish_turn(
+            protocol=self.protocol,
+            prompt=self.prompt,
+            policy_name=self.policy.name,
+            segment=(
+                active.slot.session(self.segmenter).segment
+                if self.segmenter.produces_masks
+                else None
+            ),
             dialogue_id=active.dialogue.dialogue_id,
-            turn_index=turn.turn_index,
-            refers_to=turn.refers_to,
-            protocol=self.protocol.name,
-            reference_policy=self.policy.name,
+            turn=item.turn,
+            reference=item.reference,
             question=item.question,
-            prompt=item.request.user_text,
-            text=generation.text,
-            failed=generation.failed,
-            error=generation.error,
-            attempts=generation.attempts,
-            latency_s=round(generation.latency_s, 6),
-            pred_bboxes=boxes_to_json(pred_xyxy),
-            pred_points=points_to_json(pred_points),
-            reference_bbox=_box_or_none(reference.image_xyxy),
-            reference_prompt_bbox=_box_or_none(reference.prompt_xyxy),
-            reference_text=reference.text,
-            reference_source=reference.source,
-            reference_missing=reference.missing,
-            mask=mask_rle,
-            gt_bboxes=boxes_to_json([t.bbox for t in turn.targets]),
-            gt_mask=gt_mask,
-            intersection=inter,
-            union=union,
-            parse_issues=issues,
-            format_ok=format_ok,
-            cited_reference=cited,
-            hallucinated_citation=hallucinated,
-            model_wh=list(active.frame.model_wh),
-            image_wh=list(active.frame.image_wh),
+            request=item.request,
+            generation=generation,
+            frame=active.frame,
         )
-        return record.to_row()
+        active.predictions[item.turn.turn_index] = (
+            outcome.answer.pred_xyxy if outcome.answer is not None else np.zeros((0, 4))
+        )
+        return outcome.record.to_row()
+
+
+@dataclass(frozen=True)
+class TurnOutcome:
+    """One finished turn: its prediction record, the parsed answer and the mask.
+
+    Attributes:
+        record: the ``predictions.jsonl`` row as a typed record.
+        answer: the protocol's reading of the answer (``None`` for a failed turn).
+        mask: the ``(H, W)`` predicted mask (``None`` without a segmenter or answer).
+    """
+
+    record: TurnRecord
+    answer: TurnAnswer | None
+    mask: npt.NDArray[np.bool_] | None
+
+
+def finish_turn(
+    *,
+    protocol: EvalProtocol,
+    prompt: PromptTemplate,
+    policy_name: str,
+    segment: Callable[[Any], npt.NDArray[np.bool_]] | None,
+    dialogue_id: str,
+    turn: Turn,
+    reference: Reference,
+    question: str,
+    request: GenerationRequest,
+    generation: Generation,
+    frame: Frame,
+) -> TurnOutcome:
+    """Read a generation back and score it: the one place a turn's record is built.
+
+    Shared by the batch runner and the interactive engine (``serve``), so both parse,
+    segment and record a turn identically.
+
+    Args:
+        segment: the image's segmenter session ``segment`` (regions -> mask), or
+            ``None`` when the segmenter produces no masks.
+        question: the question as asked (reference substituted).
+        request: the request sent (its ``user_text`` is recorded as the prompt).
+    """
+    answer: TurnAnswer | None = None
+    if not generation.failed:
+        answer = protocol.read_answer(generation.text, prompt, frame)
+    pred_xyxy = answer.pred_xyxy if answer is not None else np.zeros((0, 4))
+    pred_points = answer.pred_points if answer is not None else np.zeros((0, 2))
+
+    gt_mask = turn.targets[0].mask if turn.targets else None
+    mask = mask_rle = None
+    inter = union = None
+    if segment is not None:
+        if answer is not None:
+            mask = segment(answer.segment_regions)
+            # RLE runs are column-major: one transposed copy here, none in the encoder.
+            mask_rle = encode_rle(np.asfortranarray(mask.view(np.uint8)))
+        if gt_mask is not None:
+            if mask_rle is None:
+                inter, union = 0, rle_area(gt_mask)
+            else:
+                inter, union = rle_intersection_union(mask_rle, gt_mask)
+
+    if answer is not None:
+        cited, hallucinated = citation_flags(answer.parsed, reference)
+        issues = [{"code": i.code, "message": i.message} for i in answer.issues]
+        format_ok = answer.format_ok
+    else:
+        cited = hallucinated = None
+        issues = []
+        format_ok = False
+    record = TurnRecord(
+        dialogue_id=dialogue_id,
+        turn_index=turn.turn_index,
+        refers_to=turn.refers_to,
+        protocol=protocol.name,
+        reference_policy=policy_name,
+        question=question,
+        prompt=request.user_text,
+        text=generation.text,
+        failed=generation.failed,
+        error=generation.error,
+        attempts=generation.attempts,
+        latency_s=round(generation.latency_s, 6),
+        pred_bboxes=boxes_to_json(pred_xyxy),
+        pred_points=points_to_json(pred_points),
+        reference_bbox=_box_or_none(reference.image_xyxy),
+        reference_prompt_bbox=_box_or_none(reference.prompt_xyxy),
+        reference_text=reference.text,
+        reference_source=reference.source,
+        reference_missing=reference.missing,
+        mask=mask_rle,
+        gt_bboxes=boxes_to_json([t.bbox for t in turn.targets]),
+        gt_mask=gt_mask,
+        intersection=inter,
+        union=union,
+        parse_issues=issues,
+        format_ok=format_ok,
+        cited_reference=cited,
+        hallucinated_citation=hallucinated,
+        model_wh=list(frame.model_wh),
+        image_wh=list(frame.image_wh),
+    )
+    return TurnOutcome(record, answer, mask)
 
 
 def _box_or_none(xyxy: Sequence[float] | None) -> list[int | float] | None:
