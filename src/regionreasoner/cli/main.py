@@ -18,7 +18,8 @@ EPILOG = """\
 quick start:
   regionreasoner build synth --out data/synth --dialogues 50
   regionreasoner validate data/synth/synth.jsonl
-  regionreasoner eval --data data/synth/synth.jsonl --model oracle --segmenter box-fill --out runs/oracle
+  regionreasoner eval --data data/synth/synth.jsonl --model oracle --segmenter box-fill \\
+      --out runs/oracle
   regionreasoner score runs/oracle
   regionreasoner demo
 """
