@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints/ci.txt | cksum | cut -d' ' -f1)
 PIP_INSTALL := $(PY) -m pip install --quiet --disable-pip-version-check -c constraints/ci.txt
 
-.PHONY: install browser test test-fast lint demo bench clean
+.PHONY: install browser test test-fast lint demo bench reproduce-micro clean
 
 $(STAMP): pyproject.toml constraints/ci.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -39,6 +39,10 @@ lint: $(STAMP)
 
 demo: $(STAMP)
 	$(VENV)/bin/regionreasoner demo
+
+# The micro RegionReasoner recipe (hours on a 2-core CPU; resumable: run it again to continue).
+reproduce-micro: $(STAMP)
+	THREADS=$${THREADS:-2} recipes/micro/run.sh
 
 bench: $(STAMP)
 	$(PY) benchmarks/convert.py

@@ -1,0 +1,303 @@
+"""The micro Qwen2.5-VL: a few-million-parameter model meant to be TRAINED on CPU.
+
+It differs from :mod:`regionreasoner.integrations.tiny_model` (a 0.4 M-parameter random
+model for plumbing tests) in three ways that matter for learning grounding from scratch:
+
+* **One token per coordinate.** Every integer ``0..MICRO_MAX_INT`` is one token (an added,
+  non-special token, so ``"bbox=[12,30,40,58]"`` is ``bbox=[`` ``12`` ``,`` ``30`` ...).
+  The paper's 840x840 frame needs 841 of them. Their embeddings start on a smooth
+  ordinal code (nearby integers look alike), which the tied output head inherits.
+* **The fixed prompt text is a token.** The RegionReasoner instructions (about 190
+  words around the question) and the default system prompt are added tokens, so a
+  prompt costs the question's tokens plus 3 instead of ~200 (training compute is
+  dominated by sequence length); the text stays byte-exact.
+* **More image tokens and width.** A 224x224 pixel budget (64 visual tokens after the 2x2
+  merge), text hidden 256 x 4 layers, vision hidden 192 x 2 blocks.
+
+The saved folder is a standard Hugging Face checkpoint (model, tokenizer, processor,
+chat template) usable as ``hf:<path>``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import random
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from regionreasoner._imports import require
+from regionreasoner.errors import UserInputError
+from regionreasoner.integrations.tiny_model import (
+    CHAT_TEMPLATE,
+    SPECIAL_TOKENS,
+    SYSTEM_PROMPT_DEFAULT,
+)
+
+logger = logging.getLogger(__name__)
+
+MICRO_MAX_INT = 840
+"""Largest integer with its own token: the paper's 840x840 model frame."""
+
+MICRO_IMAGE_SIDE = 224
+"""Pixel budget side: an 840x840 frame image is resized to 224x224 = 64 visual tokens."""
+
+MICRO_VOCAB_SIZE = 1024
+"""Size of the BPE part of the vocabulary (special tokens included, integers excluded)."""
+
+MICRO_TEXT_HIDDEN = 256
+MICRO_TEXT_LAYERS = 4
+MICRO_TEXT_HEADS = 8
+MICRO_TEXT_KV_HEADS = 4
+MICRO_TEXT_INTERMEDIATE = 768
+MICRO_MROPE_SECTION = (6, 5, 5)
+"""Split of ``head_dim / 2 = 16`` rotary pairs into (t, h, w)."""
+
+MICRO_MAX_POSITIONS = 4096
+MICRO_VISION_DEPTH = 2
+MICRO_VISION_HIDDEN = 192
+MICRO_VISION_HEADS = 6
+MICRO_VISION_INTERMEDIATE = 576
+MICRO_INT_CODE_SCALE = 0.5
+"""Norm scale of the ordinal code added to the integer-token embeddings at init."""
+
+MICRO_CORPUS_REPEATS = 400
+"""Lines of each kind in the tokenizer corpus."""
+
+_PROMPT_NAMES = ("regionreasoner", "regionreasoner-train")
+_WORDS = (
+    "the", "a", "an", "of", "to", "and", "shape", "shapes", "image", "shows", "on", "at",
+    "background", "reference", "target", "is", "which", "holds", "in", "scene", "it",
+)  # fmt: skip
+
+
+def integer_tokens(max_int: int = MICRO_MAX_INT) -> list[str]:
+    """The integer tokens ``"0"..str(max_int)`` in id order."""
+    return [str(i) for i in range(max_int + 1)]
+
+
+def _vocabulary_words() -> list[str]:
+    from regionreasoner.data.builders import templates
+    from regionreasoner.data.relations import RELATIONS
+
+    words: list[str] = list(_WORDS)
+    for name in ("SYNTH_COLOURS", "SYNTH_SHAPES", "POSITION_WORDS", "SYNTH_BACKGROUNDS"):
+        values = getattr(templates, name, ())
+        words.extend(str(v) for v in values)
+    for name in RELATIONS.names():
+        relation = RELATIONS.get(name)
+        words.append(relation.phrase)
+        words.extend(
+            t.replace("{obj}", "").replace("{ref}", "").strip() for t in relation.templates
+        )
+    words.extend(("striped", "dotted", "plain", "small", "large", "gradient", "grid"))
+    return sorted(set(words))
+
+
+def prompt_chunks() -> list[str]:
+    """The fixed text around ``{question}`` in the RegionReasoner prompts, plus the system
+    prompt: each becomes ONE token, so the ~190-word instruction costs 2 tokens."""
+    from regionreasoner.dialogue.prompts import ANSWER_EXAMPLE, PROMPTS
+
+    chunks = [SYSTEM_PROMPT_DEFAULT]
+    for name in _PROMPT_NAMES:
+        if name not in PROMPTS:
+            continue
+        template = PROMPTS.get(name).template.replace("{answer}", ANSWER_EXAMPLE)
+        head, tail = template.split("{question}")
+        chunks.extend((head, tail))
+    return sorted(set(chunks), key=lambda c: (-len(c), c))
+
+
+FORMAT_CHUNKS = (
+    "<scene>", "</scene>", "<focus>", "</focus>", "<think>", "</think>", "<answer>",
+    "</answer>", '[{"bbox_2d": [', '], "point_2d": [', "]}]", "bbox=[",
+)  # fmt: skip
+"""Fixed pieces of the four-tag answer format, one token each."""
+
+
+def _corpus(seed: int) -> Iterator[str]:
+    """Tokenizer training text: the synthetic vocabulary and the four-tag skeleton."""
+    rng = random.Random(seed)
+    words = _vocabulary_words()
+    for _ in range(MICRO_CORPUS_REPEATS):
+        yield " ".join(rng.choice(words) for _ in range(8))
+        yield " ".join(f"<{tag}> </{tag}>" for tag in ("scene", "focus", "think", "answer"))
+        yield '[{"bbox_2d": [1,2,3,4], "point_2d": [5,6]}] bbox=[1,2,3,4]'
+
+
+def _train_tokenizer(seed: int, vocab_size: int) -> object:
+    tokenizers = require("tokenizers", extra="hf")
+    from tokenizers import decoders, models, pre_tokenizers
+
+    tok = tokenizers.Tokenizer(models.BPE())
+    # Added tokens (integers, prompt chunks) are matched first; in the remaining text
+    # digits are split one by one (numbers above MICRO_MAX_INT) and words are kept apart
+    # by the usual byte-level split, so a word has the same tokens wherever it appears.
+    tok.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Digits(individual_digits=True),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True),
+        ]
+    )
+    tok.decoder = decoders.ByteLevel()
+    trainer = tokenizers.trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=list(SPECIAL_TOKENS),
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator(list(_corpus(seed)), trainer=trainer)
+    tok.add_tokens(
+        [
+            tokenizers.AddedToken(s, normalized=False, special=False)
+            for s in integer_tokens() + prompt_chunks() + list(FORMAT_CHUNKS)
+        ]
+    )
+    return tok
+
+
+def build_micro_tokenizer(seed: int = 0, vocab_size: int = MICRO_VOCAB_SIZE) -> object:
+    """The micro model's ``PreTrainedTokenizerFast`` (left padding, integer tokens)."""
+    transformers = require("transformers", extra="hf")
+    return transformers.PreTrainedTokenizerFast(
+        tokenizer_object=_train_tokenizer(seed, vocab_size),
+        bos_token=None,
+        eos_token="<|im_end|>",
+        pad_token="<|endoftext|>",
+        unk_token=None,
+        padding_side="left",
+        model_max_length=MICRO_MAX_POSITIONS,
+        clean_up_tokenization_spaces=False,
+        chat_template=CHAT_TEMPLATE,
+    )
+
+
+def micro_config(tokenizer: object) -> object:
+    """The ``Qwen2_5_VLConfig`` of the micro model for ``tokenizer``."""
+    transformers = require("transformers", extra="hf")
+    ids = {name: tokenizer.convert_tokens_to_ids(name) for name in SPECIAL_TOKENS}  # type: ignore[attr-defined]
+    head_dim = MICRO_TEXT_HIDDEN // MICRO_TEXT_HEADS
+    if 2 * sum(MICRO_MROPE_SECTION) != head_dim:
+        raise AssertionError("mrope_section must sum to head_dim / 2")
+    text_config = {
+        "vocab_size": len(tokenizer),  # type: ignore[arg-type]
+        "hidden_size": MICRO_TEXT_HIDDEN,
+        "intermediate_size": MICRO_TEXT_INTERMEDIATE,
+        "num_hidden_layers": MICRO_TEXT_LAYERS,
+        "num_attention_heads": MICRO_TEXT_HEADS,
+        "num_key_value_heads": MICRO_TEXT_KV_HEADS,
+        "max_position_embeddings": MICRO_MAX_POSITIONS,
+        "rope_parameters": {
+            "rope_type": "default",
+            "rope_theta": 1e4,
+            "mrope_section": list(MICRO_MROPE_SECTION),
+        },
+        "bos_token_id": ids["<|endoftext|>"],
+        "eos_token_id": ids["<|im_end|>"],
+        "pad_token_id": ids["<|endoftext|>"],
+        "tie_word_embeddings": True,
+    }
+    vision_config = {
+        "depth": MICRO_VISION_DEPTH,
+        "hidden_size": MICRO_VISION_HIDDEN,
+        "out_hidden_size": MICRO_TEXT_HIDDEN,
+        "intermediate_size": MICRO_VISION_INTERMEDIATE,
+        "num_heads": MICRO_VISION_HEADS,
+        "patch_size": 14,
+        "spatial_merge_size": 2,
+        "temporal_patch_size": 2,
+        "window_size": 112,
+        "fullatt_block_indexes": [MICRO_VISION_DEPTH - 1],
+    }
+    return transformers.Qwen2_5_VLConfig(
+        text_config=text_config,
+        vision_config=vision_config,
+        image_token_id=ids["<|image_pad|>"],
+        video_token_id=ids["<|video_pad|>"],
+        vision_start_token_id=ids["<|vision_start|>"],
+        vision_end_token_id=ids["<|vision_end|>"],
+        tie_word_embeddings=True,
+    )
+
+
+def ordinal_code(values: object, dim: int) -> object:
+    """A smooth ``(len(values), dim)`` code of integers: sines and cosines of many scales.
+
+    Integers a few apart get nearly the same vector, far ones nearly orthogonal ones;
+    the rows have unit RMS.
+    """
+    torch = require("torch", extra="hf")
+    x = torch.as_tensor(values, dtype=torch.float32)[:, None]
+    n_freq = dim // 2
+    # Periods from 4 to ~4 * MICRO_MAX_INT, geometric.
+    periods = 4.0 * (MICRO_MAX_INT ** (torch.arange(n_freq, dtype=torch.float32) / n_freq))
+    angle = 2 * math.pi * x / periods[None, :]
+    code = torch.cat([torch.sin(angle), torch.cos(angle)], dim=1)
+    return code[:, :dim]
+
+
+def _init_integer_embeddings(model: object, tokenizer: object) -> None:
+    torch = require("torch", extra="hf")
+    embed = model.get_input_embeddings().weight  # type: ignore[attr-defined]
+    ids = tokenizer.convert_tokens_to_ids(integer_tokens())  # type: ignore[attr-defined]
+    std = float(embed.detach().std())
+    code = ordinal_code(list(range(MICRO_MAX_INT + 1)), embed.shape[1])
+    with torch.no_grad():
+        embed[ids] = embed[ids] * 0.5 + code * std * MICRO_INT_CODE_SCALE / 0.7071
+
+
+def build_micro_processor(tokenizer: object) -> object:
+    """A ``Qwen2_5_VLProcessor`` with the micro pixel budget (64 visual tokens)."""
+    transformers = require("transformers", extra="hf")
+    pixels = MICRO_IMAGE_SIDE * MICRO_IMAGE_SIDE
+    return transformers.Qwen2_5_VLProcessor(
+        image_processor=transformers.Qwen2VLImageProcessor(min_pixels=pixels, max_pixels=pixels),
+        tokenizer=tokenizer,
+        video_processor=transformers.Qwen2VLVideoProcessor(min_pixels=pixels, max_pixels=pixels),
+        chat_template=CHAT_TEMPLATE,
+    )
+
+
+def new_micro_model(seed: int = 0) -> tuple[object, object]:
+    """``(model, processor)`` of a fresh micro model with seeded random weights."""
+    torch = require("torch", extra="hf")
+    transformers = require("transformers", extra="hf")
+    tokenizer = build_micro_tokenizer(seed)
+    config = micro_config(tokenizer)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = transformers.Qwen2_5_VLForConditionalGeneration(config)
+        _init_integer_embeddings(model, tokenizer)
+    model.generation_config = transformers.GenerationConfig(
+        bos_token_id=config.text_config.bos_token_id,
+        eos_token_id=config.text_config.eos_token_id,
+        pad_token_id=config.text_config.pad_token_id,
+        do_sample=False,
+    )
+    return model, build_micro_processor(tokenizer)
+
+
+def save_micro(model: object, processor: object, out_dir: str | os.PathLike[str]) -> Path:
+    """Save model + processor into ``out_dir`` atomically (files moved in when complete)."""
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise UserInputError(f"{out}: exists and is not a folder")
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f".{out.name}.", dir=out.parent) as tmp:
+        model.save_pretrained(tmp)  # type: ignore[attr-defined]
+        processor.save_pretrained(tmp)  # type: ignore[attr-defined]
+        for path in sorted(Path(tmp).iterdir()):
+            os.replace(path, out / path.name)
+    return out
+
+
+def build_micro_model(out_dir: str | os.PathLike[str], seed: int = 0) -> Path:
+    """Build and save an untrained micro model (model, tokenizer, processor, template)."""
+    model, processor = new_micro_model(seed)
+    out = save_micro(model, processor, out_dir)
+    n_params = sum(p.numel() for p in model.parameters())  # type: ignore[attr-defined]
+    logger.info("micro Qwen2.5-VL (%d parameters) saved to %s", n_params, out)
+    return out

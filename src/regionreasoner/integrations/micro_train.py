@@ -1,0 +1,591 @@
+"""Supervised warm start of the micro model: target rendering, a plain PyTorch loop, eval.
+
+Why a plain loop and not ``regionreasoner train --stage sft``: on a 2-core CPU the
+warm start needs thousands of steps of a 5 M-parameter model; the loop here keeps the
+images in memory, batches by hand and checkpoints by wall time, and saves the same HF
+folder (``Qwen2_5_VLForConditionalGeneration`` + processor) that ``train --stage grpo``
+and ``hf:<path>`` load. GRPO then runs through ``regionreasoner train``.
+
+Target format ("enumerate, then copy"): the ``<scene>`` caption LISTS every object of
+the synthetic image with its box in the model frame, top to bottom, so perception is
+plain enumeration and choosing the target is copying a listed box by matching words
+(first turns) or by matching the reference box and applying the relation (later turns)::
+
+    <scene> the image shows 3 shapes: green diamond [82,86,311,315]; yellow circle
+    [94,476,248,630]; striped yellow star [270,454,349,525]. </scene>
+    <focus> the reference holds the yellow circle </focus>            (reference turns)
+    <think> the target is to the right of the reference bbox=[94,476,248,630]; the
+    striped yellow star at [270,454,349,525] fits. </think>
+    <answer>[{"bbox_2d": [270,454,349,525], "point_2d": [310,490]}]</answer>
+
+Run as ``python -m regionreasoner.integrations.micro_train --help``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import random
+import re
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from regionreasoner._imports import require
+from regionreasoner.data.io import read_dialogues, resolve_image_path
+from regionreasoner.data.relations import RELATIONS
+from regionreasoner.data.schema import Dialogue, Turn
+from regionreasoner.dialogue.prompts import get_prompt
+from regionreasoner.errors import DataFormatError, UserInputError
+from regionreasoner.geometry.frames import Frame
+from regionreasoner.geometry.pairs import box_iou_pair
+from regionreasoner.integrations.micro_model import MICRO_IMAGE_SIDE, integer_tokens
+from regionreasoner.parsing.references import format_reference
+from regionreasoner.parsing.response import parse_response
+
+logger = logging.getLogger(__name__)
+
+PROMPT_NAME = "regionreasoner"
+"""The prompt the micro model is trained on (the evaluation default)."""
+
+MODEL_SIDE = 840
+"""The paper protocol's square model frame."""
+
+IOU_HIT = 0.5
+CHECKPOINT_DIR = "checkpoint"
+STATE_FILE = "train_state.pt"
+LOG_FILE = "train_log.jsonl"
+EVAL_MAX_NEW_TOKENS = 200
+EVAL_FORCED_TOKENS = 80
+TARGET_STYLES = ("enumerate", "caption")
+
+
+@dataclass(frozen=True, slots=True)
+class MicroSample:
+    """One supervised turn: image, prompt text, target completion and ground truth.
+
+    Attributes:
+        image_path: the synthetic image.
+        user_text: the rendered prompt (question with the reference in the model frame).
+        completion: the four-tag target text (without ``<|im_end|>``).
+        gt_xyxy: target box in the model frame.
+        object_xyxy: every object's box in the model frame (random-object baseline).
+        kind: ``first`` (no reference) or ``relation``.
+        ref_xyxy: the reference box in the model frame, or ``None``.
+    """
+
+    image_path: Path
+    user_text: str
+    completion: str
+    gt_xyxy: tuple[int, int, int, int]
+    object_xyxy: tuple[tuple[int, int, int, int], ...]
+    kind: str
+    ref_xyxy: tuple[int, int, int, int] | None
+
+
+def _box_text(xyxy: Sequence[int]) -> str:
+    return "[" + ",".join(str(int(v)) for v in xyxy) + "]"
+
+
+def _model_box(frame: Frame, image_xyxy: Sequence[float]) -> tuple[int, int, int, int]:
+    box = frame.to_model_xyxy([list(image_xyxy)])[0]
+    return tuple(round(float(v)) for v in box)  # type: ignore[return-value]
+
+
+def _raster_key(xyxy: Sequence[int]) -> tuple[float, float]:
+    return ((xyxy[1] + xyxy[3]) / 2, (xyxy[0] + xyxy[2]) / 2)
+
+
+def scene_objects(dialogue: Dialogue, frame: Frame) -> list[tuple[str, tuple[int, ...]]]:
+    """``(expression, model_xyxy)`` of every object, top to bottom (centre y, then x)."""
+    objects = (dialogue.meta or {}).get("objects")
+    if not objects:
+        raise DataFormatError(
+            "synthetic dialogue without meta.objects", record=dialogue.dialogue_id
+        )
+    listed = [(str(o["expression"]), _model_box(frame, o["bbox"])) for o in objects]
+    return sorted(listed, key=lambda item: _raster_key(item[1]))
+
+
+def render_completion(
+    listed: Sequence[tuple[str, Sequence[int]]],
+    target_xyxy: Sequence[int],
+    *,
+    ref_xyxy: Sequence[int] | None,
+    relation_phrase: str | None,
+    style: str = "enumerate",
+    scene_caption: str | None = None,
+) -> str:
+    """The four-tag target text for one turn (see the module docstring).
+
+    ``style="enumerate"`` lists every object with its box in ``<scene>``;
+    ``style="caption"`` (the control) writes ``scene_caption`` there instead, the
+    builder's plain caption that names the objects without boxes.
+    """
+    if style not in TARGET_STYLES:
+        raise UserInputError(f"unknown target style {style!r}; expected {TARGET_STYLES}")
+
+    def _name(box: Sequence[int]) -> str:
+        best = max(listed, key=lambda item: box_iou_pair(item[1], box))
+        return best[0]
+
+    entries = "; ".join(f"{name} {_box_text(box)}" for name, box in listed)
+    scene = f"<scene> the image shows {len(listed)} shapes: {entries}. </scene>"
+    if style == "caption":
+        scene = f"<scene> {scene_caption or ''} </scene>"
+    target = _box_text(target_xyxy)
+    if ref_xyxy is None:
+        parts = [scene, f"<think> the {_name(target_xyxy)} is at {target}. </think>"]
+    else:
+        ref = format_reference(ref_xyxy)
+        parts = [
+            scene,
+            f"<focus> the reference holds the {_name(ref_xyxy)} </focus>",
+            f"<think> the target is {relation_phrase or 'related to'} the reference {ref}; "
+            f"the {_name(target_xyxy)} at {target} fits. </think>",
+        ]
+    x1, y1, x2, y2 = (int(v) for v in target_xyxy)
+    answer = (
+        f'[{{"bbox_2d": [{x1},{y1},{x2},{y2}], "point_2d": [{(x1 + x2) // 2},{(y1 + y2) // 2}]}}]'
+    )
+    parts.append(f"<answer>{answer}</answer>")
+    return "\n".join(parts)
+
+
+def _relation_phrase(turn: Turn) -> str | None:
+    if turn.relation and turn.relation in RELATIONS:
+        return RELATIONS.get(turn.relation).phrase
+    return None
+
+
+def samples_from_bench(
+    bench_dir: Path, *, prompt_names: Sequence[str] = (PROMPT_NAME,), style: str = "enumerate"
+) -> list[MicroSample]:
+    """Every turn of ``bench_dir/synth.jsonl`` as a sample, with ground-truth references.
+
+    With several ``prompt_names`` the turns cycle through them (the evaluation prompt and
+    the training prompt of ``regionreasoner train`` differ in their fixed text).
+    """
+    prompts = [get_prompt(name) for name in prompt_names]
+    path = bench_dir / "synth.jsonl"
+    if not path.is_file():
+        raise UserInputError(f"{path}: not found (run 'regionreasoner build synth' first)")
+    out: list[MicroSample] = []
+    for dialogue in read_dialogues(path):
+        frame = Frame.square(tuple(dialogue.image_wh))  # type: ignore[arg-type]
+        listed = scene_objects(dialogue, frame)
+        image_path = resolve_image_path(dialogue, path)
+        for turn in dialogue.turns:
+            if len(turn.targets) != 1:
+                continue
+            gt = _model_box(frame, turn.targets[0].bbox)
+            ref = None
+            if turn.has_reference and turn.refers_to is not None:
+                ref_turn = dialogue.turns[turn.refers_to]
+                ref = _model_box(frame, ref_turn.targets[0].bbox)
+            question = turn.render_question(format_reference(ref) if ref else None)
+            out.append(
+                MicroSample(
+                    image_path=Path(image_path),
+                    user_text=prompts[len(out) % len(prompts)].render_user(question),
+                    completion=render_completion(
+                        listed,
+                        gt,
+                        ref_xyxy=ref,
+                        relation_phrase=_relation_phrase(turn),
+                        style=style,
+                        scene_caption=(turn.captions or {}).get("scene"),
+                    ),
+                    gt_xyxy=gt,
+                    object_xyxy=tuple(box for _, box in listed),  # type: ignore[misc]
+                    kind="first" if ref is None else "relation",
+                    ref_xyxy=ref,
+                )
+            )
+    return out
+
+
+class ImageCache:
+    """Images as the micro model sees them, kept in memory.
+
+    The evaluation resizes an image to the 840x840 frame (BILINEAR) and the processor
+    resizes that to its 224x224 budget (BICUBIC); both resizes are done once here, so
+    the processor's own resize is a no-op and a batch only costs the normalisation.
+    """
+
+    def __init__(self, side: int | None = None) -> None:
+        self.side = side or MICRO_IMAGE_SIDE
+        self._images: dict[Path, Image.Image] = {}
+
+    def get(self, path: Path) -> Image.Image:
+        """The image at ``path``, resized as in evaluation."""
+        if path not in self._images:
+            with Image.open(path) as img:
+                frame = img.convert("RGB").resize(
+                    (MODEL_SIDE, MODEL_SIDE), Image.Resampling.BILINEAR
+                )
+            self._images[path] = frame.resize((self.side, self.side), Image.Resampling.BICUBIC)
+        return self._images[path]
+
+
+def _messages(user_text: str) -> list[dict[str, Any]]:
+    return [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": user_text}]}]
+
+
+def collate(processor: Any, images: ImageCache, batch: Sequence[MicroSample]) -> dict[str, Any]:
+    """Right-padded model inputs with ``labels`` on the completion tokens only."""
+    torch = require("torch", extra="hf")
+    tokenizer = processor.tokenizer
+    prompts = [
+        processor.apply_chat_template(
+            _messages(s.user_text), tokenize=False, add_generation_prompt=True
+        )
+        for s in batch
+    ]
+    texts = [p + s.completion + "<|im_end|>\n" for p, s in zip(prompts, batch, strict=True)]
+    pil = [images.get(s.image_path) for s in batch]
+    side = tokenizer.padding_side
+    tokenizer.padding_side = "right"
+    try:
+        full = processor(text=texts, images=pil, padding=True, return_tensors="pt")
+    finally:
+        tokenizer.padding_side = side
+    # The completion starts with an added token right after "assistant\n", so its tokens
+    # are the same alone as inside the full text: the last n of each (unpadded) row.
+    n_completion = torch.tensor(
+        [len(tokenizer(s.completion + "<|im_end|>\n")["input_ids"]) for s in batch]
+    )
+    length = full["attention_mask"].sum(dim=1)
+    labels = full["input_ids"].clone()
+    positions = torch.arange(labels.shape[1])[None, :]
+    labels[positions < (length - n_completion)[:, None]] = -100
+    labels[full["attention_mask"] == 0] = -100
+    full["labels"] = labels
+    return dict(full)
+
+
+_LISTED_BOX = re.compile(r"\[(\d+),(\d+),(\d+),(\d+)\]")
+
+
+def scene_recall(scene: str | None, objects: Sequence[Sequence[int]]) -> float:
+    """Fraction of the objects matched (IoU > 0.5) by some box listed in ``<scene>``."""
+    listed = [tuple(int(v) for v in m.groups()) for m in _LISTED_BOX.finditer(scene or "")]
+    hits = sum(any(_hit(box, obj) for box in listed) for obj in objects)
+    return hits / max(len(objects), 1)
+
+
+def _hit(pred: Sequence[float] | None, gt: Sequence[float]) -> float:
+    return float(pred is not None and box_iou_pair(pred, gt) > IOU_HIT)
+
+
+def _forced_prefix(sample: MicroSample) -> str:
+    """The target's ``<scene>`` block and the newline after it (teacher-forced scene)."""
+    end = sample.completion.index("</scene>") + len("</scene>\n")
+    return sample.completion[:end]
+
+
+def _generate(
+    model: Any,
+    processor: Any,
+    images: ImageCache,
+    chunk: Sequence[MicroSample],
+    *,
+    prefixes: Sequence[str],
+    max_new_tokens: int,
+) -> list[str]:
+    torch = require("torch", extra="hf")
+    prompts = [
+        processor.apply_chat_template(
+            _messages(s.user_text), tokenize=False, add_generation_prompt=True
+        )
+        + prefix
+        for s, prefix in zip(chunk, prefixes, strict=True)
+    ]
+    processor.tokenizer.padding_side = "left"
+    inputs = processor(
+        text=prompts, images=[images.get(s.image_path) for s in chunk],
+        padding=True, return_tensors="pt",
+    )  # fmt: skip
+    with torch.inference_mode():
+        out = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False)
+    texts = processor.batch_decode(out[:, inputs["input_ids"].shape[1] :], skip_special_tokens=True)
+    return [prefix + text for prefix, text in zip(prefixes, texts, strict=True)]
+
+
+def loss_breakdown(
+    model: Any, processor: Any, images: ImageCache, samples: Sequence[MicroSample]
+) -> dict[str, float]:
+    """Mean per-token NLL (nats) of the target, split four ways.
+
+    ``scene_int``/``scene_word``: integer / other tokens inside ``<scene>`` (perception);
+    ``after_int``/``after_word``: after ``</scene>`` (selection: the integers there are
+    copies of a listed box or of the reference). Uniform guessing over the ~225 integers
+    a 224-px image maps to in the 840 frame costs ~5.4 nats.
+    """
+    torch = require("torch", extra="hf")
+    tokenizer = processor.tokenizer
+    int_ids = set(tokenizer.convert_tokens_to_ids(integer_tokens()))
+    scene_end = tokenizer.convert_tokens_to_ids("</scene>")
+    batch = collate(processor, images, samples)
+    labels = batch.pop("labels")
+    model.eval()
+    with torch.inference_mode():
+        logits = model(**batch).logits[:, :-1].float()
+    model.train()
+    target = labels[:, 1:]
+    nll = -torch.log_softmax(logits, dim=-1).gather(-1, target.clamp(min=0)[..., None])[..., 0]
+    parts: dict[str, list[float]] = {}
+    for row in range(target.shape[0]):
+        after = False
+        for col in range(target.shape[1]):
+            token = int(target[row, col])
+            if token == -100:
+                continue
+            key = ("after_" if after else "scene_") + ("int" if token in int_ids else "word")
+            parts.setdefault(key, []).append(float(nll[row, col]))
+            after = after or token == scene_end
+    return {f"nll/{k}": round(sum(v) / len(v), 4) for k, v in sorted(parts.items())}
+
+
+def evaluate(
+    model: Any,
+    processor: Any,
+    images: ImageCache,
+    samples: Sequence[MicroSample],
+    *,
+    batch_size: int = 16,
+    max_new_tokens: int = EVAL_MAX_NEW_TOKENS,
+    forced_scene: bool = True,
+) -> dict[str, float]:
+    """Greedy single-turn accuracy (ground-truth references) per kind, plus baselines.
+
+    Keys ``<kind>/<metric>``: ``acc`` (IoU > 0.5), ``miou``, ``parsed``, ``on_object``
+    (the answer matches SOME object), ``scene_recall`` (objects matched by a box listed
+    in ``<scene>``) and ``random_object`` (expected accuracy of picking a random object,
+    the reference excluded). With ``forced_scene`` also ``<kind>/forced_acc``: the
+    accuracy when the ground-truth ``<scene>`` block is given (teacher forcing), i.e.
+    the selection step alone, without the perception step.
+    """
+    model.eval()
+    stats: dict[str, list[float]] = {}
+    for start in range(0, len(samples), batch_size):
+        chunk = samples[start : start + batch_size]
+        texts = _generate(
+            model, processor, images, chunk, prefixes=[""] * len(chunk),
+            max_new_tokens=max_new_tokens,
+        )  # fmt: skip
+        forced = (
+            _generate(
+                model,
+                processor,
+                images,
+                chunk,
+                prefixes=[_forced_prefix(s) for s in chunk],
+                max_new_tokens=EVAL_FORCED_TOKENS,
+            )
+            if forced_scene
+            else [None] * len(chunk)
+        )
+        for sample, text, forced_text in zip(chunk, texts, forced, strict=True):
+            parsed = parse_response(text, required_tags=("scene", "think", "answer"))
+            boxes = parsed.regions.xyxy
+            pred = [float(v) for v in boxes[0]] if len(boxes) else None
+            objects = sample.object_xyxy
+            candidates = [
+                o for o in objects if sample.ref_xyxy is None or tuple(o) != sample.ref_xyxy
+            ]
+            chance = sum(_hit(o, sample.gt_xyxy) for o in candidates) / max(len(candidates), 1)
+            on_object = float(pred is not None and any(_hit(pred, o) for o in objects))
+            values = [
+                ("acc", _hit(pred, sample.gt_xyxy)),
+                ("miou", box_iou_pair(pred, sample.gt_xyxy) if pred else 0.0),
+                ("parsed", float(pred is not None)),
+                ("on_object", on_object),
+                ("scene_recall", scene_recall(parsed.scene, objects)),
+                ("random_object", chance),
+            ]
+            if forced_text is not None:
+                forced_boxes = parse_response(forced_text).regions.xyxy
+                forced_pred = [float(v) for v in forced_boxes[0]] if len(forced_boxes) else None
+                values.append(("forced_acc", _hit(forced_pred, sample.gt_xyxy)))
+            for key, value in values:
+                stats.setdefault(f"{sample.kind}/{key}", []).append(value)
+    out = {k: round(sum(v) / len(v), 4) for k, v in sorted(stats.items())}
+    for start in range(0, len(samples), batch_size):
+        for key, value in loss_breakdown(
+            model, processor, images, samples[start : start + batch_size]
+        ).items():
+            stats.setdefault(key, []).append(value)
+    out.update({k: round(sum(v) / len(v), 4) for k, v in stats.items() if k.startswith("nll/")})
+    model.train()
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class StageSpec:
+    """One SFT stage: a benchmark folder, a step budget and a learning-rate schedule."""
+
+    name: str
+    bench: Path
+    steps: int
+    lr: float
+    warmup: int = 50
+    min_lr_frac: float = 0.1
+
+
+def _lr(step: int, spec: StageSpec) -> float:
+    if step < spec.warmup:
+        return spec.lr * (step + 1) / spec.warmup
+    progress = min((step - spec.warmup) / max(spec.steps - spec.warmup, 1), 1.0)
+    return spec.lr * (
+        spec.min_lr_frac + (1 - spec.min_lr_frac) * 0.5 * (1 + math.cos(math.pi * progress))
+    )
+
+
+def _save_checkpoint(
+    out: Path, model: Any, processor: Any, optimizer: Any, state: dict[str, Any]
+) -> None:
+    torch = require("torch", extra="hf")
+    from regionreasoner.integrations.micro_model import save_micro
+
+    ckpt = out / CHECKPOINT_DIR
+    save_micro(model, processor, ckpt)
+    tmp = out / (STATE_FILE + ".tmp")
+    torch.save({"optimizer": optimizer.state_dict(), **state}, tmp)
+    tmp.replace(out / STATE_FILE)
+
+
+def run_stage(
+    spec: StageSpec,
+    *,
+    out: Path,
+    init: Path | None,
+    eval_bench: Path | None,
+    seed: int,
+    batch_size: int,
+    threads: int,
+    resume: bool,
+    eval_every_s: float,
+    checkpoint_every_s: float,
+    eval_samples: int,
+    prompt_names: Sequence[str] = (PROMPT_NAME,),
+    style: str = "enumerate",
+) -> dict[str, Any]:
+    """Train one stage into ``out`` (resumable); returns the final log entry."""
+    torch = require("torch", extra="hf")
+    transformers = require("transformers", extra="hf")
+    from regionreasoner.integrations.micro_model import new_micro_model
+
+    torch.set_num_threads(threads)
+    out.mkdir(parents=True, exist_ok=True)
+    state: dict[str, Any] = {"step": 0, "wall_s": 0.0, "stage": spec.name}
+    ckpt = out / CHECKPOINT_DIR
+    if resume and (out / STATE_FILE).is_file() and ckpt.is_dir():
+        source = ckpt
+    else:
+        resume = False
+        source = init
+    if source is None:
+        model, processor = new_micro_model(seed)
+    else:
+        model = transformers.Qwen2_5_VLForConditionalGeneration.from_pretrained(source)
+        processor = transformers.AutoProcessor.from_pretrained(source)
+    model.train()
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=spec.lr, betas=(0.9, 0.98), weight_decay=0.01
+    )
+    if resume:
+        saved = torch.load(out / STATE_FILE, weights_only=False)
+        optimizer.load_state_dict(saved.pop("optimizer"))
+        state.update(saved)
+        logger.info("resumed %s at step %d", spec.name, state["step"])
+    samples = samples_from_bench(spec.bench, prompt_names=prompt_names, style=style)
+    held_out = samples_from_bench(eval_bench)[:eval_samples] if eval_bench else []
+    images = ImageCache()
+    rng = random.Random(f"micro:{seed}:{spec.name}:{state['step']}")
+    log_path = out / LOG_FILE
+    last_eval = last_ckpt = time.monotonic()
+    t0 = time.monotonic() - state["wall_s"]
+    losses: list[float] = []
+    entry: dict[str, Any] = {}
+    while state["step"] < spec.steps:
+        batch = rng.sample(samples, min(batch_size, len(samples)))
+        inputs = collate(processor, images, batch)
+        for group in optimizer.param_groups:
+            group["lr"] = _lr(state["step"], spec)
+        loss = model(**inputs).loss
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        losses.append(float(loss.detach()))
+        state["step"] += 1
+        state["wall_s"] = time.monotonic() - t0
+        now = time.monotonic()
+        done = state["step"] >= spec.steps
+        if held_out and (now - last_eval >= eval_every_s or done):
+            entry = {
+                "stage": spec.name, "step": state["step"], "wall_s": round(state["wall_s"], 1),
+                "loss": round(sum(losses) / len(losses), 4), "lr": _lr(state["step"], spec),
+                **evaluate(model, processor, images, held_out),
+            }  # fmt: skip
+            losses = []
+            with log_path.open("a", encoding="utf-8") as f:
+                f.write(json.dumps(entry) + "\n")
+            logger.info("%s", entry)
+            last_eval = time.monotonic()
+        if now - last_ckpt >= checkpoint_every_s or done:
+            _save_checkpoint(out, model, processor, optimizer, state)
+            last_ckpt = time.monotonic()
+    return entry
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command line: one SFT stage (``python -m regionreasoner.integrations.micro_train``)."""
+    parser = argparse.ArgumentParser(
+        prog="python -m regionreasoner.integrations.micro_train",
+        description="One resumable SFT stage of the micro model on a synth benchmark. "
+        "Example: python -m regionreasoner.integrations.micro_train --bench data/s1 "
+        "--out artifacts/micro/s1 --steps 2000 --eval-bench data/test",
+    )
+    parser.add_argument("--bench", type=Path, required=True, help="build synth output folder")
+    parser.add_argument("--out", type=Path, required=True, help="stage folder (checkpoint/)")
+    parser.add_argument("--init", type=Path, help="HF folder to start from (default: new model)")
+    parser.add_argument("--eval-bench", type=Path, help="held-out synth folder")
+    parser.add_argument("--eval-samples", type=int, default=64)
+    parser.add_argument("--name", default="sft")
+    parser.add_argument("--style", choices=TARGET_STYLES, default="enumerate")
+    parser.add_argument(
+        "--prompts", default=PROMPT_NAME, help="comma-separated prompt names cycled over turns"
+    )
+    parser.add_argument("--steps", type=int, default=1000)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--warmup", type=int, default=50)
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--resume", action="store_true")
+    parser.add_argument("--eval-every-s", type=float, default=300.0)
+    parser.add_argument("--checkpoint-every-s", type=float, default=300.0)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(message)s")
+    spec = StageSpec(args.name, args.bench, args.steps, args.lr, warmup=args.warmup)
+    run_stage(
+        spec, out=args.out, init=args.init, eval_bench=args.eval_bench, seed=args.seed,
+        batch_size=args.batch_size, threads=args.threads, resume=args.resume,
+        eval_every_s=args.eval_every_s, checkpoint_every_s=args.checkpoint_every_s,
+        eval_samples=args.eval_samples, prompt_names=args.prompts.split(","),
+        style=args.style,
+    )  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
