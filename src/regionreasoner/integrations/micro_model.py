@@ -34,6 +34,8 @@ from regionreasoner.integrations.tiny_model import (
     CHAT_TEMPLATE,
     SPECIAL_TOKENS,
     SYSTEM_PROMPT_DEFAULT,
+    train_qwen_style_bpe,
+    wrap_qwen_tokenizer,
 )
 
 logger = logging.getLogger(__name__)
@@ -130,26 +132,10 @@ def _corpus(seed: int) -> Iterator[str]:
 
 def _train_tokenizer(seed: int, vocab_size: int) -> object:
     tokenizers = require("tokenizers", extra="hf")
-    from tokenizers import decoders, models, pre_tokenizers
-
-    tok = tokenizers.Tokenizer(models.BPE())
     # Added tokens (integers, prompt chunks) are matched first; in the remaining text
     # digits are split one by one (numbers above MICRO_MAX_INT) and words are kept apart
     # by the usual byte-level split, so a word has the same tokens wherever it appears.
-    tok.pre_tokenizer = pre_tokenizers.Sequence(
-        [
-            pre_tokenizers.Digits(individual_digits=True),
-            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True),
-        ]
-    )
-    tok.decoder = decoders.ByteLevel()
-    trainer = tokenizers.trainers.BpeTrainer(
-        vocab_size=vocab_size,
-        special_tokens=list(SPECIAL_TOKENS),
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    tok.train_from_iterator(list(_corpus(seed)), trainer=trainer)
+    tok = train_qwen_style_bpe(list(_corpus(seed)), vocab_size)
     tok.add_tokens(
         [
             tokenizers.AddedToken(s, normalized=False, special=False)
@@ -161,17 +147,8 @@ def _train_tokenizer(seed: int, vocab_size: int) -> object:
 
 def build_micro_tokenizer(seed: int = 0, vocab_size: int = MICRO_VOCAB_SIZE) -> object:
     """The micro model's ``PreTrainedTokenizerFast`` (left padding, integer tokens)."""
-    transformers = require("transformers", extra="hf")
-    return transformers.PreTrainedTokenizerFast(
-        tokenizer_object=_train_tokenizer(seed, vocab_size),
-        bos_token=None,
-        eos_token="<|im_end|>",
-        pad_token="<|endoftext|>",
-        unk_token=None,
-        padding_side="left",
-        model_max_length=MICRO_MAX_POSITIONS,
-        clean_up_tokenization_spaces=False,
-        chat_template=CHAT_TEMPLATE,
+    return wrap_qwen_tokenizer(
+        _train_tokenizer(seed, vocab_size), model_max_length=MICRO_MAX_POSITIONS
     )
 
 

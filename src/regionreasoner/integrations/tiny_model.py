@@ -186,8 +186,9 @@ def _corpus(seed: int, n_lines: int = TINY_CORPUS_LINES) -> Iterator[str]:
             yield " ".join(rng.choice(_NOUNS + _COLOURS + _SHAPES) for _ in range(12))
 
 
-def _train_tokenizer(seed: int, vocab_size: int) -> object:
-    """A byte-level BPE with single-digit number tokens and Qwen's special tokens."""
+def train_qwen_style_bpe(corpus: list[str], vocab_size: int) -> object:
+    """A byte-level BPE ``tokenizers.Tokenizer`` with single-digit number tokens and Qwen's
+    special tokens, trained on ``corpus`` (shared by the tiny and the micro models)."""
     tokenizers = require("tokenizers", extra="hf")
     from tokenizers import decoders, models, pre_tokenizers, trainers
 
@@ -207,25 +208,33 @@ def _train_tokenizer(seed: int, vocab_size: int) -> object:
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
-    tok.train_from_iterator(list(_corpus(seed)), trainer=trainer)
+    tok.train_from_iterator(corpus, trainer=trainer)
     return tok
 
 
-def build_tiny_tokenizer(seed: int = 0, vocab_size: int = TINY_VOCAB_SIZE) -> object:
-    """The tiny model's ``PreTrainedTokenizerFast`` (left padding, Qwen special tokens)."""
+def wrap_qwen_tokenizer(tokenizer_object: object, *, model_max_length: int) -> object:
+    """``PreTrainedTokenizerFast`` around a trained tokenizer: left padding, eos
+    ``<|im_end|>``, pad ``<|endoftext|>`` and the Qwen-style chat template."""
     transformers = require("transformers", extra="hf")
-    tok = transformers.PreTrainedTokenizerFast(
-        tokenizer_object=_train_tokenizer(seed, vocab_size),
+    return transformers.PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer_object,
         bos_token=None,
         eos_token="<|im_end|>",
         pad_token="<|endoftext|>",
         unk_token=None,
         padding_side="left",
-        model_max_length=TINY_MAX_POSITIONS,
+        model_max_length=model_max_length,
         clean_up_tokenization_spaces=False,
         chat_template=CHAT_TEMPLATE,
     )
-    return tok
+
+
+def build_tiny_tokenizer(seed: int = 0, vocab_size: int = TINY_VOCAB_SIZE) -> object:
+    """The tiny model's ``PreTrainedTokenizerFast`` (left padding, Qwen special tokens)."""
+    return wrap_qwen_tokenizer(
+        train_qwen_style_bpe(list(_corpus(seed)), vocab_size),
+        model_max_length=TINY_MAX_POSITIONS,
+    )
 
 
 def _model_config(tokenizer: object) -> object:
