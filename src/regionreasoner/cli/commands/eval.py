@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from regionreasoner.cli.argtypes import non_negative_float, positive_int
 from regionreasoner.cli.commands.base import Command
 
 DESCRIPTION = """\
@@ -53,26 +54,6 @@ def _shard(text: str) -> tuple[int, int]:
     if not sep or n < 1 or not 0 <= i < n:
         raise argparse.ArgumentTypeError(f"expected I/N with 0 <= I < N, got {text!r}")
     return i, n
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
-    return value
-
-
-def _non_negative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
-    return value
 
 
 def _versions() -> dict[str, str | None]:
@@ -146,7 +127,7 @@ class EvalCommand(Command):
         )
         io.add_argument(
             "--limit",
-            type=_positive_int,
+            type=positive_int,
             default=None,
             metavar="N",
             help="only the first N dialogues (of the shard)",
@@ -191,14 +172,14 @@ class EvalCommand(Command):
         )
         ev.add_argument(
             "--max-new-tokens",
-            type=_positive_int,
+            type=positive_int,
             default=None,
             metavar="N",
             help="generation budget per turn (default 2048, as released)",
         )
         ev.add_argument(
             "--temperature",
-            type=_non_negative_float,
+            type=non_negative_float,
             default=0.0,
             metavar="T",
             help="0 = greedy decoding (default)",
@@ -208,28 +189,28 @@ class EvalCommand(Command):
         run = parser.add_argument_group("throughput")
         run.add_argument(
             "--batch-size",
-            type=_positive_int,
+            type=positive_int,
             default=None,
             metavar="N",
             help="requests per model call (default 8; openai: --concurrency)",
         )
         run.add_argument(
             "--window",
-            type=_positive_int,
+            type=positive_int,
             default=None,
             metavar="N",
             help="dialogues in flight at once (default 256)",
         )
         run.add_argument(
             "--concurrency",
-            type=_positive_int,
+            type=positive_int,
             default=None,
             metavar="N",
             help="openai: parallel requests (default 8)",
         )
         run.add_argument(
             "--request-timeout",
-            type=_non_negative_float,
+            type=non_negative_float,
             default=None,
             metavar="SECONDS",
             help="openai: seconds per attempt (default 300)",
@@ -243,7 +224,7 @@ class EvalCommand(Command):
         )
         run.add_argument(
             "--retry-backoff",
-            type=_non_negative_float,
+            type=non_negative_float,
             default=None,
             metavar="SECONDS",
             help="openai: first retry delay, doubling (default 1)",

@@ -6,6 +6,7 @@ import argparse
 import logging
 import sys
 
+from regionreasoner.cli.argtypes import int_at_least, non_negative_float, positive_float
 from regionreasoner.cli.commands.base import Command
 
 DESCRIPTION = """\
@@ -36,39 +37,6 @@ examples:
   regionreasoner serve --model "openai:http://localhost:8000/v1#lmsdss/RegionReasoner-7B" \\
       --protocol official --port 8080
 """
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
-    return value
-
-
-def _non_negative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
-    return value
-
-
-def _int_at_least(minimum: int) -> object:
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {value}")
-        return value
-
-    return parse
 
 
 def _port(text: str) -> int:
@@ -122,14 +90,14 @@ class ServeCommand(Command):
         )
         model.add_argument(
             "--max-new-tokens",
-            type=_int_at_least(1),
+            type=int_at_least(1),
             default=None,
             metavar="N",
             help="generation budget per answer (default 2048)",
         )
         model.add_argument(
             "--temperature",
-            type=_non_negative_float,
+            type=non_negative_float,
             default=0.0,
             metavar="T",
             help="0 = greedy decoding (default)",
@@ -148,14 +116,14 @@ class ServeCommand(Command):
         page.add_argument("--port", type=_port, default=7860, help="TCP port (default 7860)")
         page.add_argument(
             "--max-upload-mb",
-            type=_positive_float,
+            type=positive_float,
             default=10.0,
             metavar="MB",
             help="largest accepted image upload in megabytes (default 10)",
         )
         page.add_argument(
             "--request-timeout",
-            type=_positive_float,
+            type=positive_float,
             default=300.0,
             metavar="SECONDS",
             help="seconds to wait for an answer before reporting a timeout (default 300); "
@@ -163,7 +131,7 @@ class ServeCommand(Command):
         )
         page.add_argument(
             "--examples",
-            type=_int_at_least(0),
+            type=int_at_least(0),
             default=8,
             metavar="N",
             help="synthetic example images built on start (default 8; 0: uploads only)",
