@@ -32,8 +32,9 @@ from regionreasoner._imports import require
 from regionreasoner.errors import UserInputError
 from regionreasoner.integrations.tiny_model import (
     CHAT_TEMPLATE,
-    SPECIAL_TOKENS,
     SYSTEM_PROMPT_DEFAULT,
+    QwenVLDims,
+    qwen_vl_config,
     train_qwen_style_bpe,
     wrap_qwen_tokenizer,
 )
@@ -154,49 +155,21 @@ def build_micro_tokenizer(seed: int = 0, vocab_size: int = MICRO_VOCAB_SIZE) -> 
 
 def micro_config(tokenizer: object) -> object:
     """The ``Qwen2_5_VLConfig`` of the micro model for ``tokenizer``."""
-    transformers = require("transformers", extra="hf")
-    ids = {name: tokenizer.convert_tokens_to_ids(name) for name in SPECIAL_TOKENS}  # type: ignore[attr-defined]
-    head_dim = MICRO_TEXT_HIDDEN // MICRO_TEXT_HEADS
-    if 2 * sum(MICRO_MROPE_SECTION) != head_dim:
-        raise AssertionError("mrope_section must sum to head_dim / 2")
-    text_config = {
-        "vocab_size": len(tokenizer),  # type: ignore[arg-type]
-        "hidden_size": MICRO_TEXT_HIDDEN,
-        "intermediate_size": MICRO_TEXT_INTERMEDIATE,
-        "num_hidden_layers": MICRO_TEXT_LAYERS,
-        "num_attention_heads": MICRO_TEXT_HEADS,
-        "num_key_value_heads": MICRO_TEXT_KV_HEADS,
-        "max_position_embeddings": MICRO_MAX_POSITIONS,
-        "rope_parameters": {
-            "rope_type": "default",
-            "rope_theta": 1e4,
-            "mrope_section": list(MICRO_MROPE_SECTION),
-        },
-        "bos_token_id": ids["<|endoftext|>"],
-        "eos_token_id": ids["<|im_end|>"],
-        "pad_token_id": ids["<|endoftext|>"],
-        "tie_word_embeddings": True,
-    }
-    vision_config = {
-        "depth": MICRO_VISION_DEPTH,
-        "hidden_size": MICRO_VISION_HIDDEN,
-        "out_hidden_size": MICRO_TEXT_HIDDEN,
-        "intermediate_size": MICRO_VISION_INTERMEDIATE,
-        "num_heads": MICRO_VISION_HEADS,
-        "patch_size": 14,
-        "spatial_merge_size": 2,
-        "temporal_patch_size": 2,
-        "window_size": 112,
-        "fullatt_block_indexes": [MICRO_VISION_DEPTH - 1],
-    }
-    return transformers.Qwen2_5_VLConfig(
-        text_config=text_config,
-        vision_config=vision_config,
-        image_token_id=ids["<|image_pad|>"],
-        video_token_id=ids["<|video_pad|>"],
-        vision_start_token_id=ids["<|vision_start|>"],
-        vision_end_token_id=ids["<|vision_end|>"],
-        tie_word_embeddings=True,
+    return qwen_vl_config(
+        tokenizer,
+        QwenVLDims(
+            text_hidden=MICRO_TEXT_HIDDEN,
+            text_intermediate=MICRO_TEXT_INTERMEDIATE,
+            text_layers=MICRO_TEXT_LAYERS,
+            text_heads=MICRO_TEXT_HEADS,
+            text_kv_heads=MICRO_TEXT_KV_HEADS,
+            mrope_section=tuple(MICRO_MROPE_SECTION),
+            max_positions=MICRO_MAX_POSITIONS,
+            vision_depth=MICRO_VISION_DEPTH,
+            vision_hidden=MICRO_VISION_HIDDEN,
+            vision_intermediate=MICRO_VISION_INTERMEDIATE,
+            vision_heads=MICRO_VISION_HEADS,
+        ),
     )
 
 

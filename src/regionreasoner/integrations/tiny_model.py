@@ -24,6 +24,7 @@ import os
 import random
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from regionreasoner._imports import require
@@ -237,24 +238,44 @@ def build_tiny_tokenizer(seed: int = 0, vocab_size: int = TINY_VOCAB_SIZE) -> ob
     )
 
 
-def _model_config(tokenizer: object) -> object:
+@dataclass(frozen=True, slots=True)
+class QwenVLDims:
+    """Sizes of a small from-config ``Qwen2_5_VLForConditionalGeneration``."""
+
+    text_hidden: int
+    text_intermediate: int
+    text_layers: int
+    text_heads: int
+    text_kv_heads: int
+    mrope_section: tuple[int, ...]
+    max_positions: int
+    vision_depth: int
+    vision_hidden: int
+    vision_intermediate: int
+    vision_heads: int
+
+
+def qwen_vl_config(tokenizer: object, dims: QwenVLDims) -> object:
+    """A ``Qwen2_5_VLConfig`` of size ``dims`` whose token ids come from ``tokenizer``
+    (patch 14, merge 2, window 112, full attention in the last vision block, tied
+    embeddings); shared by the tiny and the micro models."""
     transformers = require("transformers", extra="hf")
-    ids = {name: tokenizer.convert_tokens_to_ids(name) for name in SPECIAL_TOKENS}
-    head_dim = TINY_TEXT_HIDDEN // TINY_TEXT_HEADS
-    if 2 * sum(TINY_MROPE_SECTION) != head_dim:
+    ids = {name: tokenizer.convert_tokens_to_ids(name) for name in SPECIAL_TOKENS}  # type: ignore[attr-defined]
+    head_dim = dims.text_hidden // dims.text_heads
+    if 2 * sum(dims.mrope_section) != head_dim:
         raise AssertionError("mrope_section must sum to head_dim / 2")
     text_config = {
-        "vocab_size": len(tokenizer),
-        "hidden_size": TINY_TEXT_HIDDEN,
-        "intermediate_size": TINY_TEXT_INTERMEDIATE,
-        "num_hidden_layers": TINY_TEXT_LAYERS,
-        "num_attention_heads": TINY_TEXT_HEADS,
-        "num_key_value_heads": TINY_TEXT_KV_HEADS,
-        "max_position_embeddings": TINY_MAX_POSITIONS,
+        "vocab_size": len(tokenizer),  # type: ignore[arg-type]
+        "hidden_size": dims.text_hidden,
+        "intermediate_size": dims.text_intermediate,
+        "num_hidden_layers": dims.text_layers,
+        "num_attention_heads": dims.text_heads,
+        "num_key_value_heads": dims.text_kv_heads,
+        "max_position_embeddings": dims.max_positions,
         "rope_parameters": {
             "rope_type": "default",
             "rope_theta": 1e4,
-            "mrope_section": list(TINY_MROPE_SECTION),
+            "mrope_section": list(dims.mrope_section),
         },
         "bos_token_id": ids["<|endoftext|>"],
         "eos_token_id": ids["<|im_end|>"],
@@ -262,16 +283,16 @@ def _model_config(tokenizer: object) -> object:
         "tie_word_embeddings": True,
     }
     vision_config = {
-        "depth": TINY_VISION_DEPTH,
-        "hidden_size": TINY_VISION_HIDDEN,
-        "out_hidden_size": TINY_TEXT_HIDDEN,
-        "intermediate_size": TINY_VISION_INTERMEDIATE,
-        "num_heads": TINY_VISION_HEADS,
+        "depth": dims.vision_depth,
+        "hidden_size": dims.vision_hidden,
+        "out_hidden_size": dims.text_hidden,
+        "intermediate_size": dims.vision_intermediate,
+        "num_heads": dims.vision_heads,
         "patch_size": 14,
         "spatial_merge_size": 2,
         "temporal_patch_size": 2,
         "window_size": 112,
-        "fullatt_block_indexes": [TINY_VISION_DEPTH - 1],
+        "fullatt_block_indexes": [dims.vision_depth - 1],
     }
     return transformers.Qwen2_5_VLConfig(
         text_config=text_config,
@@ -282,6 +303,25 @@ def _model_config(tokenizer: object) -> object:
         vision_end_token_id=ids["<|vision_end|>"],
         tie_word_embeddings=True,
     )
+
+
+TINY_DIMS = QwenVLDims(
+    text_hidden=TINY_TEXT_HIDDEN,
+    text_intermediate=TINY_TEXT_INTERMEDIATE,
+    text_layers=TINY_TEXT_LAYERS,
+    text_heads=TINY_TEXT_HEADS,
+    text_kv_heads=TINY_TEXT_KV_HEADS,
+    mrope_section=tuple(TINY_MROPE_SECTION),
+    max_positions=TINY_MAX_POSITIONS,
+    vision_depth=TINY_VISION_DEPTH,
+    vision_hidden=TINY_VISION_HIDDEN,
+    vision_intermediate=TINY_VISION_INTERMEDIATE,
+    vision_heads=TINY_VISION_HEADS,
+)
+
+
+def _model_config(tokenizer: object) -> object:
+    return qwen_vl_config(tokenizer, TINY_DIMS)
 
 
 def build_tiny_model(out_dir: str | os.PathLike[str], seed: int = 0) -> Path:
