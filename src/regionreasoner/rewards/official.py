@@ -64,7 +64,7 @@ from regionreasoner.rewards.thresholds import (
     OFFICIAL_THINK_MIN_CHARS,
     OFFICIAL_THINK_SHORT,
 )
-from regionreasoner.rewards.types import RewardBreakdown, weighted_total
+from regionreasoner.rewards.types import RewardBreakdown
 
 # The released regexes. Python's ``\d`` and ``\s`` are Unicode-aware, and so is ``int()``:
 # keep them exactly as released (e.g. Arabic-Indic digits count as coordinates).
@@ -461,24 +461,15 @@ class OfficialProfile:
         accuracy = _accuracy(data, ground_truth, issues)
         non_repeat = _non_repeat(completion, issues)
         consistency = _consistency(scene, focus, think, answer, problem, issues)
-        total = weighted_total(
-            tag_format,
-            answer_format,
-            ref_citation,
-            accuracy,
-            non_repeat,
-            consistency,
-            alpha=alpha,
-            beta=beta,
-        )
-        return RewardBreakdown(
-            total=total,
+        return RewardBreakdown.weighted(
             tag_format=tag_format,
             answer_format=answer_format,
             ref_citation=ref_citation,
             accuracy=accuracy,
             non_repeat=non_repeat,
             consistency=consistency,
+            alpha=alpha,
+            beta=beta,
             issues=tuple(issues),
         )
 

@@ -53,7 +53,7 @@ from regionreasoner.rewards.thresholds import (
     THINK_DUMP_MIN_WORDS,
     THINK_MIN_FUNCTION_WORD_RATIO,
 )
-from regionreasoner.rewards.types import RewardBreakdown, weighted_total
+from regionreasoner.rewards.types import RewardBreakdown
 
 EXPECTED_TAGS_WITH_REFERENCE = ("scene", "focus", "think", "answer")
 EXPECTED_TAGS_WITHOUT_REFERENCE = ("scene", "think", "answer")
@@ -389,24 +389,15 @@ class PaperProfile:
         accuracy = _accuracy(answer, ground_truth, issues)
         non_repeat = _non_repeat(blocks, issues)
         consistency = _consistency(blocks, issues)
-        total = weighted_total(
-            tag_format,
-            answer_format,
-            ref_citation,
-            accuracy,
-            non_repeat,
-            consistency,
-            alpha=alpha,
-            beta=beta,
-        )
-        return RewardBreakdown(
-            total=total,
+        return RewardBreakdown.weighted(
             tag_format=tag_format,
             answer_format=answer_format,
             ref_citation=ref_citation,
             accuracy=accuracy,
             non_repeat=non_repeat,
             consistency=consistency,
+            alpha=alpha,
+            beta=beta,
             issues=tuple(issues),
         )
 

@@ -50,6 +50,42 @@ class RewardBreakdown:
     consistency: float
     issues: tuple[str, ...] = ()
 
+    @classmethod
+    def weighted(
+        cls,
+        *,
+        tag_format: float,
+        answer_format: float,
+        ref_citation: float,
+        accuracy: float,
+        non_repeat: float,
+        consistency: float,
+        alpha: float,
+        beta: float,
+        issues: tuple[str, ...] = (),
+    ) -> RewardBreakdown:
+        """The breakdown of these components with ``total`` from :func:`weighted_total`."""
+        total = weighted_total(
+            tag_format,
+            answer_format,
+            ref_citation,
+            accuracy,
+            non_repeat,
+            consistency,
+            alpha=alpha,
+            beta=beta,
+        )
+        return cls(
+            total=total,
+            tag_format=tag_format,
+            answer_format=answer_format,
+            ref_citation=ref_citation,
+            accuracy=accuracy,
+            non_repeat=non_repeat,
+            consistency=consistency,
+            issues=issues,
+        )
+
     def to_dict(self) -> dict[str, float]:
         """The seven values keyed by :data:`REWARD_KEYS` (issues excluded)."""
         return {
