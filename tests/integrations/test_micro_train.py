@@ -42,6 +42,19 @@ def test_relation_completion_names_the_reference_and_cites_it():
     assert not parsed.issues
 
 
+def test_direct_completion_counts_shapes_and_names_the_target():
+    text = render_completion(
+        LISTED, (82, 86, 311, 315), ref_xyxy=(94, 476, 248, 630), relation_phrase="above",
+        style="direct",
+    )  # fmt: skip
+    parsed = parse_response(text, required_tags=("scene", "focus", "think", "answer"))
+    assert parsed.scene == "the image shows 2 shapes."
+    assert "[94,476" not in parsed.scene  # no listed boxes
+    assert "above the reference bbox=[94,476,248,630]" in parsed.think
+    assert parsed.regions.xyxy.tolist() == [[82.0, 86.0, 311.0, 315.0]]
+    assert not parsed.issues
+
+
 def _dialogue(objects):
     return Dialogue.from_dict(
         {
@@ -115,6 +128,9 @@ def test_samples_cover_every_turn_with_references_in_the_840_frame(bench):
         assert sample.gt_xyxy in sample.object_xyxy
         if sample.ref_xyxy is not None:
             assert "bbox=[" + ",".join(map(str, sample.ref_xyxy)) + "]" in sample.user_text
+        # dense targets: 8x8 cells; the target's box is the target of some cell
+        assert len(sample.cells) == 64
+        assert any(cell.xyxy == sample.gt_xyxy for cell in sample.cells)
 
 
 @pytest.mark.slow

@@ -46,6 +46,12 @@ from regionreasoner.dialogue.prompts import get_prompt
 from regionreasoner.errors import DataFormatError, UserInputError
 from regionreasoner.geometry.frames import Frame
 from regionreasoner.geometry.pairs import box_iou_pair
+from regionreasoner.integrations.micro_aux import (
+    CellTarget,
+    aux_loss,
+    build_probes,
+    cell_targets,
+)
 from regionreasoner.integrations.micro_model import MICRO_IMAGE_SIDE, integer_tokens
 from regionreasoner.parsing.references import format_reference
 from regionreasoner.parsing.response import parse_response
@@ -64,7 +70,9 @@ STATE_FILE = "train_state.pt"
 LOG_FILE = "train_log.jsonl"
 EVAL_MAX_NEW_TOKENS = 200
 EVAL_FORCED_TOKENS = 80
-TARGET_STYLES = ("enumerate", "caption")
+TARGET_STYLES = ("enumerate", "caption", "direct")
+MERGED_PATCH = 28
+"""Pixels of the processed image per visual token (patch 14 x spatial merge 2)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +87,7 @@ class MicroSample:
         object_xyxy: every object's box in the model frame (random-object baseline).
         kind: ``first`` (no reference) or ``relation``.
         ref_xyxy: the reference box in the model frame, or ``None``.
+        cells: dense targets of the visual tokens (:mod:`.micro_aux`), raster order.
     """
 
     image_path: Path
@@ -88,6 +97,7 @@ class MicroSample:
     object_xyxy: tuple[tuple[int, int, int, int], ...]
     kind: str
     ref_xyxy: tuple[int, int, int, int] | None
+    cells: tuple[CellTarget, ...] = ()
 
 
 def _box_text(xyxy: Sequence[int]) -> str:
@@ -114,6 +124,15 @@ def scene_objects(dialogue: Dialogue, frame: Frame) -> list[tuple[str, tuple[int
     return sorted(listed, key=lambda item: _raster_key(item[1]))
 
 
+def dialogue_cells(dialogue: Dialogue, frame: Frame) -> tuple[CellTarget, ...]:
+    """Dense targets of the micro model's visual tokens for a synthetic image."""
+    objects = [
+        (str(o["colour"]), str(o["category"]), str(o["texture"]), _model_box(frame, o["bbox"]))
+        for o in (dialogue.meta or {}).get("objects") or []
+    ]
+    return cell_targets(objects, grid=MICRO_IMAGE_SIDE // MERGED_PATCH, side=MODEL_SIDE)
+
+
 def render_completion(
     listed: Sequence[tuple[str, Sequence[int]]],
     target_xyxy: Sequence[int],
@@ -127,7 +146,8 @@ def render_completion(
 
     ``style="enumerate"`` lists every object with its box in ``<scene>``;
     ``style="caption"`` (the control) writes ``scene_caption`` there instead, the
-    builder's plain caption that names the objects without boxes.
+    builder's plain caption that names the objects without boxes; ``style="direct"``
+    only counts the shapes there, so the target names and boxes the answer at once.
     """
     if style not in TARGET_STYLES:
         raise UserInputError(f"unknown target style {style!r}; expected {TARGET_STYLES}")
@@ -140,6 +160,8 @@ def render_completion(
     scene = f"<scene> the image shows {len(listed)} shapes: {entries}. </scene>"
     if style == "caption":
         scene = f"<scene> {scene_caption or ''} </scene>"
+    elif style == "direct":
+        scene = f"<scene> the image shows {len(listed)} shapes. </scene>"
     target = _box_text(target_xyxy)
     if ref_xyxy is None:
         parts = [scene, f"<think> the {_name(target_xyxy)} is at {target}. </think>"]
@@ -182,6 +204,7 @@ def samples_from_bench(
         frame = Frame.square(tuple(dialogue.image_wh))  # type: ignore[arg-type]
         listed = scene_objects(dialogue, frame)
         image_path = resolve_image_path(dialogue, path)
+        cells = dialogue_cells(dialogue, frame)
         for turn in dialogue.turns:
             if len(turn.targets) != 1:
                 continue
@@ -207,6 +230,7 @@ def samples_from_bench(
                     object_xyxy=tuple(box for _, box in listed),  # type: ignore[misc]
                     kind="first" if ref is None else "relation",
                     ref_xyxy=ref,
+                    cells=cells,
                 )
             )
     return out
@@ -477,8 +501,13 @@ def run_stage(
     eval_samples: int,
     prompt_names: Sequence[str] = (PROMPT_NAME,),
     style: str = "enumerate",
+    aux_weight: float = 0.0,
 ) -> dict[str, Any]:
-    """Train one stage into ``out`` (resumable); returns the final log entry."""
+    """Train one stage into ``out`` (resumable); returns the final log entry.
+
+    With ``aux_weight > 0`` the dense probes of :mod:`.micro_aux` add their loss
+    (times ``aux_weight``) to the language-model loss.
+    """
     torch = require("torch", extra="hf")
     transformers = require("transformers", extra="hf")
     from regionreasoner.integrations.micro_model import new_micro_model
@@ -498,34 +527,47 @@ def run_stage(
         model = transformers.Qwen2_5_VLForConditionalGeneration.from_pretrained(source)
         processor = transformers.AutoProcessor.from_pretrained(source)
     model.train()
-    optimizer = torch.optim.AdamW(
-        model.parameters(), lr=spec.lr, betas=(0.9, 0.98), weight_decay=0.01
-    )
+    probes = build_probes(model.config.text_config.hidden_size) if aux_weight > 0 else None
+    params = list(model.parameters()) + (list(probes.parameters()) if probes else [])
+    optimizer = torch.optim.AdamW(params, lr=spec.lr, betas=(0.9, 0.98), weight_decay=0.01)
     if resume:
         saved = torch.load(out / STATE_FILE, weights_only=False)
         optimizer.load_state_dict(saved.pop("optimizer"))
+        probe_state = saved.pop("probes", None)
+        if probes is not None and probe_state is not None:
+            probes.load_state_dict(probe_state)
         state.update(saved)
         logger.info("resumed %s at step %d", spec.name, state["step"])
     samples = samples_from_bench(spec.bench, prompt_names=prompt_names, style=style)
-    held_out = samples_from_bench(eval_bench)[:eval_samples] if eval_bench else []
+    held_out = samples_from_bench(eval_bench, style=style)[:eval_samples] if eval_bench else []
     images = ImageCache()
     rng = random.Random(f"micro:{seed}:{spec.name}:{state['step']}")
     log_path = out / LOG_FILE
     last_eval = last_ckpt = time.monotonic()
     t0 = time.monotonic() - state["wall_s"]
     losses: list[float] = []
+    aux_log: dict[str, list[float]] = {}
     entry: dict[str, Any] = {}
     while state["step"] < spec.steps:
         batch = rng.sample(samples, min(batch_size, len(samples)))
         inputs = collate(processor, images, batch)
         for group in optimizer.param_groups:
             group["lr"] = _lr(state["step"], spec)
-        loss = model(**inputs).loss
+        outputs = model(**inputs, output_hidden_states=probes is not None)
+        loss = outputs.loss
+        losses.append(float(loss.detach()))
+        if probes is not None:
+            extra, parts = aux_loss(
+                probes, outputs.hidden_states, inputs["input_ids"], model.config.image_token_id,
+                [s.cells for s in batch], side=MODEL_SIDE,
+            )  # fmt: skip
+            loss = loss + aux_weight * extra
+            for key, value in parts.items():
+                aux_log.setdefault(key, []).append(value)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
         optimizer.step()
-        losses.append(float(loss.detach()))
         state["step"] += 1
         state["wall_s"] = time.monotonic() - t0
         now = time.monotonic()
@@ -534,15 +576,19 @@ def run_stage(
             entry = {
                 "stage": spec.name, "step": state["step"], "wall_s": round(state["wall_s"], 1),
                 "loss": round(sum(losses) / len(losses), 4), "lr": _lr(state["step"], spec),
-                **evaluate(model, processor, images, held_out),
+                **{k: round(sum(v) / len(v), 4) for k, v in aux_log.items()},
+                **evaluate(
+                    model, processor, images, held_out, forced_scene=style == "enumerate"
+                ),
             }  # fmt: skip
-            losses = []
+            losses, aux_log = [], {}
             with log_path.open("a", encoding="utf-8") as f:
                 f.write(json.dumps(entry) + "\n")
             logger.info("%s", entry)
             last_eval = time.monotonic()
         if now - last_ckpt >= checkpoint_every_s or done:
-            _save_checkpoint(out, model, processor, optimizer, state)
+            extra_state = {"probes": probes.state_dict()} if probes is not None else {}
+            _save_checkpoint(out, model, processor, optimizer, {**state, **extra_state})
             last_ckpt = time.monotonic()
     return entry
 
@@ -565,6 +611,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--prompts", default=PROMPT_NAME, help="comma-separated prompt names cycled over turns"
     )
+    parser.add_argument(
+        "--aux-weight", type=float, default=0.0,
+        help="weight of the dense visual-token probes (micro_aux); 0 turns them off",
+    )  # fmt: skip
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--warmup", type=int, default=50)
@@ -582,7 +632,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         batch_size=args.batch_size, threads=args.threads, resume=args.resume,
         eval_every_s=args.eval_every_s, checkpoint_every_s=args.checkpoint_every_s,
         eval_samples=args.eval_samples, prompt_names=args.prompts.split(","),
-        style=args.style,
+        style=args.style, aux_weight=args.aux_weight,
     )  # fmt: skip
     return 0
 

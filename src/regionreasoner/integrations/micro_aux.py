@@ -1,0 +1,153 @@
+"""Dense auxiliary supervision for the micro model's warm start (training only).
+
+A Qwen2.5-VL vision tower has no absolute position embedding (only 2-D rotary
+attention), so where a visual token sits in the image is not in its features: the
+language model has to work it out from causal attention and M-RoPE before it can write
+a box. Learned from the answer tokens alone, that takes thousands of steps of a
+from-scratch model (the lab log in ``docs/micro_reproduction.md``). The probes here give
+every visual token of every sample a dense target instead, in the spirit of
+deep supervision:
+
+* after language-model layer :data:`ATTRIBUTE_LAYER`: the colour, shape and texture of the
+  object under the token (or "background");
+* after language-model layer :data:`BOX_LAYER`: the box, in the 840 model frame, of the
+  object under the token, or the token's own cell when it shows background.
+
+The probes are small linear heads that live next to the model during SFT; they are
+saved in the stage's ``train_state.pt`` and never in the HF checkpoint, so the shipped
+model is a plain ``Qwen2_5_VLForConditionalGeneration``.
+
+>>> cells = cell_targets([("red", "circle", "plain", (0, 0, 420, 420))], grid=2, side=840)
+>>> [c.colour for c in cells], cells[0].xyxy, cells[3].xyxy
+([1, 0, 0, 0], (0, 0, 420, 420), (420, 420, 840, 840))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from regionreasoner._imports import require
+from regionreasoner.data.builders.templates import SYNTH_COLOURS, SYNTH_SHAPES, SYNTH_TEXTURES
+
+ATTRIBUTE_LAYER = 1
+"""``hidden_states`` index probed for attributes (1 = after the first decoder layer)."""
+
+BOX_LAYER = 2
+"""``hidden_states`` index probed for boxes (2 = after the second decoder layer)."""
+
+BACKGROUND = "background"
+COLOURS = (BACKGROUND, *SYNTH_COLOURS)
+SHAPES = (BACKGROUND, *SYNTH_SHAPES)
+TEXTURES = (BACKGROUND, *SYNTH_TEXTURES)
+IGNORE = -100
+"""Class index ignored by the loss (an attribute outside the synth vocabulary)."""
+
+BOX_LOSS_WEIGHT = 4.0
+"""Weight of the box regression (smooth L1 on coordinates / 840) against the CE terms."""
+
+
+@dataclass(frozen=True, slots=True)
+class CellTarget:
+    """What the visual token of one grid cell should know.
+
+    Attributes:
+        colour, shape, texture: class indices into :data:`COLOURS`, :data:`SHAPES`,
+            :data:`TEXTURES` (0 = background, :data:`IGNORE` = unknown).
+        xyxy: the box of the object under the cell centre, or the cell itself, in the
+            model frame.
+    """
+
+    colour: int
+    shape: int
+    texture: int
+    xyxy: tuple[int, int, int, int]
+
+
+def _index(names: Sequence[str], value: str) -> int:
+    return names.index(value) if value in names else IGNORE
+
+
+def cell_targets(
+    objects: Sequence[tuple[str, str, str, Sequence[int]]], *, grid: int, side: int
+) -> tuple[CellTarget, ...]:
+    """Targets for a ``grid x grid`` raster of cells over a square ``side`` frame.
+
+    ``objects`` are ``(colour, shape, texture, model_xyxy)``. A cell belongs to the
+    smallest object whose box contains the cell centre (small shapes lie inside or on
+    top of large ones), else to the background.
+    """
+    cell = side / grid
+    out = []
+    for row in range(grid):
+        for col in range(grid):
+            cx, cy = (col + 0.5) * cell, (row + 0.5) * cell
+            hits = [o for o in objects if o[3][0] <= cx <= o[3][2] and o[3][1] <= cy <= o[3][3]]
+            if hits:
+                colour, shape, texture, box = min(
+                    hits, key=lambda o: (o[3][2] - o[3][0]) * (o[3][3] - o[3][1])
+                )
+                out.append(
+                    CellTarget(
+                        _index(COLOURS, colour),
+                        _index(SHAPES, shape),
+                        _index(TEXTURES, texture),
+                        tuple(int(v) for v in box),  # type: ignore[arg-type]
+                    )
+                )
+            else:
+                own = (round(col * cell), round(row * cell), round((col + 1) * cell),
+                       round((row + 1) * cell))  # fmt: skip
+                out.append(CellTarget(0, 0, 0, own))
+    return tuple(out)
+
+
+def build_probes(hidden_size: int) -> Any:
+    """The linear heads: ``attributes`` (colour + shape + texture logits) and ``box``."""
+    torch = require("torch", extra="hf")
+    return torch.nn.ModuleDict(
+        {
+            "attributes": torch.nn.Linear(hidden_size, len(COLOURS) + len(SHAPES) + len(TEXTURES)),
+            "box": torch.nn.Linear(hidden_size, 4),
+        }
+    )
+
+
+def aux_loss(
+    probes: Any,
+    hidden_states: Sequence[Any],
+    input_ids: Any,
+    image_token_id: int,
+    targets: Sequence[Sequence[CellTarget]],
+    *,
+    side: int,
+) -> tuple[Any, dict[str, float]]:
+    """Loss of the probes on the visual tokens of a batch, and its parts for the log.
+
+    The visual tokens of each row are taken in order (raster order of the merged grid)
+    and must be exactly as many as that row's targets.
+    """
+    torch = require("torch", extra="hf")
+    functional = torch.nn.functional
+    mask = input_ids == image_token_id
+    expected = sum(len(t) for t in targets)
+    if int(mask.sum()) != expected:
+        raise ValueError(f"{int(mask.sum())} visual tokens in the batch, {expected} cell targets")
+    flat = [c for row in targets for c in row]
+    attr = probes["attributes"](hidden_states[ATTRIBUTE_LAYER][mask].float())
+    box = probes["box"](hidden_states[BOX_LAYER][mask].float())
+    n_c, n_s = len(COLOURS), len(SHAPES)
+    losses = {}
+    for name, logits, labels in (
+        ("colour", attr[:, :n_c], [c.colour for c in flat]),
+        ("shape", attr[:, n_c : n_c + n_s], [c.shape for c in flat]),
+        ("texture", attr[:, n_c + n_s :], [c.texture for c in flat]),
+    ):
+        losses[name] = functional.cross_entropy(
+            logits, torch.tensor(labels, device=logits.device), ignore_index=IGNORE
+        )
+    gt = torch.tensor([c.xyxy for c in flat], dtype=box.dtype, device=box.device) / side
+    losses["box"] = functional.smooth_l1_loss(box, gt, beta=0.05)
+    total = sum(losses.values()) + (BOX_LOSS_WEIGHT - 1.0) * losses["box"]
+    return total, {f"aux/{k}": float(v.detach()) for k, v in losses.items()}

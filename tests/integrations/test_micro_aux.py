@@ -1,0 +1,69 @@
+"""Dense visual-token targets and probes of the micro warm start (integrations.micro_aux)."""
+
+from __future__ import annotations
+
+import pytest
+
+from regionreasoner.integrations import micro_aux
+from regionreasoner.integrations.micro_aux import COLOURS, SHAPES, TEXTURES, cell_targets
+
+
+def test_cells_take_the_smallest_object_under_their_centre():
+    big = ("red", "square", "plain", (0, 0, 840, 420))
+    small = ("blue", "circle", "striped", (0, 0, 300, 300))  # inside the big one
+    cells = cell_targets([big, small], grid=4, side=840)  # cells of 210 px, centres 105, 315...
+    assert len(cells) == 16
+    first, second = cells[0], cells[1]  # centres (105,105) and (315,105)
+    assert (COLOURS[first.colour], SHAPES[first.shape], TEXTURES[first.texture]) == (
+        "blue", "circle", "striped",
+    )  # fmt: skip
+    assert first.xyxy == (0, 0, 300, 300)
+    assert COLOURS[second.colour] == "red" and second.xyxy == (0, 0, 840, 420)
+    # bottom half is background: the cell's own box, class 0 everywhere
+    last = cells[-1]
+    assert (last.colour, last.shape, last.texture) == (0, 0, 0)
+    assert last.xyxy == (630, 630, 840, 840)
+
+
+def test_unknown_attribute_is_ignored_not_background():
+    cells = cell_targets([("mauve", "circle", "plain", (0, 0, 840, 840))], grid=1, side=840)
+    assert cells[0].colour == micro_aux.IGNORE
+    assert SHAPES[cells[0].shape] == "circle"
+
+
+def test_aux_loss_reads_the_visual_tokens_in_order():
+    torch = pytest.importorskip("torch")
+    hidden = 8
+    probes = micro_aux.build_probes(hidden)
+    image_id = 7
+    input_ids = torch.tensor([[1, 7, 7, 2], [7, 7, 3, 0]])
+    cells = cell_targets([("red", "circle", "plain", (0, 0, 420, 840))], grid=1, side=840)
+    targets = [cells * 2, cells * 2]
+    states = [torch.randn(2, 4, hidden, requires_grad=True) for _ in range(3)]
+    loss, parts = micro_aux.aux_loss(probes, states, input_ids, image_id, targets, side=840)
+    assert set(parts) == {"aux/colour", "aux/shape", "aux/texture", "aux/box"}
+    loss.backward()
+    # only the visual-token positions of the probed layers get gradient
+    grad = states[micro_aux.BOX_LAYER].grad
+    assert grad[0, 0].abs().sum() == 0 and grad[0, 1].abs().sum() > 0
+    assert grad[1, 2].abs().sum() == 0 and grad[1, 0].abs().sum() > 0
+    assert states[0].grad is None
+    with pytest.raises(ValueError, match="4 visual tokens in the batch, 2 cell targets"):
+        micro_aux.aux_loss(probes, states, input_ids, image_id, [cells, cells], side=840)
+
+
+def test_aux_loss_goes_to_zero_for_a_perfect_probe():
+    torch = pytest.importorskip("torch")
+    probes = micro_aux.build_probes(4)
+    cells = cell_targets([], grid=1, side=840)  # one background cell, box = whole frame
+    n_classes = len(COLOURS) + len(SHAPES) + len(TEXTURES)
+    with torch.no_grad():
+        probes["attributes"].weight.zero_()
+        bias = torch.full((n_classes,), -30.0)
+        bias[[0, len(COLOURS), len(COLOURS) + len(SHAPES)]] = 30.0  # background x3
+        probes["attributes"].bias.copy_(bias)
+        probes["box"].weight.zero_()
+        probes["box"].bias.copy_(torch.tensor([0.0, 0.0, 1.0, 1.0]))
+    states = [torch.zeros(1, 1, 4)] * 3
+    loss, _ = micro_aux.aux_loss(probes, states, torch.tensor([[5]]), 5, [cells], side=840)
+    assert float(loss) < 1e-6
