@@ -67,3 +67,31 @@ def test_aux_loss_goes_to_zero_for_a_perfect_probe():
     states = [torch.zeros(1, 1, 4)] * 3
     loss, _ = micro_aux.aux_loss(probes, states, torch.tensor([[5]]), 5, [cells], side=840)
     assert float(loss) < 1e-6
+
+
+def test_soft_coordinate_loss_prefers_near_misses_and_keeps_plain_ce():
+    torch = pytest.importorskip("torch")
+    # vocabulary: 0..9 are "integers" 0..9 in order, 10 and 11 are words
+    loss_fn = micro_aux.CoordinateSoftLoss(list(range(10)), sigma=1.0)
+    labels = torch.tensor([[-100, 5, 10]])  # predicts 5 at position 0, word 10 at 1
+
+    def logits_for(guess: int) -> object:
+        out = torch.full((1, 3, 12), -20.0)
+        out[0, 0, guess] = 20.0  # confident guess for the coordinate
+        out[0, 1, 10] = 20.0  # the word is right
+        return out
+
+    near, far, exact = (float(loss_fn(logits_for(g), labels)) for g in (6, 9, 5))
+    assert exact < near < far
+    # a one-hot CE would charge the near and the far miss the same
+    plain = torch.nn.functional.cross_entropy
+    assert float(plain(logits_for(6)[0, :1], torch.tensor([5]))) == pytest.approx(
+        float(plain(logits_for(9)[0, :1], torch.tensor([5])))
+    )
+    # words only: identical to the usual mean cross-entropy
+    word_labels = torch.tensor([[-100, 11, 10]])
+    logits = torch.randn(1, 3, 12)
+    expected = plain(logits[0, :2], torch.tensor([11, 10]))
+    assert float(loss_fn(logits, word_labels)) == pytest.approx(float(expected), rel=1e-5)
+    with pytest.raises(ValueError):
+        micro_aux.CoordinateSoftLoss([0, 1], sigma=0)

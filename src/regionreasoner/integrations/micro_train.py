@@ -48,6 +48,7 @@ from regionreasoner.geometry.frames import Frame
 from regionreasoner.geometry.pairs import box_iou_pair
 from regionreasoner.integrations.micro_aux import (
     CellTarget,
+    CoordinateSoftLoss,
     aux_loss,
     build_probes,
     cell_targets,
@@ -502,11 +503,14 @@ def run_stage(
     prompt_names: Sequence[str] = (PROMPT_NAME,),
     style: str = "enumerate",
     aux_weight: float = 0.0,
+    coord_sigma: float = 0.0,
 ) -> dict[str, Any]:
     """Train one stage into ``out`` (resumable); returns the final log entry.
 
     With ``aux_weight > 0`` the dense probes of :mod:`.micro_aux` add their loss
-    (times ``aux_weight``) to the language-model loss.
+    (times ``aux_weight``) to the language-model loss. With ``coord_sigma > 0``
+    coordinate tokens are trained on a Gaussian soft target of that width
+    (:class:`.micro_aux.CoordinateSoftLoss`).
     """
     torch = require("torch", extra="hf")
     transformers = require("transformers", extra="hf")
@@ -545,6 +549,11 @@ def run_stage(
     log_path = out / LOG_FILE
     last_eval = last_ckpt = time.monotonic()
     t0 = time.monotonic() - state["wall_s"]
+    soft_loss = (
+        CoordinateSoftLoss(processor.tokenizer.convert_tokens_to_ids(integer_tokens()), coord_sigma)
+        if coord_sigma > 0
+        else None
+    )
     losses: list[float] = []
     aux_log: dict[str, list[float]] = {}
     entry: dict[str, Any] = {}
@@ -554,7 +563,7 @@ def run_stage(
         for group in optimizer.param_groups:
             group["lr"] = _lr(state["step"], spec)
         outputs = model(**inputs, output_hidden_states=probes is not None)
-        loss = outputs.loss
+        loss = outputs.loss if soft_loss is None else soft_loss(outputs.logits, inputs["labels"])
         losses.append(float(loss.detach()))
         if probes is not None:
             extra, parts = aux_loss(
@@ -615,6 +624,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--aux-weight", type=float, default=0.0,
         help="weight of the dense visual-token probes (micro_aux); 0 turns them off",
     )  # fmt: skip
+    parser.add_argument(
+        "--coord-sigma", type=float, default=0.0,
+        help="Gaussian soft targets of this width (pixels) on coordinate tokens; 0 = one-hot",
+    )  # fmt: skip
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--warmup", type=int, default=50)
@@ -632,7 +645,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         batch_size=args.batch_size, threads=args.threads, resume=args.resume,
         eval_every_s=args.eval_every_s, checkpoint_every_s=args.checkpoint_every_s,
         eval_samples=args.eval_samples, prompt_names=args.prompts.split(","),
-        style=args.style, aux_weight=args.aux_weight,
+        style=args.style, aux_weight=args.aux_weight, coord_sigma=args.coord_sigma,
     )  # fmt: skip
     return 0
 
