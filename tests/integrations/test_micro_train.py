@@ -149,3 +149,10 @@ def test_collate_puts_labels_on_the_completion_only(bench):
     # 64 visual tokens per image (224x224 budget, 2x2 merge of 14 px patches)
     image_id = tokenizer.convert_tokens_to_ids("<|image_pad|>")
     assert (batch["input_ids"] == image_id).sum(dim=1).tolist() == [64, 64, 64]
+
+
+def test_schedule_steps_stretch_the_cosine_beyond_the_stage():
+    spec = StageSpec("s", None, steps=60, lr=1.0, warmup=10, schedule_steps=110)  # type: ignore[arg-type]
+    # step 60 is half-way through a 110-step schedule, not its end
+    assert _lr(60, spec) == pytest.approx(0.55)
+    assert _lr(60, StageSpec("s", None, steps=60, lr=1.0, warmup=10)) == pytest.approx(0.1)  # type: ignore[arg-type]

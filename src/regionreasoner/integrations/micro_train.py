@@ -463,12 +463,15 @@ class StageSpec:
     lr: float
     warmup: int = 50
     min_lr_frac: float = 0.1
+    schedule_steps: int | None = None
+    """Length of the cosine schedule (default ``steps``); a stage may stop before its end."""
 
 
 def _lr(step: int, spec: StageSpec) -> float:
     if step < spec.warmup:
         return spec.lr * (step + 1) / spec.warmup
-    progress = min((step - spec.warmup) / max(spec.steps - spec.warmup, 1), 1.0)
+    length = spec.schedule_steps or spec.steps
+    progress = min((step - spec.warmup) / max(length - spec.warmup, 1), 1.0)
     return spec.lr * (
         spec.min_lr_frac + (1 - spec.min_lr_frac) * 0.5 * (1 + math.cos(math.pi * progress))
     )
@@ -629,6 +632,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="Gaussian soft targets of this width (pixels) on coordinate tokens; 0 = one-hot",
     )  # fmt: skip
     parser.add_argument("--steps", type=int, default=1000)
+    parser.add_argument(
+        "--schedule-steps", type=int,
+        help="length of the cosine lr schedule (default --steps; larger = stop early on it)",
+    )  # fmt: skip
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--warmup", type=int, default=50)
     parser.add_argument("--batch-size", type=int, default=16)
@@ -639,7 +646,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--checkpoint-every-s", type=float, default=300.0)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(message)s")
-    spec = StageSpec(args.name, args.bench, args.steps, args.lr, warmup=args.warmup)
+    spec = StageSpec(
+        args.name, args.bench, args.steps, args.lr, warmup=args.warmup,
+        schedule_steps=args.schedule_steps,
+    )  # fmt: skip
     run_stage(
         spec, out=args.out, init=args.init, eval_bench=args.eval_bench, seed=args.seed,
         batch_size=args.batch_size, threads=args.threads, resume=args.resume,
