@@ -17,8 +17,15 @@ def test_demo_without_bundled_model_runs_the_oracle_pipeline(tmp_path, capsys):
     captured = capsys.readouterr()
     assert "oracle" in captured.err
     run = out / "run"
-    for name in ("metrics.json", "report.md", "rounds.png", "report.html", "baseline.json",
-                 "predictions.jsonl", "config.json"):
+    for name in (
+        "metrics.json",
+        "report.md",
+        "rounds.png",
+        "report.html",
+        "baseline.json",
+        "predictions.jsonl",
+        "config.json",
+    ):
         assert (run / name).is_file(), name
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["protocol"] == "paper"
@@ -33,3 +40,24 @@ def test_demo_without_bundled_model_runs_the_oracle_pipeline(tmp_path, capsys):
 def test_demo_rejects_zero_dialogues(tmp_path, capsys):
     assert main(["demo", "--out", str(tmp_path / "x"), "--dialogues", "0"]) == 2
     assert "--dialogues" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_demo_uses_the_bundled_model_with_a_bounded_budget(tmp_path, capsys, monkeypatch):
+    """With a bundled checkpoint the demo evaluates it (hf backend), not the oracle."""
+    from regionreasoner import assets
+    from regionreasoner.cli.commands.demo import BUNDLED_MAX_NEW_TOKENS
+    from regionreasoner.integrations.micro_model import build_micro_model
+
+    model_dir = build_micro_model(tmp_path / "micro", seed=0)  # untrained: any output
+    monkeypatch.setattr(assets, "bundled_model_path", lambda: model_dir)
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out), "--dialogues", "2", "--seed", "7"]) == 0
+    captured = capsys.readouterr()
+    assert "oracle" not in captured.err
+    run = out / "run"
+    config = json.loads((run / "config.json").read_text())
+    assert config["model"] == f"hf:{model_dir}"
+    assert config["max_new_tokens"] == BUNDLED_MAX_NEW_TOKENS
+    assert (run / "report.html").is_file()
+    assert "random object" in captured.out

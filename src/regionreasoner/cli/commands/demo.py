@@ -29,6 +29,10 @@ DEFAULT_DEMO_DIALOGUES = 50
 DEFAULT_DEMO_SEED = 1000
 """Seed of the demo test set; training recipes use other seeds."""
 
+BUNDLED_MAX_NEW_TOKENS = 192
+"""Generation budget per turn for the bundled micro model (its answers are ~30-70
+tokens); bounds the demo's time even if a turn never closes its answer."""
+
 
 class DemoCommand(Command):
     name = "demo"
@@ -82,6 +86,7 @@ class DemoCommand(Command):
         if args.dialogues < 1:
             raise UserInputError(f"--dialogues must be >= 1, got {args.dialogues}")
         model = args.model
+        extra: list[str] = []
         if model is None:
             bundled = bundled_model_path()
             if bundled is None:
@@ -93,6 +98,7 @@ class DemoCommand(Command):
                 )
             else:
                 model = f"hf:{bundled}"
+                extra = ["--max-new-tokens", str(BUNDLED_MAX_NEW_TOKENS)]
         data_dir, run_dir = args.out / "data", args.out / "run"
         code = cli_main(
             [
@@ -125,6 +131,7 @@ class DemoCommand(Command):
                 args.reference,
                 "--segmenter",
                 args.segmenter,
+                *extra,
             ]
         )
         if code:
