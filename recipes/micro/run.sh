@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # The micro RegionReasoner recipe (see recipes/micro/README.md): synthetic data from
-# `regionreasoner build synth`, a staged SFT warm start with the "enumerate, then copy"
-# targets, GRPO with the RegionReasoner rewards through `regionreasoner train`, then the
-# multi-round evaluation. Every stage is resumable: run the script again and it continues
-# where it stopped (finished stages are skipped). Wall times go to $ROOT/walltimes.tsv.
+# `regionreasoner build synth`, a staged SFT warm start ("direct" four-tag targets, dense
+# visual-token probes, Gaussian soft targets on coordinates), GRPO with the
+# RegionReasoner rewards through `regionreasoner train`, the multi-round evaluation, and
+# `bundle` (copies the chosen model into the package, where `regionreasoner demo` finds
+# it). Every stage is resumable: run the script again and it continues where it stopped
+# (finished stages are skipped). Wall times go to $ROOT/walltimes.tsv.
 #
 #   THREADS=2 recipes/micro/run.sh            # everything (hours on a 2-core CPU)
 #   STAGES="data sft1" recipes/micro/run.sh   # only some stages
+#   BUNDLE_FROM=sft3/checkpoint STAGES=bundle recipes/micro/run.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -15,10 +18,12 @@ RR=${RR:-.venv/bin/regionreasoner}
 ROOT=${ROOT:-artifacts/micro}
 THREADS=${THREADS:-2}
 SEED=${SEED:-0}
-STAGES=${STAGES:-"data sft1 sft2 grpo eval"}
-SFT1_STEPS=${SFT1_STEPS:-6000}     # 3-4 objects per image (build synth --max-turns 2)
-SFT2_STEPS=${SFT2_STEPS:-12000}    # 3-9 objects, dialogues of 2-7 turns
+STAGES=${STAGES:-"data sft1 sft2 sft3 grpo eval"}
+SFT1_STEPS=${SFT1_STEPS:-1404}     # 3-4 objects per image (build synth --max-turns 2)
+SFT2_STEPS=${SFT2_STEPS:-4000}     # 3-9 objects, dialogues of 2-7 turns, both prompts
+SFT3_STEPS=${SFT3_STEPS:-40000}    # the same data, a long flat schedule (runs across sessions)
 GRPO_STEPS=${GRPO_STEPS:-200}
+BUNDLE_FROM=${BUNDLE_FROM:-grpo}
 export OMP_NUM_THREADS=$THREADS
 
 DATA=$ROOT/data
@@ -32,43 +37,68 @@ build() {  # build <name> <dialogues> <seed> [max-turns]
   "$RR" build synth --out "$out" --dialogues "$2" --seed "$3" ${4:+--max-turns "$4"} >/dev/null
 }
 
-sft() {  # sft <name> <bench> <eval-bench> <steps> <init or ''> [prompts]
-  "$PY" -m regionreasoner.integrations.micro_train --name "$1" \
-    --bench "$DATA/$2" --eval-bench "$DATA/$3" --eval-samples 64 \
-    --out "$ROOT/$1" ${5:+--init "$5"} --steps "$4" --lr 1e-3 --warmup 100 \
-    --batch-size 8 --threads "$THREADS" --seed "$SEED" \
-    --prompts "${6:-regionreasoner}" --eval-every-s "${EVAL_EVERY_S:-900}" --checkpoint-every-s 600 --resume
+sft() {  # sft <name> <bench> <eval-bench> <steps> <init or ''> <extra flags...>
+  local name=$1 bench=$2 eval_bench=$3 steps=$4 init=$5
+  shift 5
+  "$PY" -m regionreasoner.integrations.micro_train --name "$name" \
+    --bench "$DATA/$bench" --eval-bench "$DATA/$eval_bench" --eval-samples 48 \
+    --out "$ROOT/$name" ${init:+--init "$init"} --steps "$steps" \
+    --batch-size 8 --threads "$THREADS" --seed "$SEED" --style direct --aux-weight 1.0 \
+    --eval-every-s "${EVAL_EVERY_S:-480}" --checkpoint-every-s 300 --resume "$@"
 }
 
 if want data; then
   t=$SECONDS
   build train_t2 3000 101 2
   build test_t2 60 998 2
-  build train_full 4000 102
+  build train_full 6000 102
+  build val 30 997
   build test 100 999
   log_time data $((SECONDS - t))
 fi
 if want sft1; then
-  t=$SECONDS; sft sft1 train_t2 test_t2 "$SFT1_STEPS" ""; log_time sft1 $((SECONDS - t))
+  t=$SECONDS
+  sft sft1 train_t2 test_t2 "$SFT1_STEPS" "" --lr 1e-3 --warmup 100 --schedule-steps 2000
+  log_time sft1 $((SECONDS - t))
 fi
 if want sft2; then
   t=$SECONDS
-  sft sft2 train_full test "$SFT2_STEPS" "$ROOT/sft1/checkpoint" regionreasoner,regionreasoner-train
+  sft sft2 train_full val "$SFT2_STEPS" "$ROOT/sft1/checkpoint" --lr 1e-3 --warmup 50 \
+    --coord-sigma 12 --prompts regionreasoner,regionreasoner-train
   log_time sft2 $((SECONDS - t))
+fi
+if want sft3; then
+  t=$SECONDS
+  sft sft3 train_full val "$SFT3_STEPS" "$ROOT/sft2/checkpoint" --lr 5e-4 --warmup 50 \
+    --coord-sigma 12 --prompts regionreasoner,regionreasoner-train
+  log_time sft3 $((SECONDS - t))
 fi
 if want grpo; then
   t=$SECONDS
   "$RR" train --config recipes/micro/grpo-micro.yaml --resume \
-    model="$ROOT/sft2/checkpoint" output_dir="$ROOT/grpo" trainer.max_steps="$GRPO_STEPS" \
+    model="$ROOT/sft3/checkpoint" output_dir="$ROOT/grpo" trainer.max_steps="$GRPO_STEPS" \
     data.train="synth://$DATA/grpo-train?dialogues=400&seed=202"
   log_time grpo $((SECONDS - t))
 fi
 if want eval; then
   t=$SECONDS
-  for model in sft2/checkpoint grpo; do
+  for model in sft3/checkpoint grpo; do
     [[ -f $ROOT/$model/config.json ]] || continue
     "$RR" eval --data "$DATA/test/synth.jsonl" --model "hf:$ROOT/$model" --segmenter box-fill \
       --max-new-tokens 220 --batch-size 16 --out "$ROOT/eval/${model%%/*}" --overwrite
   done
   log_time eval $((SECONDS - t))
+fi
+if want bundle; then
+  # The model `regionreasoner demo` loads by default (model, tokenizer, processor only).
+  src=$ROOT/$BUNDLE_FROM
+  dest=src/regionreasoner/assets/micro-model
+  [[ -f $src/config.json ]] || { echo "bundle: no model at $src" >&2; exit 2; }
+  rm -rf "$dest.tmp" && mkdir -p "$dest.tmp"
+  for f in config.json generation_config.json model.safetensors chat_template.jinja \
+           processor_config.json tokenizer.json tokenizer_config.json; do
+    [[ -f $src/$f ]] && cp "$src/$f" "$dest.tmp/"
+  done
+  rm -rf "$dest" && mv "$dest.tmp" "$dest"
+  du -sh "$dest"
 fi
