@@ -95,3 +95,20 @@ def test_soft_coordinate_loss_prefers_near_misses_and_keeps_plain_ce():
     assert float(loss_fn(logits, word_labels)) == pytest.approx(float(expected), rel=1e-5)
     with pytest.raises(ValueError):
         micro_aux.CoordinateSoftLoss([0, 1], sigma=0)
+
+
+def test_soft_targets_only_after_box_separators_when_asked():
+    torch = pytest.importorskip("torch")
+    # ids 0..9 are integers, 10 = "[", 11 = a word; "[ 5" is a coordinate, "word 5" a count
+    soft = micro_aux.CoordinateSoftLoss(list(range(10)), sigma=1.0, after_ids=[10])
+    one_hot_logits = torch.full((1, 2, 12), -20.0)
+    one_hot_logits[0, 0, 6] = 20.0  # predicts 6 where 5 is right: a near miss
+    coordinate = (torch.tensor([[10, 5]]), torch.tensor([[-100, 5]]))
+    count = (torch.tensor([[11, 5]]), torch.tensor([[-100, 5]]))
+    near_coordinate = float(soft(one_hot_logits, coordinate[1], coordinate[0]))
+    near_count = float(soft(one_hot_logits, count[1], count[0]))
+    # the count is one-hot: a near miss costs the full ~40 nats, the coordinate less
+    assert near_count == pytest.approx(40.0, abs=0.1)
+    assert near_coordinate < near_count - 5  # part of the soft target sits on 6
+    with pytest.raises(ValueError, match="input_ids"):
+        soft(one_hot_logits, coordinate[1])

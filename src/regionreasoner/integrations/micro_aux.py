@@ -166,22 +166,32 @@ class CoordinateSoftLoss:
     Args:
         integer_ids: token ids of the integers ``0..N`` in value order.
         sigma: the Gaussian's width in integer units (pixels of the model frame).
+        after_ids: when given, only integers that follow one of these tokens (``[`` and
+            ``,`` of a box) are coordinates; other integers (a count) stay one-hot.
     """
 
-    def __init__(self, integer_ids: Sequence[int], sigma: float) -> None:
+    def __init__(
+        self, integer_ids: Sequence[int], sigma: float, after_ids: Sequence[int] | None = None
+    ) -> None:
         torch = require("torch", extra="hf")
         if sigma <= 0:
             raise ValueError(f"sigma must be > 0, got {sigma}")
         self.ids = torch.tensor(list(integer_ids))
         self.sigma = float(sigma)
         self._value = {int(t): v for v, t in enumerate(integer_ids)}
+        self.after = torch.tensor(list(after_ids)) if after_ids is not None else None
 
-    def __call__(self, logits: Any, labels: Any) -> Any:
+    def __call__(self, logits: Any, labels: Any, input_ids: Any = None) -> Any:
+        """Mean loss; ``input_ids`` is needed when the loss was built with ``after_ids``."""
         torch = require("torch", extra="hf")
         logp = torch.log_softmax(logits[:, :-1].float(), dim=-1)
         target = labels[:, 1:]
         valid = target != IGNORE
         is_int = torch.isin(target, self.ids.to(target.device)) & valid
+        if self.after is not None:
+            if input_ids is None:
+                raise ValueError("input_ids are needed to find the coordinates (after_ids)")
+            is_int &= torch.isin(input_ids[:, :-1], self.after.to(target.device))
         nll = -logp.gather(-1, target.clamp(min=0)[..., None])[..., 0]
         total = nll[valid & ~is_int].sum()
         if bool(is_int.any()):

@@ -477,6 +477,11 @@ def _lr(step: int, spec: StageSpec) -> float:
     )
 
 
+def _box_separator_ids(tokenizer: Any) -> list[int]:
+    """Ids of the tokens a box coordinate follows: those ending in ``[`` or ``,``."""
+    return [i for t, i in tokenizer.get_vocab().items() if len(t) <= 2 and t[-1:] in "[,"]
+
+
 def _save_checkpoint(
     out: Path, model: Any, processor: Any, optimizer: Any, state: dict[str, Any]
 ) -> None:
@@ -553,7 +558,11 @@ def run_stage(
     last_eval = last_ckpt = time.monotonic()
     t0 = time.monotonic() - state["wall_s"]
     soft_loss = (
-        CoordinateSoftLoss(processor.tokenizer.convert_tokens_to_ids(integer_tokens()), coord_sigma)
+        CoordinateSoftLoss(
+            processor.tokenizer.convert_tokens_to_ids(integer_tokens()),
+            coord_sigma,
+            after_ids=_box_separator_ids(processor.tokenizer),
+        )
         if coord_sigma > 0
         else None
     )
@@ -566,7 +575,11 @@ def run_stage(
         for group in optimizer.param_groups:
             group["lr"] = _lr(state["step"], spec)
         outputs = model(**inputs, output_hidden_states=probes is not None)
-        loss = outputs.loss if soft_loss is None else soft_loss(outputs.logits, inputs["labels"])
+        loss = (
+            outputs.loss
+            if soft_loss is None
+            else soft_loss(outputs.logits, inputs["labels"], inputs["input_ids"])
+        )
         losses.append(float(loss.detach()))
         if probes is not None:
             extra, parts = aux_loss(
