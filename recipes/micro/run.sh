@@ -20,7 +20,7 @@ THREADS=${THREADS:-2}
 SEED=${SEED:-0}
 STAGES=${STAGES:-"data sft1 sft2 sft3 grpo eval"}
 SFT1_STEPS=${SFT1_STEPS:-1404}     # 3-4 objects per image (build synth --max-turns 2)
-SFT2_STEPS=${SFT2_STEPS:-4000}     # 3-9 objects, dialogues of 2-7 turns, both prompts
+SFT2_STEPS=${SFT2_STEPS:-2279}     # 3-9 objects, 2-7 turns, both prompts (of a 4000-step schedule)
 SFT3_STEPS=${SFT3_STEPS:-40000}    # the same data, a long flat schedule (runs across sessions)
 GRPO_STEPS=${GRPO_STEPS:-200}
 BUNDLE_FROM=${BUNDLE_FROM:-grpo}
@@ -64,13 +64,15 @@ fi
 if want sft2; then
   t=$SECONDS
   sft sft2 train_full val "$SFT2_STEPS" "$ROOT/sft1/checkpoint" --lr 1e-3 --warmup 50 \
-    --coord-sigma 12 --prompts regionreasoner,regionreasoner-train
+    --schedule-steps 4000 --coord-sigma 12 --prompts regionreasoner,regionreasoner-train
   log_time sft2 $((SECONDS - t))
 fi
 if want sft3; then
   t=$SECONDS
+  # probes at 0.1: at 1.0 their gradient norm was 10x the language model's (3.1 vs 0.29
+  # at sft2 step 2279) and the shared clip starved the language model
   sft sft3 train_full val "$SFT3_STEPS" "$ROOT/sft2/checkpoint" --lr 5e-4 --warmup 50 \
-    --coord-sigma 12 --prompts regionreasoner,regionreasoner-train
+    --aux-weight 0.1 --coord-sigma 12 --prompts regionreasoner,regionreasoner-train
   log_time sft3 $((SECONDS - t))
 fi
 if want grpo; then
