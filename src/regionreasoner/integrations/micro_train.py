@@ -337,7 +337,7 @@ def _generate(
     inputs = processor(
         text=prompts, images=[images.get(s.image_path) for s in chunk],
         padding=True, return_tensors="pt",
-    )  # fmt: skip
+    ).to(model.device)  # fmt: skip
     with torch.inference_mode():
         out = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False)
     texts = processor.batch_decode(out[:, inputs["input_ids"].shape[1] :], skip_special_tokens=True)
@@ -358,7 +358,7 @@ def loss_breakdown(
     tokenizer = processor.tokenizer
     int_ids = set(tokenizer.convert_tokens_to_ids(integer_tokens()))
     scene_end = tokenizer.convert_tokens_to_ids("</scene>")
-    batch = collate(processor, images, samples)
+    batch = _to_device(collate(processor, images, samples), model.device)
     labels = batch.pop("labels")
     model.eval()
     with torch.inference_mode():
@@ -477,6 +477,10 @@ def _lr(step: int, spec: StageSpec) -> float:
     )
 
 
+def _to_device(batch: dict[str, Any], device: Any) -> dict[str, Any]:
+    return {k: v.to(device) if hasattr(v, "to") else v for k, v in batch.items()}
+
+
 def _box_separator_ids(tokenizer: Any) -> list[int]:
     """Ids of the tokens a box coordinate follows: those ending in ``[`` or ``,``."""
     return [i for t, i in tokenizer.get_vocab().items() if len(t) <= 2 and t[-1:] in "[,"]
@@ -512,6 +516,7 @@ def run_stage(
     style: str = "enumerate",
     aux_weight: float = 0.0,
     coord_sigma: float = 0.0,
+    device: str = "cpu",
 ) -> dict[str, Any]:
     """Train one stage into ``out`` (resumable); returns the final log entry.
 
@@ -538,12 +543,14 @@ def run_stage(
     else:
         model = transformers.Qwen2_5_VLForConditionalGeneration.from_pretrained(source)
         processor = transformers.AutoProcessor.from_pretrained(source)
-    model.train()
+    model.to(device).train()
     probes = build_probes(model.config.text_config.hidden_size) if aux_weight > 0 else None
+    if probes is not None:
+        probes.to(device)
     params = list(model.parameters()) + (list(probes.parameters()) if probes else [])
     optimizer = torch.optim.AdamW(params, lr=spec.lr, betas=(0.9, 0.98), weight_decay=0.01)
     if resume:
-        saved = torch.load(out / STATE_FILE, weights_only=False)
+        saved = torch.load(out / STATE_FILE, weights_only=False, map_location=device)
         optimizer.load_state_dict(saved.pop("optimizer"))
         probe_state = saved.pop("probes", None)
         if probes is not None and probe_state is not None:
@@ -571,7 +578,7 @@ def run_stage(
     entry: dict[str, Any] = {}
     while state["step"] < spec.steps:
         batch = rng.sample(samples, min(batch_size, len(samples)))
-        inputs = collate(processor, images, batch)
+        inputs = _to_device(collate(processor, images, batch), device)
         for group in optimizer.param_groups:
             group["lr"] = _lr(state["step"], spec)
         outputs = model(**inputs, output_hidden_states=probes is not None)
@@ -654,6 +661,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument(
+        "--device", default="cpu", help="torch device (cpu, cuda, cuda:1, ...; default cpu)"
+    )
     parser.add_argument("--resume", action="store_true")
     parser.add_argument("--eval-every-s", type=float, default=300.0)
     parser.add_argument("--checkpoint-every-s", type=float, default=300.0)
@@ -669,6 +679,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         eval_every_s=args.eval_every_s, checkpoint_every_s=args.checkpoint_every_s,
         eval_samples=args.eval_samples, prompt_names=args.prompts.split(","),
         style=args.style, aux_weight=args.aux_weight, coord_sigma=args.coord_sigma,
+        device=args.device,
     )  # fmt: skip
     return 0
 
