@@ -10,6 +10,7 @@
 #   THREADS=2 recipes/micro/run.sh            # everything (hours on a 2-core CPU)
 #   STAGES="data sft1" recipes/micro/run.sh   # only some stages
 #   BUNDLE_FROM=sft3/checkpoint STAGES=bundle recipes/micro/run.sh
+#   DEVICE=cuda BATCH=64 STAGES="sft3" recipes/micro/run.sh   # SFT on a GPU when one is lent
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -43,7 +44,8 @@ sft() {  # sft <name> <bench> <eval-bench> <steps> <init or ''> <extra flags...>
   "$PY" -m regionreasoner.integrations.micro_train --name "$name" \
     --bench "$DATA/$bench" --eval-bench "$DATA/$eval_bench" --eval-samples 48 \
     --out "$ROOT/$name" ${init:+--init "$init"} --steps "$steps" \
-    --batch-size 8 --threads "$THREADS" --seed "$SEED" --style direct --aux-weight 1.0 \
+    --batch-size "${BATCH:-8}" --device "${DEVICE:-cpu}" --threads "$THREADS" --seed "$SEED" \
+    --style direct --aux-weight 1.0 \
     --eval-every-s "${EVAL_EVERY_S:-480}" --checkpoint-every-s 300 --resume "$@"
 }
 
