@@ -6,7 +6,13 @@ images in memory, batches by hand and checkpoints by wall time, and saves the sa
 folder (``Qwen2_5_VLForConditionalGeneration`` + processor) that ``train --stage grpo``
 and ``hf:<path>`` load. GRPO then runs through ``regionreasoner train``.
 
-Target format ("enumerate, then copy"): the ``<scene>`` caption LISTS every object of
+Target styles (``--style``): ``direct`` (the recipe's current choice: ``<scene>`` counts
+the shapes, ``<think>`` names the target and gives its box, see ``recipes/micro``),
+``caption`` (the builder's scene caption) and ``enumerate``, shown here. Options of the
+loop: dense visual-token probes (``--aux-weight``, :mod:`.micro_aux`), Gaussian soft
+targets on coordinates (``--coord-sigma``), ``--device``.
+
+Style ``enumerate`` ("enumerate, then copy"): the ``<scene>`` caption LISTS every object of
 the synthetic image with its box in the model frame, top to bottom, so perception is
 plain enumeration and choosing the target is copying a listed box by matching words
 (first turns) or by matching the reference box and applying the relation (later turns)::
