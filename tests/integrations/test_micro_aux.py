@@ -112,3 +112,36 @@ def test_soft_targets_only_after_box_separators_when_asked():
     assert near_coordinate < near_count - 5  # part of the soft target sits on 6
     with pytest.raises(ValueError, match="input_ids"):
         soft(one_hot_logits, coordinate[1])
+
+
+def test_vocab_box_probe_scores_values_with_the_given_embeddings():
+    torch = pytest.importorskip("torch")
+    hidden, side = 6, 8
+    probes = micro_aux.build_probes(hidden, box_mode="vocab")
+    assert "box" not in probes and "box_vocab" in probes
+    embeddings = torch.randn(side + 1, hidden, requires_grad=True)
+    cells = cell_targets([("red", "circle", "plain", (2, 2, 6, 6))], grid=2, side=side)
+    states = [torch.randn(1, 4, hidden) for _ in range(4)]
+    input_ids = torch.tensor([[3, 3, 3, 3]])
+    loss, parts = micro_aux.aux_loss(
+        probes, states, input_ids, 3, [cells], side=side, integer_embeddings=embeddings, sigma=1.0
+    )
+    assert "aux/box_vocab" in parts and "aux/box" not in parts
+    loss.backward()
+    assert embeddings.grad is not None and embeddings.grad.abs().sum() > 0  # shared with the LM
+    with pytest.raises(ValueError, match="integer_embeddings"):
+        micro_aux.aux_loss(probes, states, input_ids, 3, [cells], side=side)
+    with pytest.raises(ValueError, match="unknown box probe"):
+        micro_aux.build_probes(hidden, box_mode="nope")
+
+
+def test_soft_value_ce_is_lowest_at_the_true_value():
+    torch = pytest.importorskip("torch")
+    values = torch.tensor([4.0])
+    losses = []
+    for guess in range(9):
+        logits = torch.full((1, 9), -10.0)
+        logits[0, guess] = 10.0
+        losses.append(float(micro_aux.soft_value_ce(logits, values, sigma=1.0)))
+    assert min(range(9), key=losses.__getitem__) == 4
+    assert losses[3] < losses[1] and losses[5] < losses[8]  # nearer is cheaper, both sides

@@ -47,6 +47,16 @@ IGNORE = -100
 BOX_LOSS_WEIGHT = 4.0
 """Weight of the box regression (smooth L1 on coordinates / 840) against the CE terms."""
 
+VOCAB_BOX_LAYER = 3
+"""``hidden_states`` index of the vocabulary-aligned box probe (``box_mode="vocab"``)."""
+
+BOX_MODES = ("regression", "vocab")
+"""``regression``: a linear head regresses the 4 coordinates / 840 after
+:data:`BOX_LAYER`. ``vocab``: four linear maps send the state after
+:data:`VOCAB_BOX_LAYER` into the token-embedding space, where the model's own (tied)
+integer-token embeddings score every value 0..840 (Gaussian soft targets), so a box is
+held in the same code the output layer reads."""
+
 
 @dataclass(frozen=True, slots=True)
 class CellTarget:
@@ -103,15 +113,30 @@ def cell_targets(
     return tuple(out)
 
 
-def build_probes(hidden_size: int) -> Any:
-    """The linear heads: ``attributes`` (colour + shape + texture logits) and ``box``."""
+def build_probes(hidden_size: int, box_mode: str = "regression") -> Any:
+    """The linear heads: ``attributes`` (colour + shape + texture logits) and ``box``
+    (``regression``: 4 outputs) or ``box_vocab`` (``vocab``: 4 maps into the embedding
+    space, see :data:`BOX_MODES`)."""
     torch = require("torch", extra="hf")
-    return torch.nn.ModuleDict(
-        {
-            "attributes": torch.nn.Linear(hidden_size, len(COLOURS) + len(SHAPES) + len(TEXTURES)),
-            "box": torch.nn.Linear(hidden_size, 4),
-        }
-    )
+    if box_mode not in BOX_MODES:
+        raise ValueError(f"unknown box probe {box_mode!r}; expected one of {BOX_MODES}")
+    n_attributes = len(COLOURS) + len(SHAPES) + len(TEXTURES)
+    heads = {"attributes": torch.nn.Linear(hidden_size, n_attributes)}
+    if box_mode == "regression":
+        heads["box"] = torch.nn.Linear(hidden_size, 4)
+    else:
+        heads["box_vocab"] = torch.nn.Linear(hidden_size, 4 * hidden_size, bias=False)
+    return torch.nn.ModuleDict(heads)
+
+
+def soft_value_ce(logits: Any, values: Any, sigma: float) -> Any:
+    """Mean cross-entropy of ``logits`` (N x V over the values 0..V-1) against Gaussian
+    soft targets of width ``sigma`` centred on ``values`` (N)."""
+    torch = require("torch", extra="hf")
+    grid = torch.arange(logits.shape[-1], dtype=logits.dtype, device=logits.device)
+    distance = (grid[None, :] - values[:, None].to(logits.dtype)) / sigma
+    soft = torch.softmax(-0.5 * distance**2, dim=-1)
+    return -(soft * torch.log_softmax(logits, dim=-1)).sum(-1).mean()
 
 
 def aux_loss(
@@ -122,11 +147,15 @@ def aux_loss(
     targets: Sequence[Sequence[CellTarget]],
     *,
     side: int,
+    integer_embeddings: Any = None,
+    sigma: float = 12.0,
 ) -> tuple[Any, dict[str, float]]:
     """Loss of the probes on the visual tokens of a batch, and its parts for the log.
 
     The visual tokens of each row are taken in order (raster order of the merged grid)
-    and must be exactly as many as that row's targets.
+    and must be exactly as many as that row's targets. Probes built with
+    ``box_mode="vocab"`` need ``integer_embeddings`` (the embeddings of the integer
+    tokens 0..side, in value order; gradients flow into them) and use ``sigma``.
     """
     torch = require("torch", extra="hf")
     functional = torch.nn.functional
@@ -136,7 +165,6 @@ def aux_loss(
         raise ValueError(f"{int(mask.sum())} visual tokens in the batch, {expected} cell targets")
     flat = [c for row in targets for c in row]
     attr = probes["attributes"](hidden_states[ATTRIBUTE_LAYER][mask].float())
-    box = probes["box"](hidden_states[BOX_LAYER][mask].float())
     n_c, n_s = len(COLOURS), len(SHAPES)
     losses = {}
     for name, logits, labels in (
@@ -147,9 +175,20 @@ def aux_loss(
         losses[name] = functional.cross_entropy(
             logits, torch.tensor(labels, device=logits.device), ignore_index=IGNORE
         )
-    gt = torch.tensor([c.xyxy for c in flat], dtype=box.dtype, device=box.device) / side
-    losses["box"] = functional.smooth_l1_loss(box, gt, beta=0.05)
-    total = sum(losses.values()) + (BOX_LOSS_WEIGHT - 1.0) * losses["box"]
+    gt = torch.tensor([c.xyxy for c in flat], dtype=torch.float32, device=attr.device)
+    if "box" in probes:
+        box = probes["box"](hidden_states[BOX_LAYER][mask].float())
+        losses["box"] = functional.smooth_l1_loss(box, gt / side, beta=0.05)
+        total = sum(losses.values()) + (BOX_LOSS_WEIGHT - 1.0) * losses["box"]
+    else:
+        if integer_embeddings is None:
+            raise ValueError("the vocabulary box probe needs integer_embeddings")
+        states = hidden_states[VOCAB_BOX_LAYER][mask].float()
+        mapped = probes["box_vocab"](states).view(states.shape[0], 4, -1)
+        logits = mapped @ integer_embeddings.float().T  # N x 4 x (side + 1)
+        losses["box_vocab"] = soft_value_ce(logits.reshape(-1, logits.shape[-1]),
+                                            gt.reshape(-1), sigma)  # fmt: skip
+        total = sum(losses.values())
     return total, {f"aux/{k}": float(v.detach()) for k, v in losses.items()}
 
 
@@ -195,13 +234,11 @@ class CoordinateSoftLoss:
         nll = -logp.gather(-1, target.clamp(min=0)[..., None])[..., 0]
         total = nll[valid & ~is_int].sum()
         if bool(is_int.any()):
-            values = torch.tensor(
-                [self._value[int(t)] for t in target[is_int]], dtype=logp.dtype,
-                device=logp.device,
-            )  # fmt: skip
-            grid = torch.arange(len(self.ids), dtype=logp.dtype, device=logp.device)
-            distance = (grid[None, :] - values[:, None]) / self.sigma
-            soft = torch.softmax(-0.5 * distance**2, dim=-1)
-            int_logp = logp[is_int][:, self.ids.to(logp.device)]
-            total = total + -(soft * int_logp).sum()
+            values = torch.tensor([self._value[int(t)] for t in target[is_int]], device=logp.device)
+            int_logits = logits[:, :-1].float()[is_int][:, self.ids.to(logp.device)]
+            # the soft target sits on the integers; their share of the full softmax
+            # (log-sum-exp over the integers minus over the vocabulary) is charged too
+            leak = torch.logsumexp(logp[is_int][:, self.ids.to(logp.device)], dim=-1)
+            n = int(is_int.sum())
+            total = total + n * soft_value_ce(int_logits, values, self.sigma) - leak.sum()
         return total / valid.sum().clamp(min=1)

@@ -53,6 +53,7 @@ from regionreasoner.errors import DataFormatError, UserInputError
 from regionreasoner.geometry.frames import Frame
 from regionreasoner.geometry.pairs import box_iou_pair
 from regionreasoner.integrations.micro_aux import (
+    BOX_MODES,
     CellTarget,
     CoordinateSoftLoss,
     aux_loss,
@@ -78,6 +79,8 @@ LOG_FILE = "train_log.jsonl"
 EVAL_MAX_NEW_TOKENS = 200
 EVAL_FORCED_TOKENS = 80
 TARGET_STYLES = ("enumerate", "caption", "direct")
+PROBE_SIGMA = 12.0
+"""Soft-target width (pixels) of the vocabulary box probe when ``--coord-sigma`` is 0."""
 MERGED_PATCH = 28
 """Pixels of the processed image per visual token (patch 14 x spatial merge 2)."""
 
@@ -523,6 +526,7 @@ def run_stage(
     aux_weight: float = 0.0,
     coord_sigma: float = 0.0,
     device: str = "cpu",
+    probe_box: str = "regression",
 ) -> dict[str, Any]:
     """Train one stage into ``out`` (resumable); returns the final log entry.
 
@@ -550,7 +554,9 @@ def run_stage(
         model = transformers.Qwen2_5_VLForConditionalGeneration.from_pretrained(source)
         processor = transformers.AutoProcessor.from_pretrained(source)
     model.to(device).train()
-    probes = build_probes(model.config.text_config.hidden_size) if aux_weight > 0 else None
+    hidden = model.config.text_config.hidden_size
+    probes = build_probes(hidden, box_mode=probe_box) if aux_weight > 0 else None
+    int_ids = processor.tokenizer.convert_tokens_to_ids(integer_tokens())
     if probes is not None:
         probes.to(device)
     params = list(model.parameters()) + (list(probes.parameters()) if probes else [])
@@ -572,7 +578,7 @@ def run_stage(
     t0 = time.monotonic() - state["wall_s"]
     soft_loss = (
         CoordinateSoftLoss(
-            processor.tokenizer.convert_tokens_to_ids(integer_tokens()),
+            int_ids,
             coord_sigma,
             after_ids=_box_separator_ids(processor.tokenizer),
         )
@@ -598,6 +604,8 @@ def run_stage(
             extra, parts = aux_loss(
                 probes, outputs.hidden_states, inputs["input_ids"], model.config.image_token_id,
                 [s.cells for s in batch], side=MODEL_SIDE,
+                integer_embeddings=model.get_input_embeddings().weight[int_ids],
+                sigma=coord_sigma or PROBE_SIGMA,
             )  # fmt: skip
             loss = loss + aux_weight * extra
             for key, value in parts.items():
@@ -654,6 +662,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="weight of the dense visual-token probes (micro_aux); 0 turns them off",
     )  # fmt: skip
     parser.add_argument(
+        "--probe-box", choices=BOX_MODES, default="regression",
+        help="box probe: regression (4 numbers after layer 2) or vocab (scores the integer "
+        "tokens with the model's own embeddings after layer 3)",
+    )  # fmt: skip
+    parser.add_argument(
         "--coord-sigma", type=float, default=0.0,
         help="Gaussian soft targets of this width (pixels) on coordinate tokens; 0 = one-hot",
     )  # fmt: skip
@@ -685,7 +698,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         eval_every_s=args.eval_every_s, checkpoint_every_s=args.checkpoint_every_s,
         eval_samples=args.eval_samples, prompt_names=args.prompts.split(","),
         style=args.style, aux_weight=args.aux_weight, coord_sigma=args.coord_sigma,
-        device=args.device,
+        device=args.device, probe_box=args.probe_box,
     )  # fmt: skip
     return 0
 
