@@ -145,3 +145,28 @@ def test_soft_value_ce_is_lowest_at_the_true_value():
         losses.append(float(micro_aux.soft_value_ce(logits, values, sigma=1.0)))
     assert min(range(9), key=losses.__getitem__) == 4
     assert losses[3] < losses[1] and losses[5] < losses[8]  # nearer is cheaper, both sides
+
+
+def test_query_probe_reads_the_last_prompt_token_of_each_row():
+    torch = pytest.importorskip("torch")
+    hidden, side = 6, 8
+    probes = micro_aux.build_probes(hidden, box_mode="vocab", query=True)
+    embeddings = torch.randn(side + 1, hidden)
+    cells = cell_targets([], grid=1, side=side)
+    states = [torch.randn(2, 5, hidden, requires_grad=True) for _ in range(4)]
+    input_ids = torch.tensor([[3, 1, 1, 1, 1], [1, 3, 1, 1, 1]])
+    loss, parts = micro_aux.aux_loss(
+        probes, states, input_ids, 3, [cells, cells], side=side, integer_embeddings=embeddings,
+        sigma=1.0, query_positions=torch.tensor([2, 4]), query_xyxy=[(0, 0, 4, 4), (1, 1, 8, 8)],
+    )  # fmt: skip
+    assert "aux/query_box" in parts
+    loss.backward()
+    grad = states[micro_aux.VOCAB_BOX_LAYER].grad
+    assert grad[0, 2].abs().sum() > 0 and grad[1, 4].abs().sum() > 0  # the query tokens
+    assert grad[0, 3].abs().sum() == 0 and grad[1, 2].abs().sum() == 0  # other text tokens
+    with pytest.raises(ValueError, match="query_positions"):
+        micro_aux.aux_loss(
+            probes, states, input_ids, 3, [cells, cells], side=side, integer_embeddings=embeddings
+        )
+    with pytest.raises(ValueError, match="box_mode='vocab'"):
+        micro_aux.build_probes(hidden, query=True)

@@ -196,3 +196,22 @@ def test_stage_trains_with_probes_and_soft_targets_then_resumes(bench, tmp_path)
     assert float((before - after).abs().mean()) < 0.01
     log = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
     assert [e["step"] for e in log] == [1, 2, 3, 4, 5]
+
+    # the vocabulary-aligned box probe and the query probe, from the checkpoint
+    vocab_out = tmp_path / "vocab"
+    vocab_args = [*args, "--steps", "2", "--probe-box", "vocab", "--query-probe"]
+    vocab_args[vocab_args.index(str(out))] = str(vocab_out)
+    assert main([*vocab_args, "--init", str(out / "checkpoint")]) == 0
+    entry = json.loads((vocab_out / "train_log.jsonl").read_text().splitlines()[-1])
+    assert entry["aux/box_vocab"] > 0 and entry["aux/query_box"] > 0
+    assert "aux/box" not in entry
+
+
+def test_last_prompt_positions():
+    torch = pytest.importorskip("torch")
+    from regionreasoner.integrations.micro_train import last_prompt_positions
+
+    labels = torch.tensor([[-100, -100, 7, 8, -100], [-100, 5, 6, -100, -100]])
+    assert last_prompt_positions(labels).tolist() == [1, 0]
+    with pytest.raises(ValueError, match="without labelled"):
+        last_prompt_positions(torch.tensor([[-100, -100]]))

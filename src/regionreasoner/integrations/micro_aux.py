@@ -113,10 +113,11 @@ def cell_targets(
     return tuple(out)
 
 
-def build_probes(hidden_size: int, box_mode: str = "regression") -> Any:
+def build_probes(hidden_size: int, box_mode: str = "regression", query: bool = False) -> Any:
     """The linear heads: ``attributes`` (colour + shape + texture logits) and ``box``
     (``regression``: 4 outputs) or ``box_vocab`` (``vocab``: 4 maps into the embedding
-    space, see :data:`BOX_MODES`)."""
+    space, see :data:`BOX_MODES`). ``query=True`` (vocab only) adds ``query_box``: the
+    same kind of map for the last prompt token, which must hold the TARGET's box."""
     torch = require("torch", extra="hf")
     if box_mode not in BOX_MODES:
         raise ValueError(f"unknown box probe {box_mode!r}; expected one of {BOX_MODES}")
@@ -126,6 +127,10 @@ def build_probes(hidden_size: int, box_mode: str = "regression") -> Any:
         heads["box"] = torch.nn.Linear(hidden_size, 4)
     else:
         heads["box_vocab"] = torch.nn.Linear(hidden_size, 4 * hidden_size, bias=False)
+    if query:
+        if box_mode != "vocab":
+            raise ValueError("the query probe needs box_mode='vocab'")
+        heads["query_box"] = torch.nn.Linear(hidden_size, 4 * hidden_size, bias=False)
     return torch.nn.ModuleDict(heads)
 
 
@@ -149,6 +154,8 @@ def aux_loss(
     side: int,
     integer_embeddings: Any = None,
     sigma: float = 12.0,
+    query_positions: Any = None,
+    query_xyxy: Sequence[Sequence[int]] | None = None,
 ) -> tuple[Any, dict[str, float]]:
     """Loss of the probes on the visual tokens of a batch, and its parts for the log.
 
@@ -156,6 +163,9 @@ def aux_loss(
     and must be exactly as many as that row's targets. Probes built with
     ``box_mode="vocab"`` need ``integer_embeddings`` (the embeddings of the integer
     tokens 0..side, in value order; gradients flow into them) and use ``sigma``.
+    With a ``query_box`` probe, ``query_positions`` (one index per row: the last prompt
+    token) and ``query_xyxy`` (each row's target box) add ``aux/query_box``: the
+    question must be resolved to the target's box before the answer starts.
     """
     torch = require("torch", extra="hf")
     functional = torch.nn.functional
@@ -188,6 +198,17 @@ def aux_loss(
         logits = mapped @ integer_embeddings.float().T  # N x 4 x (side + 1)
         losses["box_vocab"] = soft_value_ce(logits.reshape(-1, logits.shape[-1]),
                                             gt.reshape(-1), sigma)  # fmt: skip
+        if "query_box" in probes:
+            if query_positions is None or query_xyxy is None:
+                raise ValueError("the query probe needs query_positions and query_xyxy")
+            rows = torch.arange(len(query_xyxy), device=attr.device)
+            query = hidden_states[VOCAB_BOX_LAYER][rows, query_positions].float()
+            mapped = probes["query_box"](query).view(query.shape[0], 4, -1)
+            logits = mapped @ integer_embeddings.float().T
+            target = torch.tensor(query_xyxy, dtype=torch.float32, device=attr.device)
+            losses["query_box"] = soft_value_ce(
+                logits.reshape(-1, logits.shape[-1]), target.reshape(-1), sigma
+            )
         total = sum(losses.values())
     return total, {f"aux/{k}": float(v.detach()) for k, v in losses.items()}
 

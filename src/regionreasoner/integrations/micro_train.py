@@ -486,6 +486,16 @@ def _lr(step: int, spec: StageSpec) -> float:
     )
 
 
+def last_prompt_positions(labels: Any) -> Any:
+    """Index of each row's last prompt token (the one before the first labelled token)."""
+    torch = require("torch", extra="hf")
+    labelled = labels != -100
+    if not bool(labelled.any(dim=1).all()):
+        raise ValueError("a row without labelled tokens")
+    first = torch.argmax(labelled.int(), dim=1)
+    return first - 1
+
+
 def _to_device(batch: dict[str, Any], device: Any) -> dict[str, Any]:
     return {k: v.to(device) if hasattr(v, "to") else v for k, v in batch.items()}
 
@@ -527,6 +537,7 @@ def run_stage(
     coord_sigma: float = 0.0,
     device: str = "cpu",
     probe_box: str = "regression",
+    query_probe: bool = False,
 ) -> dict[str, Any]:
     """Train one stage into ``out`` (resumable); returns the final log entry.
 
@@ -555,7 +566,7 @@ def run_stage(
         processor = transformers.AutoProcessor.from_pretrained(source)
     model.to(device).train()
     hidden = model.config.text_config.hidden_size
-    probes = build_probes(hidden, box_mode=probe_box) if aux_weight > 0 else None
+    probes = build_probes(hidden, box_mode=probe_box, query=query_probe) if aux_weight > 0 else None
     int_ids = processor.tokenizer.convert_tokens_to_ids(integer_tokens())
     if probes is not None:
         probes.to(device)
@@ -606,6 +617,8 @@ def run_stage(
                 [s.cells for s in batch], side=MODEL_SIDE,
                 integer_embeddings=model.get_input_embeddings().weight[int_ids],
                 sigma=coord_sigma or PROBE_SIGMA,
+                query_positions=last_prompt_positions(inputs["labels"]),
+                query_xyxy=[s.gt_xyxy for s in batch],
             )  # fmt: skip
             loss = loss + aux_weight * extra
             for key, value in parts.items():
@@ -667,6 +680,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "tokens with the model's own embeddings after layer 3)",
     )  # fmt: skip
     parser.add_argument(
+        "--query-probe", action="store_true",
+        help="with --probe-box vocab: the last prompt token must hold the target's box "
+        "after layer 3 (trains the question -> object lookup)",
+    )  # fmt: skip
+    parser.add_argument(
         "--coord-sigma", type=float, default=0.0,
         help="Gaussian soft targets of this width (pixels) on coordinate tokens; 0 = one-hot",
     )  # fmt: skip
@@ -698,7 +716,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         eval_every_s=args.eval_every_s, checkpoint_every_s=args.checkpoint_every_s,
         eval_samples=args.eval_samples, prompt_names=args.prompts.split(","),
         style=args.style, aux_weight=args.aux_weight, coord_sigma=args.coord_sigma,
-        device=args.device, probe_box=args.probe_box,
+        device=args.device, probe_box=args.probe_box, query_probe=args.query_probe,
     )  # fmt: skip
     return 0
 
