@@ -9,8 +9,8 @@
 #
 #   THREADS=2 recipes/micro/run.sh            # everything (hours on a 2-core CPU)
 #   STAGES="data sft1" recipes/micro/run.sh   # only some stages
-#   BUNDLE_FROM=sft4/checkpoint STAGES=bundle recipes/micro/run.sh
-#   DEVICE=cuda BATCH=64 STAGES="sft4" recipes/micro/run.sh   # SFT on a GPU when one is lent
+#   BUNDLE_FROM=sft5/checkpoint STAGES=bundle recipes/micro/run.sh
+#   DEVICE=cuda BATCH=64 STAGES="sft5" recipes/micro/run.sh   # SFT on a GPU when one is lent
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -19,11 +19,12 @@ RR=${RR:-.venv/bin/regionreasoner}
 ROOT=${ROOT:-artifacts/micro}
 THREADS=${THREADS:-2}
 SEED=${SEED:-0}
-STAGES=${STAGES:-"data sft1 sft2 sft3 sft4 grpo eval"}
+STAGES=${STAGES:-"data sft1 sft2 sft3 sft4 sft5 grpo eval"}
 SFT1_STEPS=${SFT1_STEPS:-1404}     # 3-4 objects per image (build synth --max-turns 2)
 SFT2_STEPS=${SFT2_STEPS:-2279}     # 3-9 objects, 2-7 turns, both prompts (of a 4000-step schedule)
 SFT3_STEPS=${SFT3_STEPS:-3481}     # the same data, probes at 0.1 (of a 40,000-step schedule)
-SFT4_STEPS=${SFT4_STEPS:-40000}    # vocabulary-aligned box probe, long flat schedule (sessions)
+SFT4_STEPS=${SFT4_STEPS:-1568}     # vocabulary-aligned box probe (of a 40,000-step schedule)
+SFT5_STEPS=${SFT5_STEPS:-40000}    # + the query probe, long flat schedule (runs across sessions)
 GRPO_STEPS=${GRPO_STEPS:-200}
 BUNDLE_FROM=${BUNDLE_FROM:-grpo}
 export OMP_NUM_THREADS=$THREADS
@@ -84,20 +85,28 @@ if want sft4; then
   # new probes (attributes + the box scored by the model's own integer embeddings after
   # layer 3) at 0.05: their fresh gradient norm was 12 against 0.35 for the LM loss
   sft sft4 train_full val "$SFT4_STEPS" "$ROOT/sft3/checkpoint" --lr 5e-4 --warmup 50 \
-    --aux-weight 0.05 --probe-box vocab --coord-sigma 12 \
+    --schedule-steps 40000 --aux-weight 0.05 --probe-box vocab --coord-sigma 12 \
     --prompts regionreasoner,regionreasoner-train
   log_time sft4 $((SECONDS - t))
+fi
+if want sft5; then
+  t=$SECONDS
+  # + the query probe: the last prompt token must hold the TARGET's box after layer 3
+  sft sft5 train_full val "$SFT5_STEPS" "$ROOT/sft4/checkpoint" --lr 5e-4 --warmup 50 \
+    --aux-weight 0.05 --probe-box vocab --query-probe --coord-sigma 12 \
+    --prompts regionreasoner,regionreasoner-train
+  log_time sft5 $((SECONDS - t))
 fi
 if want grpo; then
   t=$SECONDS
   "$RR" train --config recipes/micro/grpo-micro.yaml --resume \
-    model="$ROOT/sft4/checkpoint" output_dir="$ROOT/grpo" trainer.max_steps="$GRPO_STEPS" \
+    model="$ROOT/sft5/checkpoint" output_dir="$ROOT/grpo" trainer.max_steps="$GRPO_STEPS" \
     data.train="synth://$DATA/grpo-train?dialogues=400&seed=202"
   log_time grpo $((SECONDS - t))
 fi
 if want eval; then
   t=$SECONDS
-  for model in sft4/checkpoint grpo; do
+  for model in sft5/checkpoint grpo; do
     [[ -f $ROOT/$model/config.json ]] || continue
     "$RR" eval --data "$DATA/test/synth.jsonl" --model "hf:$ROOT/$model" --segmenter box-fill \
       --max-new-tokens 220 --batch-size 16 --out "$ROOT/eval/${model%%/*}" --overwrite
