@@ -116,11 +116,7 @@ def summarise(
         for metric in metrics:
             per_run = [round_values(m, metric) for m in loaded]
             keys = sorted({k for r in per_run for k in r}, key=_round_order)
-            cells[metric] = {
-                k: spread([r[k] for r in per_run if k in r])
-                for k in keys
-                if any(k in r for r in per_run)
-            }
+            cells[metric] = {k: spread([r[k] for r in per_run if k in r]) for k in keys}
         out.append(VariantSummary(label, tuple(Path(r) for r in runs), cells))
     return out
 

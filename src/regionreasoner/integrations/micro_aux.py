@@ -134,14 +134,29 @@ def build_probes(hidden_size: int, box_mode: str = "regression", query: bool = F
     return torch.nn.ModuleDict(heads)
 
 
+def gaussian_targets(values: Any, n_values: int, sigma: float) -> Any:
+    """N x ``n_values`` soft targets over the values 0..n_values-1: a Gaussian of width
+    ``sigma`` centred on each of ``values`` (N), normalised to sum to 1."""
+    torch = require("torch", extra="hf")
+    grid = torch.arange(n_values, dtype=torch.float32, device=values.device)
+    distance = (grid[None, :] - values[:, None].float()) / sigma
+    return torch.softmax(-0.5 * distance**2, dim=-1)
+
+
 def soft_value_ce(logits: Any, values: Any, sigma: float) -> Any:
     """Mean cross-entropy of ``logits`` (N x V over the values 0..V-1) against Gaussian
     soft targets of width ``sigma`` centred on ``values`` (N)."""
     torch = require("torch", extra="hf")
-    grid = torch.arange(logits.shape[-1], dtype=logits.dtype, device=logits.device)
-    distance = (grid[None, :] - values[:, None].to(logits.dtype)) / sigma
-    soft = torch.softmax(-0.5 * distance**2, dim=-1)
+    soft = gaussian_targets(values, logits.shape[-1], sigma)
     return -(soft * torch.log_softmax(logits, dim=-1)).sum(-1).mean()
+
+
+def _vocab_box_ce(head: Any, states: Any, integer_embeddings: Any, xyxy: Any, sigma: float) -> Any:
+    """Soft CE of a vocabulary-aligned box head: ``head`` maps each of ``states`` (N x H)
+    to 4 vectors that the integer embeddings score against the 4 values of ``xyxy``."""
+    mapped = head(states.float()).view(states.shape[0], 4, -1)
+    logits = mapped @ integer_embeddings.float().T  # N x 4 x (side + 1)
+    return soft_value_ce(logits.reshape(-1, logits.shape[-1]), xyxy.reshape(-1), sigma)
 
 
 def aux_loss(
@@ -193,22 +208,19 @@ def aux_loss(
     else:
         if integer_embeddings is None:
             raise ValueError("the vocabulary box probe needs integer_embeddings")
-        states = hidden_states[VOCAB_BOX_LAYER][mask].float()
-        mapped = probes["box_vocab"](states).view(states.shape[0], 4, -1)
-        logits = mapped @ integer_embeddings.float().T  # N x 4 x (side + 1)
-        losses["box_vocab"] = soft_value_ce(logits.reshape(-1, logits.shape[-1]),
-                                            gt.reshape(-1), sigma)  # fmt: skip
+        layer = hidden_states[VOCAB_BOX_LAYER]
+        losses["box_vocab"] = _vocab_box_ce(
+            probes["box_vocab"], layer[mask], integer_embeddings, gt, sigma
+        )
         if "query_box" in probes:
             if query_positions is None or query_xyxy is None:
                 raise ValueError("the query probe needs query_positions and query_xyxy")
             rows = torch.arange(len(query_xyxy), device=attr.device)
-            query = hidden_states[VOCAB_BOX_LAYER][rows, query_positions].float()
-            mapped = probes["query_box"](query).view(query.shape[0], 4, -1)
-            logits = mapped @ integer_embeddings.float().T
             target = torch.tensor(query_xyxy, dtype=torch.float32, device=attr.device)
-            losses["query_box"] = soft_value_ce(
-                logits.reshape(-1, logits.shape[-1]), target.reshape(-1), sigma
-            )
+            losses["query_box"] = _vocab_box_ce(
+                probes["query_box"], layer[rows, query_positions], integer_embeddings, target,
+                sigma,
+            )  # fmt: skip
         total = sum(losses.values())
     return total, {f"aux/{k}": float(v.detach()) for k, v in losses.items()}
 
@@ -238,7 +250,9 @@ class CoordinateSoftLoss:
             raise ValueError(f"sigma must be > 0, got {sigma}")
         self.ids = torch.tensor(list(integer_ids))
         self.sigma = float(sigma)
-        self._value = {int(t): v for v, t in enumerate(integer_ids)}
+        # token id -> its integer value (ids of other tokens are never looked up)
+        self._value_of = torch.zeros(int(self.ids.max()) + 1, dtype=torch.long)
+        self._value_of[self.ids] = torch.arange(len(self.ids))
         self.after = torch.tensor(list(after_ids)) if after_ids is not None else None
 
     def __call__(self, logits: Any, labels: Any, input_ids: Any = None) -> Any:
@@ -255,11 +269,8 @@ class CoordinateSoftLoss:
         nll = -logp.gather(-1, target.clamp(min=0)[..., None])[..., 0]
         total = nll[valid & ~is_int].sum()
         if bool(is_int.any()):
-            values = torch.tensor([self._value[int(t)] for t in target[is_int]], device=logp.device)
-            int_logits = logits[:, :-1].float()[is_int][:, self.ids.to(logp.device)]
-            # the soft target sits on the integers; their share of the full softmax
-            # (log-sum-exp over the integers minus over the vocabulary) is charged too
-            leak = torch.logsumexp(logp[is_int][:, self.ids.to(logp.device)], dim=-1)
-            n = int(is_int.sum())
-            total = total + n * soft_value_ce(int_logits, values, self.sigma) - leak.sum()
+            values = self._value_of.to(target.device)[target[is_int]]
+            soft = gaussian_targets(values, len(self.ids), self.sigma)
+            # log-probabilities over the whole vocabulary, read at the integer tokens
+            total = total - (soft * logp[is_int][:, self.ids.to(logp.device)]).sum()
         return total / valid.sum().clamp(min=1)

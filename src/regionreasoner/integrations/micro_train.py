@@ -567,7 +567,7 @@ def run_stage(
     model.to(device).train()
     hidden = model.config.text_config.hidden_size
     probes = build_probes(hidden, box_mode=probe_box, query=query_probe) if aux_weight > 0 else None
-    int_ids = processor.tokenizer.convert_tokens_to_ids(integer_tokens())
+    int_ids = torch.tensor(processor.tokenizer.convert_tokens_to_ids(integer_tokens()))
     if probes is not None:
         probes.to(device)
     params = list(model.parameters()) + (list(probes.parameters()) if probes else [])
@@ -589,7 +589,7 @@ def run_stage(
     t0 = time.monotonic() - state["wall_s"]
     soft_loss = (
         CoordinateSoftLoss(
-            int_ids,
+            int_ids.tolist(),
             coord_sigma,
             after_ids=_box_separator_ids(processor.tokenizer),
         )
@@ -615,10 +615,10 @@ def run_stage(
             extra, parts = aux_loss(
                 probes, outputs.hidden_states, inputs["input_ids"], model.config.image_token_id,
                 [s.cells for s in batch], side=MODEL_SIDE,
-                integer_embeddings=model.get_input_embeddings().weight[int_ids],
+                integer_embeddings=model.get_input_embeddings().weight[int_ids.to(device)],
                 sigma=coord_sigma or PROBE_SIGMA,
-                query_positions=last_prompt_positions(inputs["labels"]),
-                query_xyxy=[s.gt_xyxy for s in batch],
+                query_positions=last_prompt_positions(inputs["labels"]) if query_probe else None,
+                query_xyxy=[s.gt_xyxy for s in batch] if query_probe else None,
             )  # fmt: skip
             loss = loss + aux_weight * extra
             for key, value in parts.items():
