@@ -170,3 +170,72 @@ def test_query_probe_reads_the_last_prompt_token_of_each_row():
         )
     with pytest.raises(ValueError, match="box_mode='vocab'"):
         micro_aux.build_probes(hidden, query=True)
+
+
+def test_cell_overlap_spreads_a_box_over_the_cells_it_covers():
+    weights = micro_aux.cell_overlap((105, 0, 315, 105), grid=8, side=840)
+    assert sum(weights) == pytest.approx(1.0)
+    # columns 1 and 2 of the top row, half each; nothing else
+    assert weights[1] == pytest.approx(0.5) and weights[2] == pytest.approx(0.5)
+    assert sum(weights[3:]) == 0 and weights[0] == 0
+    # a box inside one cell puts everything on that cell (row 2, column 5)
+    small = micro_aux.cell_overlap((530, 220, 560, 250), grid=8, side=840)
+    assert small.index(max(small)) == 2 * 8 + 5 and max(small) == pytest.approx(1.0)
+    assert micro_aux.cell_overlap((10, 10, 10, 40), grid=2, side=840) == [0.0] * 4
+
+
+def _pointer_setup(torch, rows=2, grid=2, hidden=4):
+    """Rows of [text, 4 visual tokens]; every visual token's state is one-hot on its cell."""
+    image_id = 9
+    input_ids = torch.tensor([[1] + [image_id] * grid * grid] * rows)
+    states = torch.zeros(rows, 1 + grid * grid, hidden)
+    for cell in range(grid * grid):
+        states[:, 1 + cell, cell] = 1.0
+    hidden_states = [states] * 5
+    return hidden_states, input_ids == image_id
+
+
+def test_pointer_loss_rewards_pointing_at_the_target_and_the_reference():
+    torch = pytest.importorskip("torch")
+    hidden_states, mask = _pointer_setup(torch)
+    target = [(0, 0, 420, 420), (420, 420, 840, 840)]  # cells 0 and 3
+    refs = [None, (0, 420, 420, 840)]  # row 1 has a reference in cell 2
+    head = torch.nn.Linear(4, 2, bias=False)
+    with torch.no_grad():
+        head.weight.zero_()
+    uniform, parts = micro_aux.pointer_loss(
+        head, hidden_states, mask, target, refs, grid=2, side=840
+    )
+    assert float(uniform) == pytest.approx(2 * float(torch.log(torch.tensor(4.0))), rel=1e-5)
+    assert set(parts) == {"aux/pointer_target", "aux/pointer_reference", "aux/pointer_hit"}
+    # a head that scores cell 0 high for the target and cell 2 high for the reference:
+    # row 0 (target in cell 0) and the reference of row 1 are found, row 1's target not
+    with torch.no_grad():
+        head.weight[0, 0] = 10.0
+        head.weight[1, 2] = 10.0
+    _, parts = micro_aux.pointer_loss(head, hidden_states, mask, target, refs, grid=2, side=840)
+    assert parts["aux/pointer_hit"] == pytest.approx(0.5)
+    assert parts["aux/pointer_reference"] < 0.01
+    # row 0: -log(e^10 / (e^10 + 3)) ~ 0; row 1: its target cell 3 scores 0 against 10
+    assert parts["aux/pointer_target"] == pytest.approx(5.0, abs=1e-3)
+
+
+def test_pointer_loss_without_references_and_with_a_wrong_token_count():
+    torch = pytest.importorskip("torch")
+    hidden_states, mask = _pointer_setup(torch)
+    head = torch.nn.Linear(4, 2)
+    _, parts = micro_aux.pointer_loss(
+        head, hidden_states, mask, [(0, 0, 10, 10)] * 2, [None, None], grid=2, side=840
+    )
+    assert "aux/pointer_reference" not in parts
+    with pytest.raises(ValueError, match="visual tokens"):
+        micro_aux.pointer_loss(
+            head, hidden_states, mask, [(0, 0, 10, 10)] * 2, [None, None], grid=3, side=840
+        )
+
+
+def test_pointer_probe_is_built_on_request_only():
+    pytest.importorskip("torch")
+    assert "pointer" not in micro_aux.build_probes(8)
+    probes = micro_aux.build_probes(8, box_mode="vocab", pointer=True)
+    assert probes["pointer"].out_features == 2 and "box_vocab" in probes

@@ -79,3 +79,32 @@ def test_ordinal_code_is_smooth():
     assert sims[0] > 0.85
     assert sims[0] > sims[1] > sims[2]
     assert sims[2] < 0.3
+
+
+def test_micro_chat_template_puts_the_question_before_the_image(tokenizer):
+    from regionreasoner.integrations.micro_model import MICRO_CHAT_TEMPLATE
+
+    messages = [
+        {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "find it"}]}
+    ]
+    text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    assert tokenizer.chat_template == MICRO_CHAT_TEMPLATE
+    assert text.index("find it") < text.index("<|vision_start|><|image_pad|><|vision_end|>")
+    assert text.count("<|image_pad|>") == 1
+    assert text.endswith("<|im_end|>\n<|im_start|>assistant\n")
+    assert text.startswith("<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n")
+
+
+def test_old_processors_switch_to_the_micro_template(tokenizer):
+    from regionreasoner.integrations.micro_model import (
+        MICRO_CHAT_TEMPLATE,
+        build_micro_processor,
+        use_micro_chat_template,
+    )
+    from regionreasoner.integrations.tiny_model import CHAT_TEMPLATE
+
+    processor = build_micro_processor(tokenizer)
+    assert processor.chat_template == MICRO_CHAT_TEMPLATE
+    processor.chat_template = processor.tokenizer.chat_template = CHAT_TEMPLATE
+    use_micro_chat_template(processor)
+    assert processor.chat_template == processor.tokenizer.chat_template == MICRO_CHAT_TEMPLATE

@@ -206,6 +206,21 @@ def test_stage_trains_with_probes_and_soft_targets_then_resumes(bench, tmp_path)
     assert entry["aux/box_vocab"] > 0 and entry["aux/query_box"] > 0
     assert "aux/box" not in entry
 
+    # the pointer probe, starting from the vocab stage's probe weights
+    pointer_out = tmp_path / "pointer"
+    pointer_args = [*vocab_args, "--pointer-weight", "0.5", "--text-first"]
+    pointer_args[pointer_args.index(str(vocab_out))] = str(pointer_out)
+    pointer_args += ["--init", str(vocab_out / "checkpoint")]
+    assert main([*pointer_args, "--init-probes", str(vocab_out / "train_state.pt")]) == 0
+    entry = json.loads((pointer_out / "train_log.jsonl").read_text().splitlines()[-1])
+    assert entry["aux/pointer_target"] > 0 and 0 <= entry["aux/pointer_hit"] <= 1
+    vocab_state = torch.load(vocab_out / "train_state.pt", weights_only=False)["probes"]
+    pointer_state = torch.load(pointer_out / "train_state.pt", weights_only=False)["probes"]
+    assert set(pointer_state) == set(vocab_state) | {"pointer.weight", "pointer.bias"}
+    # started from the vocab stage's query probe (two steps at lr <= 1e-3 move it little)
+    drift = (pointer_state["query_box.weight"] - vocab_state["query_box.weight"]).abs().mean()
+    assert float(drift) < 0.01
+
 
 def test_last_prompt_positions():
     torch = pytest.importorskip("torch")

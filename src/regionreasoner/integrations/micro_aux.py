@@ -13,6 +13,14 @@ deep supervision:
 * after language-model layer :data:`BOX_LAYER`: the box, in the 840 model frame, of the
   object under the token, or the token's own cell when it shows background.
 
+With the question before the image (the micro chat template), the visual tokens can
+also read the question, and a third probe, the **pointer**, turns the lookup from words
+to one object into a dense task: after layer :data:`POINTER_TARGET_LAYER` a softmax over
+the image's visual tokens must put its mass on the cells the target covers (and, for a
+turn with a reference box, after layer :data:`POINTER_REFERENCE_LAYER` on the cells the
+reference covers). That is the attention pattern an answer token needs to copy the
+target's box from the visual tokens.
+
 The probes are small linear heads that live next to the model during SFT; they are
 saved in the stage's ``train_state.pt`` and never in the HF checkpoint, so the shipped
 model is a plain ``Qwen2_5_VLForConditionalGeneration``.
@@ -49,6 +57,12 @@ BOX_LOSS_WEIGHT = 4.0
 
 VOCAB_BOX_LAYER = 3
 """``hidden_states`` index of the vocabulary-aligned box probe (``box_mode="vocab"``)."""
+
+POINTER_REFERENCE_LAYER = 2
+"""``hidden_states`` index where the pointer probe finds the reference box's cells."""
+
+POINTER_TARGET_LAYER = 3
+"""``hidden_states`` index where the pointer probe finds the target's cells."""
 
 BOX_MODES = ("regression", "vocab")
 """``regression``: a linear head regresses the 4 coordinates / 840 after
@@ -113,11 +127,83 @@ def cell_targets(
     return tuple(out)
 
 
-def build_probes(hidden_size: int, box_mode: str = "regression", query: bool = False) -> Any:
+def cell_overlap(xyxy: Sequence[float], *, grid: int, side: int) -> list[float]:
+    """Share of the box ``xyxy`` in each cell of a ``grid x grid`` raster over a square
+    ``side`` frame (raster order; sums to 1, or to 0 for an empty box).
+
+    >>> cell_overlap((0, 0, 420, 210), grid=2, side=840)
+    [1.0, 0.0, 0.0, 0.0]
+    >>> cell_overlap((210, 0, 630, 420), grid=2, side=840)
+    [0.5, 0.5, 0.0, 0.0]
+    """
+    x1, y1, x2, y2 = (float(v) for v in xyxy)
+    cell = side / grid
+    areas = []
+    for row in range(grid):
+        h = max(0.0, min(y2, (row + 1) * cell) - max(y1, row * cell))
+        for col in range(grid):
+            w = max(0.0, min(x2, (col + 1) * cell) - max(x1, col * cell))
+            areas.append(w * h)
+    total = sum(areas)
+    return [a / total if total > 0 else 0.0 for a in areas]
+
+
+def pointer_loss(
+    head: Any,
+    hidden_states: Sequence[Any],
+    visual_mask: Any,
+    target_xyxy: Sequence[Sequence[float]],
+    ref_xyxy: Sequence[Sequence[float] | None],
+    *,
+    grid: int,
+    side: int,
+) -> tuple[Any, dict[str, float]]:
+    """Loss of the pointer probe (``head``: hidden -> 2 logits, target and reference).
+
+    Each row's visual tokens (``visual_mask``, ``grid * grid`` of them, raster order) get
+    one logit; a softmax over them is trained (cross-entropy) towards the cells covered by
+    the row's target box (:func:`cell_overlap`), and, for rows with a reference box, a
+    second softmax towards the reference's cells. Logged: the two losses and
+    ``pointer_hit``, the share of rows whose most likely cell overlaps the target.
+    """
+    torch = require("torch", extra="hf")
+    rows = len(target_xyxy)
+    n_cells = grid * grid
+    if int(visual_mask.sum()) != rows * n_cells:
+        raise ValueError(f"{int(visual_mask.sum())} visual tokens, expected {rows} x {n_cells}")
+
+    def _logits(layer: int, column: int) -> Any:
+        states = hidden_states[layer][visual_mask].view(rows, n_cells, -1)
+        return head(states.float())[..., column]
+
+    def _dist(boxes: Sequence[Sequence[float]], device: Any) -> Any:
+        weights = [cell_overlap(b, grid=grid, side=side) for b in boxes]
+        return torch.tensor(weights, dtype=torch.float32, device=device)
+
+    target_logits = _logits(POINTER_TARGET_LAYER, 0)
+    target = _dist(target_xyxy, target_logits.device)
+    losses = {"pointer_target": -(target * torch.log_softmax(target_logits, dim=1)).sum(1).mean()}
+    with_ref = [i for i, ref in enumerate(ref_xyxy) if ref is not None]
+    if with_ref:
+        ref_logits = _logits(POINTER_REFERENCE_LAYER, 1)[with_ref]
+        ref = _dist([ref_xyxy[i] for i in with_ref], ref_logits.device)  # type: ignore[misc]
+        losses["pointer_reference"] = -(ref * torch.log_softmax(ref_logits, dim=1)).sum(1).mean()
+    best = target_logits.argmax(dim=1)
+    hit = (target.gather(1, best[:, None]) > 0).float().mean()
+    total = sum(losses.values())
+    parts = {f"aux/{k}": float(v.detach()) for k, v in losses.items()}
+    parts["aux/pointer_hit"] = float(hit)
+    return total, parts
+
+
+def build_probes(
+    hidden_size: int, box_mode: str = "regression", query: bool = False, pointer: bool = False
+) -> Any:
     """The linear heads: ``attributes`` (colour + shape + texture logits) and ``box``
     (``regression``: 4 outputs) or ``box_vocab`` (``vocab``: 4 maps into the embedding
     space, see :data:`BOX_MODES`). ``query=True`` (vocab only) adds ``query_box``: the
-    same kind of map for the last prompt token, which must hold the TARGET's box."""
+    same kind of map for the last prompt token, which must hold the TARGET's box.
+    ``pointer=True`` adds ``pointer`` (see :func:`pointer_loss`)."""
     torch = require("torch", extra="hf")
     if box_mode not in BOX_MODES:
         raise ValueError(f"unknown box probe {box_mode!r}; expected one of {BOX_MODES}")
@@ -131,6 +217,8 @@ def build_probes(hidden_size: int, box_mode: str = "regression", query: bool = F
         if box_mode != "vocab":
             raise ValueError("the query probe needs box_mode='vocab'")
         heads["query_box"] = torch.nn.Linear(hidden_size, 4 * hidden_size, bias=False)
+    if pointer:
+        heads["pointer"] = torch.nn.Linear(hidden_size, 2)
     return torch.nn.ModuleDict(heads)
 
 

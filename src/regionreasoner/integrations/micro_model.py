@@ -11,6 +11,11 @@ model for plumbing tests) in three ways that matter for learning grounding from 
   words around the question) and the default system prompt are added tokens, so a
   prompt costs the question's tokens plus 3 instead of ~200 (training compute is
   dominated by sequence length); the text stays byte-exact.
+* **The question comes before the image.** The micro chat template writes a message's
+  text before its image (:data:`MICRO_CHAT_TEMPLATE`), so under causal attention every
+  visual token can read the question and work out whether it shows the object asked
+  for; with the image first only the answer tokens could, and a 4-layer model trained
+  from scratch did not learn that lookup (``docs/micro_reproduction.md``).
 * **More image tokens and width.** A 224x224 pixel budget (64 visual tokens after the 2x2
   merge), text hidden 256 x 4 layers, vision hidden 192 x 2 blocks.
 
@@ -31,7 +36,6 @@ from pathlib import Path
 from regionreasoner._imports import require
 from regionreasoner.errors import UserInputError
 from regionreasoner.integrations.tiny_model import (
-    CHAT_TEMPLATE,
     SYSTEM_PROMPT_DEFAULT,
     QwenVLDims,
     qwen_vl_config,
@@ -68,6 +72,33 @@ MICRO_INT_CODE_SCALE = 0.5
 
 MICRO_CORPUS_REPEATS = 400
 """Lines of each kind in the tokenizer corpus."""
+
+MICRO_CHAT_TEMPLATE = (
+    "{% for message in messages %}"
+    "{% if loop.first and message['role'] != 'system' %}"
+    "<|im_start|>system\n" + SYSTEM_PROMPT_DEFAULT + "<|im_end|>\n"
+    "{% endif %}"
+    "<|im_start|>{{ message['role'] }}\n"
+    "{% if message['content'] is string %}"
+    "{{ message['content'] }}"
+    "{% else %}"
+    "{% for content in message['content'] %}"
+    "{% if content['type'] == 'text' %}{{ content['text'] }}{% endif %}"
+    "{% endfor %}"
+    "{% for content in message['content'] %}"
+    "{% if content['type'] == 'image' %}<|vision_start|><|image_pad|><|vision_end|>"
+    "{% elif content['type'] == 'video' %}<|vision_start|><|video_pad|><|vision_end|>"
+    "{% endif %}"
+    "{% endfor %}"
+    "{% endif %}"
+    "<|im_end|>\n"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}"
+    "<|im_start|>assistant\n"
+    "{% endif %}"
+)
+"""The project's Qwen-style chat template with one change: within a message, the text
+parts come first and the images after them (same tokens, other order)."""
 
 _PROMPT_NAMES = ("regionreasoner", "regionreasoner-train")
 _WORDS = (
@@ -147,10 +178,13 @@ def _train_tokenizer(seed: int, vocab_size: int) -> object:
 
 
 def build_micro_tokenizer(seed: int = 0, vocab_size: int = MICRO_VOCAB_SIZE) -> object:
-    """The micro model's ``PreTrainedTokenizerFast`` (left padding, integer tokens)."""
-    return wrap_qwen_tokenizer(
+    """The micro model's ``PreTrainedTokenizerFast`` (left padding, integer tokens,
+    :data:`MICRO_CHAT_TEMPLATE`)."""
+    tokenizer = wrap_qwen_tokenizer(
         _train_tokenizer(seed, vocab_size), model_max_length=MICRO_MAX_POSITIONS
     )
+    tokenizer.chat_template = MICRO_CHAT_TEMPLATE  # type: ignore[attr-defined]
+    return tokenizer
 
 
 def micro_config(tokenizer: object) -> object:
@@ -207,8 +241,15 @@ def build_micro_processor(tokenizer: object) -> object:
         image_processor=transformers.Qwen2VLImageProcessor(min_pixels=pixels, max_pixels=pixels),
         tokenizer=tokenizer,
         video_processor=transformers.Qwen2VLVideoProcessor(min_pixels=pixels, max_pixels=pixels),
-        chat_template=CHAT_TEMPLATE,
+        chat_template=MICRO_CHAT_TEMPLATE,
     )
+
+
+def use_micro_chat_template(processor: object) -> None:
+    """Switch a micro ``processor`` (and its tokenizer) to :data:`MICRO_CHAT_TEMPLATE`
+    (checkpoints trained before the template existed have the image-first one)."""
+    processor.chat_template = MICRO_CHAT_TEMPLATE  # type: ignore[attr-defined]
+    processor.tokenizer.chat_template = MICRO_CHAT_TEMPLATE  # type: ignore[attr-defined]
 
 
 def new_micro_model(seed: int = 0) -> tuple[object, object]:

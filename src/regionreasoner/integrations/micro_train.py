@@ -59,8 +59,13 @@ from regionreasoner.integrations.micro_aux import (
     aux_loss,
     build_probes,
     cell_targets,
+    pointer_loss,
 )
-from regionreasoner.integrations.micro_model import MICRO_IMAGE_SIDE, integer_tokens
+from regionreasoner.integrations.micro_model import (
+    MICRO_IMAGE_SIDE,
+    integer_tokens,
+    use_micro_chat_template,
+)
 from regionreasoner.parsing.references import format_reference
 from regionreasoner.parsing.response import parse_response
 
@@ -538,13 +543,20 @@ def run_stage(
     device: str = "cpu",
     probe_box: str = "regression",
     query_probe: bool = False,
+    pointer_weight: float = 0.0,
+    text_first: bool = False,
+    init_probes: Path | None = None,
 ) -> dict[str, Any]:
     """Train one stage into ``out`` (resumable); returns the final log entry.
 
     With ``aux_weight > 0`` the dense probes of :mod:`.micro_aux` add their loss
     (times ``aux_weight``) to the language-model loss. With ``coord_sigma > 0``
     coordinate tokens are trained on a Gaussian soft target of that width
-    (:class:`.micro_aux.CoordinateSoftLoss`).
+    (:class:`.micro_aux.CoordinateSoftLoss`). With ``pointer_weight > 0`` the pointer
+    probe (:func:`.micro_aux.pointer_loss`) adds its loss times ``pointer_weight``.
+    ``text_first`` switches a checkpoint made before :data:`.micro_model.MICRO_CHAT_TEMPLATE`
+    to it (new models have it already). ``init_probes``: a ``train_state.pt`` whose probe
+    weights start this stage (heads missing there start fresh).
     """
     torch = require("torch", extra="hf")
     transformers = require("transformers", extra="hf")
@@ -564,9 +576,23 @@ def run_stage(
     else:
         model = transformers.Qwen2_5_VLForConditionalGeneration.from_pretrained(source)
         processor = transformers.AutoProcessor.from_pretrained(source)
+    if text_first:
+        use_micro_chat_template(processor)
     model.to(device).train()
     hidden = model.config.text_config.hidden_size
-    probes = build_probes(hidden, box_mode=probe_box, query=query_probe) if aux_weight > 0 else None
+    use_probes = aux_weight > 0 or pointer_weight > 0
+    probes = (
+        build_probes(hidden, box_mode=probe_box, query=query_probe, pointer=pointer_weight > 0)
+        if use_probes
+        else None
+    )
+    if probes is not None and init_probes is not None and not resume:
+        saved_probes = torch.load(init_probes, weights_only=False, map_location="cpu")["probes"]
+        own = probes.state_dict()
+        kept = {k: v for k, v in saved_probes.items() if k in own and own[k].shape == v.shape}
+        probes.load_state_dict(kept, strict=False)
+        heads = sorted({k.split(".")[0] for k in kept})
+        logger.info("probe weights from %s: %s", init_probes, heads)
     int_ids = torch.tensor(processor.tokenizer.convert_tokens_to_ids(integer_tokens()))
     if probes is not None:
         probes.to(device)
@@ -611,7 +637,7 @@ def run_stage(
             else soft_loss(outputs.logits, inputs["labels"], inputs["input_ids"])
         )
         losses.append(float(loss.detach()))
-        if probes is not None:
+        if probes is not None and aux_weight > 0:
             extra, parts = aux_loss(
                 probes, outputs.hidden_states, inputs["input_ids"], model.config.image_token_id,
                 [s.cells for s in batch], side=MODEL_SIDE,
@@ -621,6 +647,16 @@ def run_stage(
                 query_xyxy=[s.gt_xyxy for s in batch] if query_probe else None,
             )  # fmt: skip
             loss = loss + aux_weight * extra
+            for key, value in parts.items():
+                aux_log.setdefault(key, []).append(value)
+        if probes is not None and pointer_weight > 0:
+            extra, parts = pointer_loss(
+                probes["pointer"], outputs.hidden_states,
+                inputs["input_ids"] == model.config.image_token_id,
+                [s.gt_xyxy for s in batch], [s.ref_xyxy for s in batch],
+                grid=MICRO_IMAGE_SIDE // MERGED_PATCH, side=MODEL_SIDE,
+            )  # fmt: skip
+            loss = loss + pointer_weight * extra
             for key, value in parts.items():
                 aux_log.setdefault(key, []).append(value)
         optimizer.zero_grad(set_to_none=True)
@@ -685,6 +721,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         "after layer 3 (trains the question -> object lookup)",
     )  # fmt: skip
     parser.add_argument(
+        "--pointer-weight", type=float, default=0.0,
+        help="weight of the pointer probe: a softmax over the visual tokens must find the "
+        "target's cells (and the reference's); needs the question before the image",
+    )  # fmt: skip
+    parser.add_argument(
+        "--text-first", action="store_true",
+        help="switch an --init checkpoint made before the micro chat template to it "
+        "(question before image); new models have it already",
+    )  # fmt: skip
+    parser.add_argument(
+        "--init-probes", type=Path,
+        help="train_state.pt whose probe weights start this stage (others start fresh)",
+    )  # fmt: skip
+    parser.add_argument(
         "--coord-sigma", type=float, default=0.0,
         help="Gaussian soft targets of this width (pixels) on coordinate tokens; 0 = one-hot",
     )  # fmt: skip
@@ -717,6 +767,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         eval_samples=args.eval_samples, prompt_names=args.prompts.split(","),
         style=args.style, aux_weight=args.aux_weight, coord_sigma=args.coord_sigma,
         device=args.device, probe_box=args.probe_box, query_probe=args.query_probe,
+        pointer_weight=args.pointer_weight, text_first=args.text_first,
+        init_probes=args.init_probes,
     )  # fmt: skip
     return 0
 
