@@ -19,13 +19,14 @@ RR=${RR:-.venv/bin/regionreasoner}
 ROOT=${ROOT:-artifacts/micro}
 THREADS=${THREADS:-2}
 SEED=${SEED:-0}
-STAGES=${STAGES:-"data sft1 sft2 sft3 sft4 sft5 sft6 grpo eval"}
+STAGES=${STAGES:-"data sft1 sft2 sft3 sft4 sft5 sft6 sft7 grpo eval"}
 SFT1_STEPS=${SFT1_STEPS:-1404}     # 3-4 objects per image (build synth --max-turns 2)
 SFT2_STEPS=${SFT2_STEPS:-2279}     # 3-9 objects, 2-7 turns, both prompts (of a 4000-step schedule)
 SFT3_STEPS=${SFT3_STEPS:-3481}     # the same data, probes at 0.1 (of a 40,000-step schedule)
 SFT4_STEPS=${SFT4_STEPS:-1568}     # vocabulary-aligned box probe (of a 40,000-step schedule)
 SFT5_STEPS=${SFT5_STEPS:-4426}     # + the query probe (of a 40,000-step schedule)
-SFT6_STEPS=${SFT6_STEPS:-40000}    # question before image + pointer probe (runs across sessions)
+SFT6_STEPS=${SFT6_STEPS:-2311}     # question before image + pointer probe (of a 40,000-step schedule)
+SFT7_STEPS=${SFT7_STEPS:-40000}    # + coordinate tokens x5 in the loss (runs across sessions)
 GRPO_STEPS=${GRPO_STEPS:-200}
 BUNDLE_FROM=${BUNDLE_FROM:-grpo}
 export OMP_NUM_THREADS=$THREADS
@@ -109,16 +110,25 @@ if want sft6; then
     --prompts regionreasoner,regionreasoner-train
   log_time sft6 $((SECONDS - t))
 fi
+if want sft7; then
+  t=$SECONDS
+  # the coordinate tokens' loss x5: the answer must learn to read the pointer
+  sft sft7 train_full val "$SFT7_STEPS" "$ROOT/sft6/checkpoint" --lr 5e-4 --warmup 50 \
+    --schedule-steps 40000 --aux-weight 0.05 --probe-box vocab --query-probe --coord-sigma 12 \
+    --coord-weight 5 --pointer-weight 0.5 --init-probes "$ROOT/sft6/train_state.pt" \
+    --prompts regionreasoner,regionreasoner-train
+  log_time sft7 $((SECONDS - t))
+fi
 if want grpo; then
   t=$SECONDS
   "$RR" train --config recipes/micro/grpo-micro.yaml --resume \
-    model="$ROOT/sft6/checkpoint" output_dir="$ROOT/grpo" trainer.max_steps="$GRPO_STEPS" \
+    model="$ROOT/sft7/checkpoint" output_dir="$ROOT/grpo" trainer.max_steps="$GRPO_STEPS" \
     data.train="synth://$DATA/grpo-train?dialogues=400&seed=202"
   log_time grpo $((SECONDS - t))
 fi
 if want eval; then
   t=$SECONDS
-  for model in sft6/checkpoint grpo; do
+  for model in sft7/checkpoint grpo; do
     [[ -f $ROOT/$model/config.json ]] || continue
     "$RR" eval --data "$DATA/test/synth.jsonl" --model "hf:$ROOT/$model" --segmenter box-fill \
       --max-new-tokens 220 --batch-size 16 --out "$ROOT/eval/${model%%/*}" --overwrite

@@ -112,6 +112,10 @@ def test_soft_targets_only_after_box_separators_when_asked():
     assert near_coordinate < near_count - 5  # part of the soft target sits on 6
     with pytest.raises(ValueError, match="input_ids"):
         soft(one_hot_logits, coordinate[1])
+    # the weight scales the coordinate's term and leaves a count alone
+    heavy = micro_aux.CoordinateSoftLoss(list(range(10)), sigma=1.0, after_ids=[10], weight=3)
+    assert float(heavy(one_hot_logits, *coordinate[::-1])) == pytest.approx(3 * near_coordinate)
+    assert float(heavy(one_hot_logits, *count[::-1])) == pytest.approx(near_count)
 
 
 def test_vocab_box_probe_scores_values_with_the_given_embeddings():

@@ -546,6 +546,7 @@ def run_stage(
     pointer_weight: float = 0.0,
     text_first: bool = False,
     init_probes: Path | None = None,
+    coord_weight: float = 1.0,
 ) -> dict[str, Any]:
     """Train one stage into ``out`` (resumable); returns the final log entry.
 
@@ -618,6 +619,7 @@ def run_stage(
             int_ids.tolist(),
             coord_sigma,
             after_ids=_box_separator_ids(processor.tokenizer),
+            weight=coord_weight,
         )
         if coord_sigma > 0
         else None
@@ -738,6 +740,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--coord-sigma", type=float, default=0.0,
         help="Gaussian soft targets of this width (pixels) on coordinate tokens; 0 = one-hot",
     )  # fmt: skip
+    parser.add_argument(
+        "--coord-weight", type=float, default=1.0,
+        help="with --coord-sigma: factor on the coordinate tokens' loss terms",
+    )  # fmt: skip
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument(
         "--schedule-steps", type=int,
@@ -768,7 +774,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         style=args.style, aux_weight=args.aux_weight, coord_sigma=args.coord_sigma,
         device=args.device, probe_box=args.probe_box, query_probe=args.query_probe,
         pointer_weight=args.pointer_weight, text_first=args.text_first,
-        init_probes=args.init_probes,
+        init_probes=args.init_probes, coord_weight=args.coord_weight,
     )  # fmt: skip
     return 0
 
