@@ -243,3 +243,26 @@ def test_pointer_probe_is_built_on_request_only():
     assert "pointer" not in micro_aux.build_probes(8)
     probes = micro_aux.build_probes(8, box_mode="vocab", pointer=True)
     assert probes["pointer"].out_features == 2 and "box_vocab" in probes
+
+
+def test_attention_pointer_loss_follows_the_best_head():
+    torch = pytest.importorskip("torch")
+    # one row: a text token, 4 visual tokens (2x2 grid), then two query tokens
+    mask = torch.tensor([[False, True, True, True, True, False, False]])
+    attn = torch.zeros(1, 2, 7, 7)
+    attn[0, 0, 5, 1] = 0.9  # head 0 at query 5: 0.9 on cell 0 (the target)
+    attn[0, 1, 5, 4] = 0.9  # head 1 at query 5: on cell 3
+    attn[0, 1, 6, 1] = 0.25  # query 6: head 1 puts 0.25 on the target, head 0 nothing
+    loss, parts = micro_aux.attention_pointer_loss(
+        attn, [[5, 6]], mask, [(0, 0, 400, 400)], grid=2, side=840
+    )
+    expected = -(torch.log(torch.tensor(0.9)) + torch.log(torch.tensor(0.25))) / 2
+    assert float(loss) == pytest.approx(float(expected), rel=1e-4)
+    assert parts["aux/attn_mass"] == pytest.approx((0.9 + 0.25) / 2)
+    # rows without query positions add nothing; a wrong grid is refused
+    zero, parts = micro_aux.attention_pointer_loss(
+        attn, [[]], mask, [(0, 0, 400, 400)], grid=2, side=840
+    )
+    assert float(zero) == 0.0 and parts["aux/attn_mass"] == 0.0
+    with pytest.raises(ValueError, match="visual tokens"):
+        micro_aux.attention_pointer_loss(attn, [[5]], mask, [(0, 0, 1, 1)], grid=3, side=840)

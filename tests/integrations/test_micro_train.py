@@ -208,12 +208,13 @@ def test_stage_trains_with_probes_and_soft_targets_then_resumes(bench, tmp_path)
 
     # the pointer probe, starting from the vocab stage's probe weights
     pointer_out = tmp_path / "pointer"
-    pointer_args = [*vocab_args, "--pointer-weight", "0.5", "--text-first"]
+    pointer_args = [*vocab_args, "--pointer-weight", "0.5", "--text-first", "--attn-weight", "0.2"]
     pointer_args[pointer_args.index(str(vocab_out))] = str(pointer_out)
     pointer_args += ["--init", str(vocab_out / "checkpoint")]
     assert main([*pointer_args, "--init-probes", str(vocab_out / "train_state.pt")]) == 0
     entry = json.loads((pointer_out / "train_log.jsonl").read_text().splitlines()[-1])
     assert entry["aux/pointer_target"] > 0 and 0 <= entry["aux/pointer_hit"] <= 1
+    assert 0 < entry["aux/attn_mass"] <= 1  # the completions hold the target box
     vocab_state = torch.load(vocab_out / "train_state.pt", weights_only=False)["probes"]
     pointer_state = torch.load(pointer_out / "train_state.pt", weights_only=False)["probes"]
     assert set(pointer_state) == set(vocab_state) | {"pointer.weight", "pointer.bias"}
@@ -230,3 +231,14 @@ def test_last_prompt_positions():
     assert last_prompt_positions(labels).tolist() == [1, 0]
     with pytest.raises(ValueError, match="without labelled"):
         last_prompt_positions(torch.tensor([[-100, -100]]))
+
+
+def test_box_query_positions_find_the_first_labelled_box():
+    torch = pytest.importorskip("torch")
+    from regionreasoner.integrations.micro_train import box_query_positions
+
+    # prompt: the same box in the question (unlabelled); completion: "[ 1 , 2 , 3 , 4 ]"
+    ids = torch.tensor([7, 1, 9, 2, 9, 3, 9, 4, 8, 1, 9, 2, 9, 3, 9, 4, 8])
+    labels = torch.tensor([-100] * 8 + ids[8:].tolist())
+    assert box_query_positions(ids, labels, [1, 2, 3, 4]) == [8, 10, 12, 14]
+    assert box_query_positions(ids, labels, [1, 2, 3, 5]) == []

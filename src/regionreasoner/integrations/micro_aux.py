@@ -196,6 +196,48 @@ def pointer_loss(
     return total, parts
 
 
+def attention_pointer_loss(
+    attentions: Any,
+    query_positions: Sequence[Sequence[int]],
+    visual_mask: Any,
+    target_xyxy: Sequence[Sequence[float]],
+    *,
+    grid: int,
+    side: int,
+) -> tuple[Any, dict[str, float]]:
+    """Loss that makes SOME attention head of one layer read the target's visual tokens.
+
+    ``attentions``: one layer's weights (batch x heads x query x key). For each row, at
+    each of its ``query_positions`` (the tokens that predict the target box's
+    coordinates), the attention mass a head puts on the cells the target covers is
+    summed; the loss is ``-log`` of the best head's mass (only that head is pushed, the
+    others stay free). Logged: ``aux/attn_target`` (the loss) and ``aux/attn_mass`` (the
+    best head's mean mass on the target).
+    """
+    torch = require("torch", extra="hf")
+    losses, masses = [], []
+    for row, positions in enumerate(query_positions):
+        if not positions:
+            continue
+        visual = visual_mask[row].nonzero()[:, 0]
+        if len(visual) != grid * grid:
+            raise ValueError(f"row {row}: {len(visual)} visual tokens, expected {grid * grid}")
+        on_target = torch.tensor(
+            [w > 0 for w in cell_overlap(target_xyxy[row], grid=grid, side=side)],
+            device=attentions.device,
+        )
+        weights = attentions[row][:, list(positions)][:, :, visual[on_target]].float()
+        best = weights.sum(-1).max(dim=0).values  # per query position
+        losses.append(-torch.log(best + 1e-6))
+        masses.append(best.detach())
+    if not losses:
+        zero = attentions.sum() * 0.0
+        return zero, {"aux/attn_target": 0.0, "aux/attn_mass": 0.0}
+    loss = torch.cat(losses).mean()
+    mass = float(torch.cat(masses).mean())
+    return loss, {"aux/attn_target": float(loss.detach()), "aux/attn_mass": mass}
+
+
 def build_probes(
     hidden_size: int, box_mode: str = "regression", query: bool = False, pointer: bool = False
 ) -> Any:

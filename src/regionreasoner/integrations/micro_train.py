@@ -56,6 +56,7 @@ from regionreasoner.integrations.micro_aux import (
     BOX_MODES,
     CellTarget,
     CoordinateSoftLoss,
+    attention_pointer_loss,
     aux_loss,
     build_probes,
     cell_targets,
@@ -501,6 +502,22 @@ def last_prompt_positions(labels: Any) -> Any:
     return first - 1
 
 
+def box_query_positions(input_ids: Any, labels: Any, box_ids: Sequence[int]) -> list[int]:
+    """Positions of the tokens that predict a box's four coordinates in a completion.
+
+    ``box_ids`` are the token ids of ``x1, y1, x2, y2``; the first labelled run
+    ``x1 , y1 , x2 , y2`` (one separator token between coordinates) is taken, and the
+    positions returned are those of the tokens right before each coordinate. Empty when
+    the completion does not hold the box.
+    """
+    ids = input_ids.tolist()
+    labelled = (labels != -100).tolist()
+    for i in range(1, len(ids) - 6):
+        if labelled[i] and all(ids[i + 2 * k] == box_ids[k] for k in range(4)):
+            return [i - 1 + 2 * k for k in range(4)]
+    return []
+
+
 def _to_device(batch: dict[str, Any], device: Any) -> dict[str, Any]:
     return {k: v.to(device) if hasattr(v, "to") else v for k, v in batch.items()}
 
@@ -547,6 +564,7 @@ def run_stage(
     text_first: bool = False,
     init_probes: Path | None = None,
     coord_weight: float = 1.0,
+    attn_weight: float = 0.0,
 ) -> dict[str, Any]:
     """Train one stage into ``out`` (resumable); returns the final log entry.
 
@@ -557,7 +575,10 @@ def run_stage(
     probe (:func:`.micro_aux.pointer_loss`) adds its loss times ``pointer_weight``.
     ``text_first`` switches a checkpoint made before :data:`.micro_model.MICRO_CHAT_TEMPLATE`
     to it (new models have it already). ``init_probes``: a ``train_state.pt`` whose probe
-    weights start this stage (heads missing there start fresh).
+    weights start this stage (heads missing there start fresh). With ``attn_weight > 0``
+    the last language-model layer runs eager attention and
+    :func:`.micro_aux.attention_pointer_loss` (times ``attn_weight``) makes one of its
+    heads read the target's visual tokens where the box's coordinates are predicted.
     """
     torch = require("torch", extra="hf")
     transformers = require("transformers", extra="hf")
@@ -579,6 +600,8 @@ def run_stage(
         processor = transformers.AutoProcessor.from_pretrained(source)
     if text_first:
         use_micro_chat_template(processor)
+    if attn_weight > 0:
+        model.set_attn_implementation("eager")
     model.to(device).train()
     hidden = model.config.text_config.hidden_size
     use_probes = aux_weight > 0 or pointer_weight > 0
@@ -632,7 +655,11 @@ def run_stage(
         inputs = _to_device(collate(processor, images, batch), device)
         for group in optimizer.param_groups:
             group["lr"] = _lr(state["step"], spec)
-        outputs = model(**inputs, output_hidden_states=probes is not None)
+        outputs = model(
+            **inputs,
+            output_hidden_states=probes is not None,
+            output_attentions=attn_weight > 0,
+        )
         loss = (
             outputs.loss
             if soft_loss is None
@@ -659,6 +686,23 @@ def run_stage(
                 grid=MICRO_IMAGE_SIDE // MERGED_PATCH, side=MODEL_SIDE,
             )  # fmt: skip
             loss = loss + pointer_weight * extra
+            for key, value in parts.items():
+                aux_log.setdefault(key, []).append(value)
+        if attn_weight > 0:
+            queries = [
+                box_query_positions(
+                    inputs["input_ids"][r], inputs["labels"][r],
+                    processor.tokenizer.convert_tokens_to_ids([str(v) for v in s.gt_xyxy]),
+                )
+                for r, s in enumerate(batch)
+            ]  # fmt: skip
+            extra, parts = attention_pointer_loss(
+                outputs.attentions[-1], queries,
+                inputs["input_ids"] == model.config.image_token_id,
+                [s.gt_xyxy for s in batch], grid=MICRO_IMAGE_SIDE // MERGED_PATCH,
+                side=MODEL_SIDE,
+            )  # fmt: skip
+            loss = loss + attn_weight * extra
             for key, value in parts.items():
                 aux_log.setdefault(key, []).append(value)
         optimizer.zero_grad(set_to_none=True)
@@ -728,6 +772,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "target's cells (and the reference's); needs the question before the image",
     )  # fmt: skip
     parser.add_argument(
+        "--attn-weight", type=float, default=0.0,
+        help="weight of the attention pointer: one head of the last layer must read the "
+        "target's visual tokens where its box is predicted (eager attention)",
+    )  # fmt: skip
+    parser.add_argument(
         "--text-first", action="store_true",
         help="switch an --init checkpoint made before the micro chat template to it "
         "(question before image); new models have it already",
@@ -775,6 +824,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         device=args.device, probe_box=args.probe_box, query_probe=args.query_probe,
         pointer_weight=args.pointer_weight, text_first=args.text_first,
         init_probes=args.init_probes, coord_weight=args.coord_weight,
+        attn_weight=args.attn_weight,
     )  # fmt: skip
     return 0
 
