@@ -266,3 +266,37 @@ def test_attention_pointer_loss_follows_the_best_head():
     assert float(zero) == 0.0 and parts["aux/attn_mass"] == 0.0
     with pytest.raises(ValueError, match="visual tokens"):
         micro_aux.attention_pointer_loss(attn, [[5]], mask, [(0, 0, 1, 1)], grid=3, side=840)
+
+
+def test_an_object_smaller_than_a_cell_still_owns_the_cell_of_its_centre():
+    # 105-px cells, centres at 52.5 + 105 k
+    small = (110, 110, 150, 150)  # centre (130, 130) in cell (1, 1); no cell centre inside
+    big = (0, 0, 420, 420)
+    cells = cell_targets(
+        [("red", "circle", "plain", big), ("blue", "square", "plain", small)], grid=8, side=840
+    )
+    assert cells[1 * 8 + 1].xyxy == small  # the small object's own cell
+    assert cells[0].xyxy == big and cells[2 * 8 + 2].xyxy == big
+    assert micro_aux.owned_cells(cells, small, grid=8, side=840)[9] == pytest.approx(1.0)
+    owned_big = micro_aux.owned_cells(cells, big, grid=8, side=840)
+    assert owned_big[9] == 0 and sum(owned_big) == pytest.approx(1.0)
+    # an object the cells do not know falls back to the overlap with the box
+    other = micro_aux.owned_cells(cells, (735, 735, 840, 840), grid=8, side=840)
+    assert other[63] == pytest.approx(1.0)
+
+
+def test_pointer_loss_with_cells_points_at_the_owned_cells_only():
+    torch = pytest.importorskip("torch")
+    hidden_states, mask = _pointer_setup(torch, rows=1)
+    box = (0, 0, 500, 300)  # overlaps cells 0 and 1, owns cell 0 (the centre of 1 is outside)
+    cells = cell_targets([("red", "circle", "plain", box)], grid=2, side=840)
+    head = torch.nn.Linear(4, 2, bias=False)
+    with torch.no_grad():
+        head.weight.zero_()
+        head.weight[0, 0] = 10.0  # all mass on cell 0
+    owned, parts = micro_aux.pointer_loss(
+        head, hidden_states, mask, [box], [None], grid=2, side=840, cells=[cells]
+    )
+    overlap, _ = micro_aux.pointer_loss(head, hidden_states, mask, [box], [None], grid=2, side=840)
+    assert float(owned) < 0.01 and parts["aux/pointer_hit"] == 1.0
+    assert float(overlap) > 1.0  # a fifth of the box lies in cell 1, which scores 10 lower

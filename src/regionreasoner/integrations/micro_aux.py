@@ -99,15 +99,23 @@ def cell_targets(
     """Targets for a ``grid x grid`` raster of cells over a square ``side`` frame.
 
     ``objects`` are ``(colour, shape, texture, model_xyxy)``. A cell belongs to the
-    smallest object whose box contains the cell centre (small shapes lie inside or on
+    smallest object whose box contains the cell centre or whose own centre lies in the
+    cell (so an object smaller than a cell still owns one; small shapes lie inside or on
     top of large ones), else to the background.
     """
     cell = side / grid
+
+    def _owns(box: Sequence[int], col: int, row: int) -> bool:
+        cx, cy = (col + 0.5) * cell, (row + 0.5) * cell
+        if box[0] <= cx <= box[2] and box[1] <= cy <= box[3]:
+            return True
+        ox, oy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+        return min(int(ox // cell), grid - 1) == col and min(int(oy // cell), grid - 1) == row
+
     out = []
     for row in range(grid):
         for col in range(grid):
-            cx, cy = (col + 0.5) * cell, (row + 0.5) * cell
-            hits = [o for o in objects if o[3][0] <= cx <= o[3][2] and o[3][1] <= cy <= o[3][3]]
+            hits = [o for o in objects if _owns(o[3], col, row)]
             if hits:
                 colour, shape, texture, box = min(
                     hits, key=lambda o: (o[3][2] - o[3][0]) * (o[3][3] - o[3][1])
@@ -148,6 +156,24 @@ def cell_overlap(xyxy: Sequence[float], *, grid: int, side: int) -> list[float]:
     return [a / total if total > 0 else 0.0 for a in areas]
 
 
+def owned_cells(
+    cells: Sequence[CellTarget], xyxy: Sequence[float], *, grid: int, side: int
+) -> list[float]:
+    """Pointer target for the object ``xyxy``: uniform over the cells it owns (their
+    :class:`CellTarget` box is ``xyxy``: the tokens that hold its box), or
+    :func:`cell_overlap` when it owns none (an object unknown to ``cells``).
+
+    >>> cells = cell_targets([("red", "circle", "plain", (0, 0, 420, 420))], grid=2, side=840)
+    >>> owned_cells(cells, (0, 0, 420, 420), grid=2, side=840)
+    [1.0, 0.0, 0.0, 0.0]
+    """
+    box = tuple(round(float(v)) for v in xyxy)
+    owned = [1.0 if c.xyxy == box else 0.0 for c in cells]
+    if not any(owned) or len(cells) != grid * grid:
+        return cell_overlap(xyxy, grid=grid, side=side)
+    return [w / sum(owned) for w in owned]
+
+
 def pointer_loss(
     head: Any,
     hidden_states: Sequence[Any],
@@ -157,14 +183,17 @@ def pointer_loss(
     *,
     grid: int,
     side: int,
+    cells: Sequence[Sequence[CellTarget]] | None = None,
 ) -> tuple[Any, dict[str, float]]:
     """Loss of the pointer probe (``head``: hidden -> 2 logits, target and reference).
 
     Each row's visual tokens (``visual_mask``, ``grid * grid`` of them, raster order) get
-    one logit; a softmax over them is trained (cross-entropy) towards the cells covered by
-    the row's target box (:func:`cell_overlap`), and, for rows with a reference box, a
-    second softmax towards the reference's cells. Logged: the two losses and
-    ``pointer_hit``, the share of rows whose most likely cell overlaps the target.
+    one logit; a softmax over them is trained (cross-entropy) towards the cells of the
+    row's target box, and, for rows with a reference box, a second softmax towards the
+    reference's cells. With ``cells`` (each row's :func:`cell_targets`) those are the
+    cells the object owns (:func:`owned_cells`: the tokens that hold its box), else the
+    cells it covers (:func:`cell_overlap`). Logged: the two losses and ``pointer_hit``,
+    the share of rows whose most likely cell is one of the target's.
     """
     torch = require("torch", extra="hf")
     rows = len(target_xyxy)
@@ -176,17 +205,22 @@ def pointer_loss(
         states = hidden_states[layer][visual_mask].view(rows, n_cells, -1)
         return head(states.float())[..., column]
 
-    def _dist(boxes: Sequence[Sequence[float]], device: Any) -> Any:
-        weights = [cell_overlap(b, grid=grid, side=side) for b in boxes]
+    def _dist(boxes: Sequence[Sequence[float]], rows_of: Sequence[int], device: Any) -> Any:
+        weights = [
+            owned_cells(cells[r], b, grid=grid, side=side)
+            if cells is not None
+            else cell_overlap(b, grid=grid, side=side)
+            for r, b in zip(rows_of, boxes, strict=True)
+        ]
         return torch.tensor(weights, dtype=torch.float32, device=device)
 
     target_logits = _logits(POINTER_TARGET_LAYER, 0)
-    target = _dist(target_xyxy, target_logits.device)
+    target = _dist(target_xyxy, range(rows), target_logits.device)
     losses = {"pointer_target": -(target * torch.log_softmax(target_logits, dim=1)).sum(1).mean()}
     with_ref = [i for i, ref in enumerate(ref_xyxy) if ref is not None]
     if with_ref:
         ref_logits = _logits(POINTER_REFERENCE_LAYER, 1)[with_ref]
-        ref = _dist([ref_xyxy[i] for i in with_ref], ref_logits.device)  # type: ignore[misc]
+        ref = _dist([ref_xyxy[i] for i in with_ref], with_ref, ref_logits.device)  # type: ignore[misc]
         losses["pointer_reference"] = -(ref * torch.log_softmax(ref_logits, dim=1)).sum(1).mean()
     best = target_logits.argmax(dim=1)
     hit = (target.gather(1, best[:, None]) > 0).float().mean()
@@ -204,12 +238,14 @@ def attention_pointer_loss(
     *,
     grid: int,
     side: int,
+    cells: Sequence[Sequence[CellTarget]] | None = None,
 ) -> tuple[Any, dict[str, float]]:
     """Loss that makes SOME attention head of one layer read the target's visual tokens.
 
     ``attentions``: one layer's weights (batch x heads x query x key). For each row, at
     each of its ``query_positions`` (the tokens that predict the target box's
-    coordinates), the attention mass a head puts on the cells the target covers is
+    coordinates), the attention mass a head puts on the target's cells (those it owns
+    with ``cells``, see :func:`owned_cells`, else those it overlaps) is
     summed; the loss is ``-log`` of the best head's mass (only that head is pushed, the
     others stay free). Logged: ``aux/attn_target`` (the loss) and ``aux/attn_mass`` (the
     best head's mean mass on the target).
@@ -222,10 +258,12 @@ def attention_pointer_loss(
         visual = visual_mask[row].nonzero()[:, 0]
         if len(visual) != grid * grid:
             raise ValueError(f"row {row}: {len(visual)} visual tokens, expected {grid * grid}")
-        on_target = torch.tensor(
-            [w > 0 for w in cell_overlap(target_xyxy[row], grid=grid, side=side)],
-            device=attentions.device,
+        weights_of = (
+            owned_cells(cells[row], target_xyxy[row], grid=grid, side=side)
+            if cells is not None
+            else cell_overlap(target_xyxy[row], grid=grid, side=side)
         )
+        on_target = torch.tensor([w > 0 for w in weights_of], device=attentions.device)
         weights = attentions[row][:, list(positions)][:, :, visual[on_target]].float()
         best = weights.sum(-1).max(dim=0).values  # per query position
         losses.append(-torch.log(best + 1e-6))

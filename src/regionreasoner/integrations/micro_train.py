@@ -684,6 +684,7 @@ def run_stage(
                 inputs["input_ids"] == model.config.image_token_id,
                 [s.gt_xyxy for s in batch], [s.ref_xyxy for s in batch],
                 grid=MICRO_IMAGE_SIDE // MERGED_PATCH, side=MODEL_SIDE,
+                cells=[s.cells for s in batch],
             )  # fmt: skip
             loss = loss + pointer_weight * extra
             for key, value in parts.items():
@@ -700,7 +701,7 @@ def run_stage(
                 outputs.attentions[-1], queries,
                 inputs["input_ids"] == model.config.image_token_id,
                 [s.gt_xyxy for s in batch], grid=MICRO_IMAGE_SIDE // MERGED_PATCH,
-                side=MODEL_SIDE,
+                side=MODEL_SIDE, cells=[s.cells for s in batch],
             )  # fmt: skip
             loss = loss + attn_weight * extra
             for key, value in parts.items():
