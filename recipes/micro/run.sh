@@ -19,14 +19,15 @@ RR=${RR:-.venv/bin/regionreasoner}
 ROOT=${ROOT:-artifacts/micro}
 THREADS=${THREADS:-2}
 SEED=${SEED:-0}
-STAGES=${STAGES:-"data sft1 sft2 sft3 sft4 sft5 sft6 sft7 grpo eval"}
+STAGES=${STAGES:-"data sft1 sft2 sft3 sft4 sft5 sft6 sft7 sft8 grpo eval"}
 SFT1_STEPS=${SFT1_STEPS:-1404}     # 3-4 objects per image (build synth --max-turns 2)
 SFT2_STEPS=${SFT2_STEPS:-2279}     # 3-9 objects, 2-7 turns, both prompts (of a 4000-step schedule)
 SFT3_STEPS=${SFT3_STEPS:-3481}     # the same data, probes at 0.1 (of a 40,000-step schedule)
 SFT4_STEPS=${SFT4_STEPS:-1568}     # vocabulary-aligned box probe (of a 40,000-step schedule)
 SFT5_STEPS=${SFT5_STEPS:-4426}     # + the query probe (of a 40,000-step schedule)
 SFT6_STEPS=${SFT6_STEPS:-2311}     # question before image + pointer probe (of a 40,000-step schedule)
-SFT7_STEPS=${SFT7_STEPS:-40000}    # + coordinate tokens x5 in the loss (runs across sessions)
+SFT7_STEPS=${SFT7_STEPS:-1980}     # + coordinate tokens x5 in the loss (of a 40,000-step schedule)
+SFT8_STEPS=${SFT8_STEPS:-40000}    # fresh data, pointer on the cells that hold the box (across sessions)
 GRPO_STEPS=${GRPO_STEPS:-200}
 BUNDLE_FROM=${BUNDLE_FROM:-grpo}
 export OMP_NUM_THREADS=$THREADS
@@ -58,6 +59,7 @@ if want data; then
   build train_t2 3000 101 2
   build test_t2 60 998 2
   build train_full 6000 102
+  build train_full2 8000 103
   build val 30 997
   build test 100 999
   log_time data $((SECONDS - t))
@@ -119,16 +121,26 @@ if want sft7; then
     --prompts regionreasoner,regionreasoner-train
   log_time sft7 $((SECONDS - t))
 fi
+if want sft8; then
+  t=$SECONDS
+  # 8,000 fresh dialogues (train_full had been seen ~5 times); the pointer now targets
+  # the cells that hold the object's box, and objects smaller than a cell own one
+  sft sft8 train_full2 val "$SFT8_STEPS" "$ROOT/sft7/checkpoint" --lr 5e-4 --warmup 50 \
+    --schedule-steps 40000 --aux-weight 0.05 --probe-box vocab --query-probe --coord-sigma 12 \
+    --coord-weight 5 --pointer-weight 0.5 --init-probes "$ROOT/sft7/train_state.pt" \
+    --prompts regionreasoner,regionreasoner-train
+  log_time sft8 $((SECONDS - t))
+fi
 if want grpo; then
   t=$SECONDS
   "$RR" train --config recipes/micro/grpo-micro.yaml --resume \
-    model="$ROOT/sft7/checkpoint" output_dir="$ROOT/grpo" trainer.max_steps="$GRPO_STEPS" \
+    model="$ROOT/sft8/checkpoint" output_dir="$ROOT/grpo" trainer.max_steps="$GRPO_STEPS" \
     data.train="synth://$DATA/grpo-train?dialogues=400&seed=202"
   log_time grpo $((SECONDS - t))
 fi
 if want eval; then
   t=$SECONDS
-  for model in sft7/checkpoint grpo; do
+  for model in sft8/checkpoint grpo; do
     [[ -f $ROOT/$model/config.json ]] || continue
     "$RR" eval --data "$DATA/test/synth.jsonl" --model "hf:$ROOT/$model" --segmenter box-fill \
       --max-new-tokens 220 --batch-size 16 --out "$ROOT/eval/${model%%/*}" --overwrite
