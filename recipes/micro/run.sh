@@ -19,7 +19,7 @@ RR=${RR:-.venv/bin/regionreasoner}
 ROOT=${ROOT:-artifacts/micro}
 THREADS=${THREADS:-2}
 SEED=${SEED:-0}
-STAGES=${STAGES:-"data sft1 sft2 sft3 sft4 sft5 sft6 sft7 sft8 grpo eval"}
+STAGES=${STAGES:-"data sft1 sft2 sft3 sft4 sft5 sft6 sft7 sft8 sft9 grpo eval"}
 SFT1_STEPS=${SFT1_STEPS:-1404}     # 3-4 objects per image (build synth --max-turns 2)
 SFT2_STEPS=${SFT2_STEPS:-2279}     # 3-9 objects, 2-7 turns, both prompts (of a 4000-step schedule)
 SFT3_STEPS=${SFT3_STEPS:-3481}     # the same data, probes at 0.1 (of a 40,000-step schedule)
@@ -27,7 +27,8 @@ SFT4_STEPS=${SFT4_STEPS:-1568}     # vocabulary-aligned box probe (of a 40,000-s
 SFT5_STEPS=${SFT5_STEPS:-4426}     # + the query probe (of a 40,000-step schedule)
 SFT6_STEPS=${SFT6_STEPS:-2311}     # question before image + pointer probe (of a 40,000-step schedule)
 SFT7_STEPS=${SFT7_STEPS:-1980}     # + coordinate tokens x5 in the loss (of a 40,000-step schedule)
-SFT8_STEPS=${SFT8_STEPS:-40000}    # fresh data, pointer on the cells that hold the box (across sessions)
+SFT8_STEPS=${SFT8_STEPS:-3886}     # fresh data, pointer on the cells that hold the box (of 40,000)
+SFT9_STEPS=${SFT9_STEPS:-1800}     # cosine decay, sharper coordinate targets
 GRPO_STEPS=${GRPO_STEPS:-200}
 BUNDLE_FROM=${BUNDLE_FROM:-grpo}
 export OMP_NUM_THREADS=$THREADS
@@ -131,16 +132,26 @@ if want sft8; then
     --prompts regionreasoner,regionreasoner-train
   log_time sft8 $((SECONDS - t))
 fi
+if want sft9; then
+  t=$SECONDS
+  # the end of the warm start: a full cosine from 3e-4 and 4-px coordinate targets
+  # (12 px let copies of a box drift by tens of pixels)
+  sft sft9 train_full2 val "$SFT9_STEPS" "$ROOT/sft8/checkpoint" --lr 3e-4 --warmup 20 \
+    --aux-weight 0.05 --probe-box vocab --query-probe --coord-sigma 4 \
+    --coord-weight 5 --pointer-weight 0.5 --init-probes "$ROOT/sft8/train_state.pt" \
+    --prompts regionreasoner,regionreasoner-train
+  log_time sft9 $((SECONDS - t))
+fi
 if want grpo; then
   t=$SECONDS
   "$RR" train --config recipes/micro/grpo-micro.yaml --resume \
-    model="$ROOT/sft8/checkpoint" output_dir="$ROOT/grpo" trainer.max_steps="$GRPO_STEPS" \
+    model="$ROOT/sft9/checkpoint" output_dir="$ROOT/grpo" trainer.max_steps="$GRPO_STEPS" \
     data.train="synth://$DATA/grpo-train?dialogues=400&seed=202"
   log_time grpo $((SECONDS - t))
 fi
 if want eval; then
   t=$SECONDS
-  for model in sft8/checkpoint grpo; do
+  for model in sft9/checkpoint grpo; do
     [[ -f $ROOT/$model/config.json ]] || continue
     "$RR" eval --data "$DATA/test/synth.jsonl" --model "hf:$ROOT/$model" --segmenter box-fill \
       --max-new-tokens 220 --batch-size 16 --out "$ROOT/eval/${model%%/*}" --overwrite
