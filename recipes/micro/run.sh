@@ -19,7 +19,7 @@ RR=${RR:-.venv/bin/regionreasoner}
 ROOT=${ROOT:-artifacts/micro}
 THREADS=${THREADS:-2}
 SEED=${SEED:-0}
-STAGES=${STAGES:-"data sft1 sft2 sft3 sft4 sft5 sft6 sft7 sft8 sft9 grpo eval"}
+STAGES=${STAGES:-"data sft1 sft2 sft3 sft4 sft5 sft6 sft7 sft8 sft10 grpo eval"}  # sft9: STAGES=sft9 (a dead end, see the lab log)
 SFT1_STEPS=${SFT1_STEPS:-1404}     # 3-4 objects per image (build synth --max-turns 2)
 SFT2_STEPS=${SFT2_STEPS:-2279}     # 3-9 objects, 2-7 turns, both prompts (of a 4000-step schedule)
 SFT3_STEPS=${SFT3_STEPS:-3481}     # the same data, probes at 0.1 (of a 40,000-step schedule)
@@ -28,7 +28,8 @@ SFT5_STEPS=${SFT5_STEPS:-4426}     # + the query probe (of a 40,000-step schedul
 SFT6_STEPS=${SFT6_STEPS:-2311}     # question before image + pointer probe (of a 40,000-step schedule)
 SFT7_STEPS=${SFT7_STEPS:-1980}     # + coordinate tokens x5 in the loss (of a 40,000-step schedule)
 SFT8_STEPS=${SFT8_STEPS:-3886}     # fresh data, pointer on the cells that hold the box (of 40,000)
-SFT9_STEPS=${SFT9_STEPS:-1800}     # cosine decay, sharper coordinate targets
+SFT9_STEPS=${SFT9_STEPS:-1800}     # cosine decay, sharper coordinate targets (worse: not used after)
+SFT10_STEPS=${SFT10_STEPS:-40000}  # from sft8: fresh data, exact copies (runs across sessions)
 GRPO_STEPS=${GRPO_STEPS:-200}
 BUNDLE_FROM=${BUNDLE_FROM:-grpo}
 export OMP_NUM_THREADS=$THREADS
@@ -61,6 +62,7 @@ if want data; then
   build test_t2 60 998 2
   build train_full 6000 102
   build train_full2 8000 103
+  build train_full3 8000 104
   build val 30 997
   build test 100 999
   log_time data $((SECONDS - t))
@@ -142,16 +144,27 @@ if want sft9; then
     --prompts regionreasoner,regionreasoner-train
   log_time sft9 $((SECONDS - t))
 fi
+if want sft10; then
+  t=$SECONDS
+  # from sft8 (the best checkpoint; sft9's 4-px target broke greedy decoding): 8,000
+  # more fresh dialogues, copied coordinates (cited reference, answer = think box)
+  # trained one-hot, coordinates read off the image still soft (12 px)
+  sft sft10 train_full3 val "$SFT10_STEPS" "$ROOT/sft8/checkpoint" --lr 5e-4 --warmup 50 \
+    --schedule-steps 40000 --aux-weight 0.05 --probe-box vocab --query-probe --coord-sigma 12 \
+    --coord-weight 5 --exact-copies --pointer-weight 0.5 \
+    --init-probes "$ROOT/sft8/train_state.pt" --prompts regionreasoner,regionreasoner-train
+  log_time sft10 $((SECONDS - t))
+fi
 if want grpo; then
   t=$SECONDS
   "$RR" train --config recipes/micro/grpo-micro.yaml --resume \
-    model="$ROOT/sft9/checkpoint" output_dir="$ROOT/grpo" trainer.max_steps="$GRPO_STEPS" \
+    model="$ROOT/sft10/checkpoint" output_dir="$ROOT/grpo" trainer.max_steps="$GRPO_STEPS" \
     data.train="synth://$DATA/grpo-train?dialogues=400&seed=202"
   log_time grpo $((SECONDS - t))
 fi
 if want eval; then
   t=$SECONDS
-  for model in sft9/checkpoint grpo; do
+  for model in sft10/checkpoint grpo; do
     [[ -f $ROOT/$model/config.json ]] || continue
     "$RR" eval --data "$DATA/test/synth.jsonl" --model "hf:$ROOT/$model" --segmenter box-fill \
       --max-new-tokens 220 --batch-size 16 --out "$ROOT/eval/${model%%/*}" --overwrite

@@ -300,3 +300,24 @@ def test_pointer_loss_with_cells_points_at_the_owned_cells_only():
     overlap, _ = micro_aux.pointer_loss(head, hidden_states, mask, [box], [None], grid=2, side=840)
     assert float(owned) < 0.01 and parts["aux/pointer_hit"] == 1.0
     assert float(overlap) > 1.0  # a fifth of the box lies in cell 1, which scores 10 lower
+
+
+def test_exact_copies_get_one_hot_targets_and_read_values_stay_soft():
+    torch = pytest.importorskip("torch")
+    # ids 0..9 are integers, 10 = "[". Row: "[ 5 [ 5": the first 5 is read, the second a copy
+    input_ids = torch.tensor([[10, 5, 10, 5]])
+    labels = torch.tensor([[-100, 5, -100, 5]])
+    logits = torch.full((1, 4, 11), -20.0)
+    logits[0, 0, 6] = 20.0  # near miss (6) for the read value
+    logits[0, 2, 6] = 20.0  # the same near miss for the copy
+    soft = micro_aux.CoordinateSoftLoss(list(range(10)), sigma=1.0, after_ids=[10])
+    exact = micro_aux.CoordinateSoftLoss(
+        list(range(10)), sigma=1.0, after_ids=[10], exact_copies=True
+    )
+    both_soft = float(soft(logits, labels, input_ids))
+    copy_exact = float(exact(logits, labels, input_ids))
+    # the copy now costs the one-hot ~40 nats; the read value keeps its soft cost
+    read_soft = both_soft  # mean over 2 tokens of two equal soft costs
+    assert copy_exact == pytest.approx((read_soft + 40.0) / 2, abs=0.1)
+    with pytest.raises(ValueError, match="input_ids"):
+        exact(logits, labels)

@@ -209,6 +209,7 @@ def test_stage_trains_with_probes_and_soft_targets_then_resumes(bench, tmp_path)
     # the pointer probe, starting from the vocab stage's probe weights
     pointer_out = tmp_path / "pointer"
     pointer_args = [*vocab_args, "--pointer-weight", "0.5", "--text-first", "--attn-weight", "0.2"]
+    pointer_args += ["--exact-copies", "--coord-weight", "5"]
     pointer_args[pointer_args.index(str(vocab_out))] = str(pointer_out)
     pointer_args += ["--init", str(vocab_out / "checkpoint")]
     assert main([*pointer_args, "--init-probes", str(vocab_out / "train_state.pt")]) == 0

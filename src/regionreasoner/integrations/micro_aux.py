@@ -410,6 +410,10 @@ class CoordinateSoftLoss:
             ``,`` of a box) are coordinates; other integers (a count) stay one-hot.
         weight: factor on the coordinates' terms (the few tokens that carry the
             grounding are otherwise ~1/10 of the mean over a four-tag completion).
+        exact_copies: a coordinate whose token already appears earlier in the row (a
+            copy: the reference box cited from the question, the answer repeating the
+            think box) gets the one-hot target, so copies are learned verbatim; only
+            values read off the image stay soft. Needs ``input_ids``.
     """
 
     def __init__(
@@ -418,6 +422,7 @@ class CoordinateSoftLoss:
         sigma: float,
         after_ids: Sequence[int] | None = None,
         weight: float = 1.0,
+        exact_copies: bool = False,
     ) -> None:
         torch = require("torch", extra="hf")
         if sigma <= 0:
@@ -425,6 +430,7 @@ class CoordinateSoftLoss:
         self.ids = torch.tensor(list(integer_ids))
         self.sigma = float(sigma)
         self.weight = float(weight)
+        self.exact_copies = exact_copies
         # token id -> its integer value (ids of other tokens are never looked up)
         self._value_of = torch.zeros(int(self.ids.max()) + 1, dtype=torch.long)
         self._value_of[self.ids] = torch.arange(len(self.ids))
@@ -437,12 +443,22 @@ class CoordinateSoftLoss:
         target = labels[:, 1:]
         valid = target != IGNORE
         is_int = torch.isin(target, self.ids.to(target.device)) & valid
+        if (self.after is not None or self.exact_copies) and input_ids is None:
+            raise ValueError("input_ids are needed to find the coordinates and the copies")
         if self.after is not None:
-            if input_ids is None:
-                raise ValueError("input_ids are needed to find the coordinates (after_ids)")
             is_int &= torch.isin(input_ids[:, :-1], self.after.to(target.device))
         nll = -logp.gather(-1, target.clamp(min=0)[..., None])[..., 0]
         total = nll[valid & ~is_int].sum()
+        if self.exact_copies and bool(is_int.any()):
+            rows, cols = is_int.nonzero(as_tuple=True)
+            seen = input_ids[rows] == target[rows, cols][:, None]  # n x T
+            before = (
+                torch.arange(input_ids.shape[1], device=target.device)[None, :] <= cols[:, None]
+            )
+            copied = torch.zeros_like(is_int)
+            copied[rows, cols] = (seen & before).any(dim=1)
+            total = total + self.weight * nll[copied].sum()
+            is_int &= ~copied
         if bool(is_int.any()):
             values = self._value_of.to(target.device)[target[is_int]]
             soft = gaussian_targets(values, len(self.ids), self.sigma)

@@ -565,6 +565,7 @@ def run_stage(
     init_probes: Path | None = None,
     coord_weight: float = 1.0,
     attn_weight: float = 0.0,
+    exact_copies: bool = False,
 ) -> dict[str, Any]:
     """Train one stage into ``out`` (resumable); returns the final log entry.
 
@@ -643,6 +644,7 @@ def run_stage(
             coord_sigma,
             after_ids=_box_separator_ids(processor.tokenizer),
             weight=coord_weight,
+            exact_copies=exact_copies,
         )
         if coord_sigma > 0
         else None
@@ -794,6 +796,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--coord-weight", type=float, default=1.0,
         help="with --coord-sigma: factor on the coordinate tokens' loss terms",
     )  # fmt: skip
+    parser.add_argument(
+        "--exact-copies", action="store_true",
+        help="with --coord-sigma: one-hot targets for coordinates that copy an earlier token "
+        "(the cited reference, the answer repeating the think box)",
+    )  # fmt: skip
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument(
         "--schedule-steps", type=int,
@@ -825,7 +832,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         device=args.device, probe_box=args.probe_box, query_probe=args.query_probe,
         pointer_weight=args.pointer_weight, text_first=args.text_first,
         init_probes=args.init_probes, coord_weight=args.coord_weight,
-        attn_weight=args.attn_weight,
+        attn_weight=args.attn_weight, exact_copies=args.exact_copies,
     )  # fmt: skip
     return 0
 
