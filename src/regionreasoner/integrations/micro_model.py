@@ -38,6 +38,7 @@ from regionreasoner.errors import UserInputError
 from regionreasoner.integrations.tiny_model import (
     SYSTEM_PROMPT_DEFAULT,
     QwenVLDims,
+    qwen_chat_template,
     qwen_vl_config,
     train_qwen_style_bpe,
     wrap_qwen_tokenizer,
@@ -73,30 +74,7 @@ MICRO_INT_CODE_SCALE = 0.5
 MICRO_CORPUS_REPEATS = 400
 """Lines of each kind in the tokenizer corpus."""
 
-MICRO_CHAT_TEMPLATE = (
-    "{% for message in messages %}"
-    "{% if loop.first and message['role'] != 'system' %}"
-    "<|im_start|>system\n" + SYSTEM_PROMPT_DEFAULT + "<|im_end|>\n"
-    "{% endif %}"
-    "<|im_start|>{{ message['role'] }}\n"
-    "{% if message['content'] is string %}"
-    "{{ message['content'] }}"
-    "{% else %}"
-    "{% for content in message['content'] %}"
-    "{% if content['type'] == 'text' %}{{ content['text'] }}{% endif %}"
-    "{% endfor %}"
-    "{% for content in message['content'] %}"
-    "{% if content['type'] == 'image' %}<|vision_start|><|image_pad|><|vision_end|>"
-    "{% elif content['type'] == 'video' %}<|vision_start|><|video_pad|><|vision_end|>"
-    "{% endif %}"
-    "{% endfor %}"
-    "{% endif %}"
-    "<|im_end|>\n"
-    "{% endfor %}"
-    "{% if add_generation_prompt %}"
-    "<|im_start|>assistant\n"
-    "{% endif %}"
-)
+MICRO_CHAT_TEMPLATE = qwen_chat_template(text_first=True)
 """The project's Qwen-style chat template with one change: within a message, the text
 parts come first and the images after them (same tokens, other order)."""
 

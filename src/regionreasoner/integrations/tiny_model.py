@@ -81,31 +81,40 @@ SPECIAL_TOKENS = (
 # because Arrow fills the keys missing from a struct with None (``'image' in content`` would
 # be true for text parts read back from a dataset). No whitespace-trimming markers: every
 # newline is literal text, so the rendering does not depend on Jinja's trim settings.
-CHAT_TEMPLATE = (
-    "{% for message in messages %}"
-    "{% if loop.first and message['role'] != 'system' %}"
-    "<|im_start|>system\n" + SYSTEM_PROMPT_DEFAULT + "<|im_end|>\n"
-    "{% endif %}"
-    "<|im_start|>{{ message['role'] }}\n"
-    "{% if message['content'] is string %}"
-    "{{ message['content'] }}"
-    "{% else %}"
-    "{% for content in message['content'] %}"
-    "{% if content['type'] == 'image' %}"
-    "<|vision_start|><|image_pad|><|vision_end|>"
-    "{% elif content['type'] == 'video' %}"
-    "<|vision_start|><|video_pad|><|vision_end|>"
-    "{% elif content['type'] == 'text' %}"
-    "{{ content['text'] }}"
-    "{% endif %}"
-    "{% endfor %}"
-    "{% endif %}"
-    "<|im_end|>\n"
-    "{% endfor %}"
-    "{% if add_generation_prompt %}"
-    "<|im_start|>assistant\n"
-    "{% endif %}"
+_MEDIA_PARTS = (
+    "{% if content['type'] == 'image' %}<|vision_start|><|image_pad|><|vision_end|>"
+    "{% elif content['type'] == 'video' %}<|vision_start|><|video_pad|><|vision_end|>"
 )
+_TEXT_PART = "{% if content['type'] == 'text' %}{{ content['text'] }}{% endif %}"
+
+
+def qwen_chat_template(*, text_first: bool = False) -> str:
+    """The Qwen-style chat template; ``text_first`` writes a message's text parts before
+    its images and videos (the micro model's order) instead of in the given order."""
+    each = "{% for content in message['content'] %}"
+    if text_first:
+        parts = each + _TEXT_PART + "{% endfor %}" + each + _MEDIA_PARTS + "{% endif %}{% endfor %}"
+    else:
+        media_or_text = _MEDIA_PARTS + "{% elif content['type'] == 'text' %}{{ content['text'] }}"
+        parts = each + media_or_text + "{% endif %}{% endfor %}"
+    return (
+        "{% for message in messages %}"
+        "{% if loop.first and message['role'] != 'system' %}"
+        "<|im_start|>system\n" + SYSTEM_PROMPT_DEFAULT + "<|im_end|>\n"
+        "{% endif %}"
+        "<|im_start|>{{ message['role'] }}\n"
+        "{% if message['content'] is string %}"
+        "{{ message['content'] }}"
+        "{% else %}" + parts + "{% endif %}"
+        "<|im_end|>\n"
+        "{% endfor %}"
+        "{% if add_generation_prompt %}"
+        "<|im_start|>assistant\n"
+        "{% endif %}"
+    )
+
+
+CHAT_TEMPLATE = qwen_chat_template()
 
 _COLOURS = ("red", "green", "blue", "yellow", "purple", "orange", "white", "black", "gray")
 _SHAPES = ("circle", "square", "triangle", "shape", "object", "box", "ring", "star")
