@@ -161,7 +161,8 @@ def owned_cells(
 ) -> list[float]:
     """Pointer target for the object ``xyxy``: uniform over the cells it owns (their
     :class:`CellTarget` box is ``xyxy``: the tokens that hold its box), or
-    :func:`cell_overlap` when it owns none (an object unknown to ``cells``).
+    :func:`cell_overlap` when it owns none (an object unknown to ``cells``, or no
+    ``cells`` at all).
 
     >>> cells = cell_targets([("red", "circle", "plain", (0, 0, 420, 420))], grid=2, side=840)
     >>> owned_cells(cells, (0, 0, 420, 420), grid=2, side=840)
@@ -205,11 +206,11 @@ def pointer_loss(
         states = hidden_states[layer][visual_mask].view(rows, n_cells, -1)
         return head(states.float())[..., column]
 
+    row_cells = cells if cells is not None else [()] * rows
+
     def _dist(boxes: Sequence[Sequence[float]], rows_of: Sequence[int], device: Any) -> Any:
         weights = [
-            owned_cells(cells[r], b, grid=grid, side=side)
-            if cells is not None
-            else cell_overlap(b, grid=grid, side=side)
+            owned_cells(row_cells[r], b, grid=grid, side=side)
             for r, b in zip(rows_of, boxes, strict=True)
         ]
         return torch.tensor(weights, dtype=torch.float32, device=device)
@@ -251,6 +252,7 @@ def attention_pointer_loss(
     best head's mean mass on the target).
     """
     torch = require("torch", extra="hf")
+    row_cells = cells if cells is not None else [()] * len(query_positions)
     losses, masses = [], []
     for row, positions in enumerate(query_positions):
         if not positions:
@@ -258,11 +260,7 @@ def attention_pointer_loss(
         visual = visual_mask[row].nonzero()[:, 0]
         if len(visual) != grid * grid:
             raise ValueError(f"row {row}: {len(visual)} visual tokens, expected {grid * grid}")
-        weights_of = (
-            owned_cells(cells[row], target_xyxy[row], grid=grid, side=side)
-            if cells is not None
-            else cell_overlap(target_xyxy[row], grid=grid, side=side)
-        )
+        weights_of = owned_cells(row_cells[row], target_xyxy[row], grid=grid, side=side)
         on_target = torch.tensor([w > 0 for w in weights_of], device=attentions.device)
         weights = attentions[row][:, list(positions)][:, :, visual[on_target]].float()
         best = weights.sum(-1).max(dim=0).values  # per query position

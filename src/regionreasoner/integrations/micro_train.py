@@ -649,6 +649,7 @@ def run_stage(
         if coord_sigma > 0
         else None
     )
+    grid = MICRO_IMAGE_SIDE // MERGED_PATCH
     losses: list[float] = []
     aux_log: dict[str, list[float]] = {}
     entry: dict[str, Any] = {}
@@ -668,29 +669,24 @@ def run_stage(
             else soft_loss(outputs.logits, inputs["labels"], inputs["input_ids"])
         )
         losses.append(float(loss.detach()))
+        visual = inputs["input_ids"] == model.config.image_token_id
+        cells = [s.cells for s in batch]
+        terms = []  # (weight, (loss, parts for the log)) of each auxiliary loss
         if probes is not None and aux_weight > 0:
-            extra, parts = aux_loss(
+            terms.append((aux_weight, aux_loss(
                 probes, outputs.hidden_states, inputs["input_ids"], model.config.image_token_id,
-                [s.cells for s in batch], side=MODEL_SIDE,
+                cells, side=MODEL_SIDE,
                 integer_embeddings=model.get_input_embeddings().weight[int_ids.to(device)],
                 sigma=coord_sigma or PROBE_SIGMA,
                 query_positions=last_prompt_positions(inputs["labels"]) if query_probe else None,
                 query_xyxy=[s.gt_xyxy for s in batch] if query_probe else None,
-            )  # fmt: skip
-            loss = loss + aux_weight * extra
-            for key, value in parts.items():
-                aux_log.setdefault(key, []).append(value)
+            )))  # fmt: skip
         if probes is not None and pointer_weight > 0:
-            extra, parts = pointer_loss(
-                probes["pointer"], outputs.hidden_states,
-                inputs["input_ids"] == model.config.image_token_id,
+            terms.append((pointer_weight, pointer_loss(
+                probes["pointer"], outputs.hidden_states, visual,
                 [s.gt_xyxy for s in batch], [s.ref_xyxy for s in batch],
-                grid=MICRO_IMAGE_SIDE // MERGED_PATCH, side=MODEL_SIDE,
-                cells=[s.cells for s in batch],
-            )  # fmt: skip
-            loss = loss + pointer_weight * extra
-            for key, value in parts.items():
-                aux_log.setdefault(key, []).append(value)
+                grid=grid, side=MODEL_SIDE, cells=cells,
+            )))  # fmt: skip
         if attn_weight > 0:
             queries = [
                 box_query_positions(
@@ -699,13 +695,12 @@ def run_stage(
                 )
                 for r, s in enumerate(batch)
             ]  # fmt: skip
-            extra, parts = attention_pointer_loss(
-                outputs.attentions[-1], queries,
-                inputs["input_ids"] == model.config.image_token_id,
-                [s.gt_xyxy for s in batch], grid=MICRO_IMAGE_SIDE // MERGED_PATCH,
-                side=MODEL_SIDE, cells=[s.cells for s in batch],
-            )  # fmt: skip
-            loss = loss + attn_weight * extra
+            terms.append((attn_weight, attention_pointer_loss(
+                outputs.attentions[-1], queries, visual, [s.gt_xyxy for s in batch],
+                grid=grid, side=MODEL_SIDE, cells=cells,
+            )))  # fmt: skip
+        for weight, (extra, parts) in terms:
+            loss = loss + weight * extra
             for key, value in parts.items():
                 aux_log.setdefault(key, []).append(value)
         optimizer.zero_grad(set_to_none=True)
