@@ -46,7 +46,7 @@ build() {  # build <name> <dialogues> <seed> [max-turns]
 }
 
 sft() {  # sft <name> <bench> <eval-bench> <steps> <init or ''> <extra flags...>
-  local name=$1 bench=$2 eval_bench=$3 steps=$4 init=$5
+  local name=$1 bench=$2 eval_bench=$3 steps=$4 init=$5 t=$SECONDS
   shift 5
   "$PY" -m regionreasoner.integrations.micro_train --name "$name" \
     --bench "$DATA/$bench" --eval-bench "$DATA/$eval_bench" --eval-samples 48 \
@@ -54,6 +54,7 @@ sft() {  # sft <name> <bench> <eval-bench> <steps> <init or ''> <extra flags...>
     --batch-size "${BATCH:-8}" --device "${DEVICE:-cpu}" --threads "$THREADS" --seed "$SEED" \
     --style direct --aux-weight 1.0 \
     --eval-every-s "${EVAL_EVERY_S:-480}" --checkpoint-every-s 300 --resume "$@"
+  log_time "$name" $((SECONDS - t))
 }
 
 if want data; then
@@ -68,84 +69,65 @@ if want data; then
   log_time data $((SECONDS - t))
 fi
 if want sft1; then
-  t=$SECONDS
   sft sft1 train_t2 test_t2 "$SFT1_STEPS" "" --lr 1e-3 --warmup 100 --schedule-steps 2000
-  log_time sft1 $((SECONDS - t))
 fi
 if want sft2; then
-  t=$SECONDS
   sft sft2 train_full val "$SFT2_STEPS" "$ROOT/sft1/checkpoint" --lr 1e-3 --warmup 50 \
     --schedule-steps 4000 --coord-sigma 12 --prompts regionreasoner,regionreasoner-train
-  log_time sft2 $((SECONDS - t))
 fi
 if want sft3; then
-  t=$SECONDS
   # probes at 0.1: at 1.0 their gradient norm was 10x the language model's (3.1 vs 0.29
   # at sft2 step 2279) and the shared clip starved the language model
   sft sft3 train_full val "$SFT3_STEPS" "$ROOT/sft2/checkpoint" --lr 5e-4 --warmup 50 \
     --schedule-steps 40000 --aux-weight 0.1 --coord-sigma 12 \
     --prompts regionreasoner,regionreasoner-train
-  log_time sft3 $((SECONDS - t))
 fi
 if want sft4; then
-  t=$SECONDS
   # new probes (attributes + the box scored by the model's own integer embeddings after
   # layer 3) at 0.05: their fresh gradient norm was 12 against 0.35 for the LM loss
   sft sft4 train_full val "$SFT4_STEPS" "$ROOT/sft3/checkpoint" --lr 5e-4 --warmup 50 \
     --schedule-steps 40000 --aux-weight 0.05 --probe-box vocab --coord-sigma 12 \
     --prompts regionreasoner,regionreasoner-train
-  log_time sft4 $((SECONDS - t))
 fi
 if want sft5; then
-  t=$SECONDS
   # + the query probe: the last prompt token must hold the TARGET's box after layer 3
   sft sft5 train_full val "$SFT5_STEPS" "$ROOT/sft4/checkpoint" --lr 5e-4 --warmup 50 \
     --schedule-steps 40000 \
     --aux-weight 0.05 --probe-box vocab --query-probe --coord-sigma 12 \
     --prompts regionreasoner,regionreasoner-train
-  log_time sft5 $((SECONDS - t))
 fi
 if want sft6; then
-  t=$SECONDS
   # question before the image (micro chat template) + the pointer probe: the visual
   # tokens read the question, and a softmax over them must find the target's cells
   sft sft6 train_full val "$SFT6_STEPS" "$ROOT/sft5/checkpoint" --lr 5e-4 --warmup 50 \
     --schedule-steps 40000 --aux-weight 0.05 --probe-box vocab --query-probe --coord-sigma 12 \
     --pointer-weight 0.5 --text-first --init-probes "$ROOT/sft5/train_state.pt" \
     --prompts regionreasoner,regionreasoner-train
-  log_time sft6 $((SECONDS - t))
 fi
 if want sft7; then
-  t=$SECONDS
   # the coordinate tokens' loss x5: the answer must learn to read the pointer
   sft sft7 train_full val "$SFT7_STEPS" "$ROOT/sft6/checkpoint" --lr 5e-4 --warmup 50 \
     --schedule-steps 40000 --aux-weight 0.05 --probe-box vocab --query-probe --coord-sigma 12 \
     --coord-weight 5 --pointer-weight 0.5 --init-probes "$ROOT/sft6/train_state.pt" \
     --prompts regionreasoner,regionreasoner-train
-  log_time sft7 $((SECONDS - t))
 fi
 if want sft8; then
-  t=$SECONDS
   # 8,000 fresh dialogues (train_full had been seen ~5 times); the pointer now targets
   # the cells that hold the object's box, and objects smaller than a cell own one
   sft sft8 train_full2 val "$SFT8_STEPS" "$ROOT/sft7/checkpoint" --lr 5e-4 --warmup 50 \
     --schedule-steps 40000 --aux-weight 0.05 --probe-box vocab --query-probe --coord-sigma 12 \
     --coord-weight 5 --pointer-weight 0.5 --init-probes "$ROOT/sft7/train_state.pt" \
     --prompts regionreasoner,regionreasoner-train
-  log_time sft8 $((SECONDS - t))
 fi
 if want sft9; then
-  t=$SECONDS
   # the end of the warm start: a full cosine from 3e-4 and 4-px coordinate targets
   # (12 px let copies of a box drift by tens of pixels)
   sft sft9 train_full2 val "$SFT9_STEPS" "$ROOT/sft8/checkpoint" --lr 3e-4 --warmup 20 \
     --aux-weight 0.05 --probe-box vocab --query-probe --coord-sigma 4 \
     --coord-weight 5 --pointer-weight 0.5 --init-probes "$ROOT/sft8/train_state.pt" \
     --prompts regionreasoner,regionreasoner-train
-  log_time sft9 $((SECONDS - t))
 fi
 if want sft10; then
-  t=$SECONDS
   # from sft8 (the best checkpoint; sft9's 4-px target broke greedy decoding): 8,000
   # more fresh dialogues, copied coordinates (cited reference, answer = think box)
   # trained one-hot, coordinates read off the image still soft (12 px)
@@ -153,7 +135,6 @@ if want sft10; then
     --schedule-steps 40000 --aux-weight 0.05 --probe-box vocab --query-probe --coord-sigma 12 \
     --coord-weight 5 --exact-copies --pointer-weight 0.5 \
     --init-probes "$ROOT/sft8/train_state.pt" --prompts regionreasoner,regionreasoner-train
-  log_time sft10 $((SECONDS - t))
 fi
 if want grpo; then
   t=$SECONDS
