@@ -17,7 +17,7 @@ SFT=${SFT:-$ROOT/sft5/checkpoint}
 OUT=${OUT:-$ROOT/ablation}
 TEST=${TEST:-$ROOT/data/test}          # a `build synth` folder (not used for training)
 SEEDS=${SEEDS:-"0 1 2"}
-GRPO_STEPS=${GRPO_STEPS:-30}
+GRPO_STEPS=${GRPO_STEPS:-100}
 GRPO_DATA=${GRPO_DATA:-"synth://$ROOT/data/grpo-train?dialogues=400&seed=202"}
 export OMP_NUM_THREADS=${THREADS:-2}
 

@@ -19,7 +19,7 @@ RR=${RR:-.venv/bin/regionreasoner}
 ROOT=${ROOT:-artifacts/micro}
 THREADS=${THREADS:-2}
 SEED=${SEED:-0}
-STAGES=${STAGES:-"data sft1 sft2 sft3 sft4 sft5 sft6 sft7 sft8 sft10 grpo eval"}  # sft9: STAGES=sft9 (a dead end, see the lab log)
+STAGES=${STAGES:-"data sft1 sft2 sft3 sft4 sft5 sft6 sft7 sft8 sft10 sft11 grpo eval"}  # sft9: STAGES=sft9 (a dead end, see the lab log)
 SFT1_STEPS=${SFT1_STEPS:-1404}     # 3-4 objects per image (build synth --max-turns 2)
 SFT2_STEPS=${SFT2_STEPS:-2279}     # 3-9 objects, 2-7 turns, both prompts (of a 4000-step schedule)
 SFT3_STEPS=${SFT3_STEPS:-3481}     # the same data, probes at 0.1 (of a 40,000-step schedule)
@@ -29,7 +29,8 @@ SFT6_STEPS=${SFT6_STEPS:-2311}     # question before image + pointer probe (of a
 SFT7_STEPS=${SFT7_STEPS:-1980}     # + coordinate tokens x5 in the loss (of a 40,000-step schedule)
 SFT8_STEPS=${SFT8_STEPS:-3886}     # fresh data, pointer on the cells that hold the box (of 40,000)
 SFT9_STEPS=${SFT9_STEPS:-1800}     # cosine decay, sharper coordinate targets (worse: not used after)
-SFT10_STEPS=${SFT10_STEPS:-40000}  # from sft8: fresh data, exact copies (runs across sessions)
+SFT10_STEPS=${SFT10_STEPS:-2934}   # from sft8: fresh data, exact copies (of a 40,000-step schedule)
+SFT11_STEPS=${SFT11_STEPS:-3000}   # the decay: a full cosine from 5e-4, targets unchanged
 GRPO_STEPS=${GRPO_STEPS:-200}
 BUNDLE_FROM=${BUNDLE_FROM:-grpo}
 export OMP_NUM_THREADS=$THREADS
@@ -136,16 +137,24 @@ if want sft10; then
     --coord-weight 5 --exact-copies --pointer-weight 0.5 \
     --init-probes "$ROOT/sft8/train_state.pt" --prompts regionreasoner,regionreasoner-train
 fi
+if want sft11; then
+  # the end of the warm start: sft10's recipe under a full cosine decay (12-px targets
+  # kept: sft9's 4-px target broke greedy decoding); another data order (seed 1)
+  sft sft11 train_full3 val "$SFT11_STEPS" "$ROOT/sft10/checkpoint" --lr 5e-4 --warmup 20 \
+    --aux-weight 0.05 --probe-box vocab --query-probe --coord-sigma 12 \
+    --coord-weight 5 --exact-copies --pointer-weight 0.5 --seed 1 \
+    --init-probes "$ROOT/sft10/train_state.pt" --prompts regionreasoner,regionreasoner-train
+fi
 if want grpo; then
   t=$SECONDS
   "$RR" train --config recipes/micro/grpo-micro.yaml --resume \
-    model="$ROOT/sft10/checkpoint" output_dir="$ROOT/grpo" trainer.max_steps="$GRPO_STEPS" \
+    model="$ROOT/sft11/checkpoint" output_dir="$ROOT/grpo" trainer.max_steps="$GRPO_STEPS" \
     data.train="synth://$DATA/grpo-train?dialogues=400&seed=202"
   log_time grpo $((SECONDS - t))
 fi
 if want eval; then
   t=$SECONDS
-  for model in sft10/checkpoint grpo; do
+  for model in sft11/checkpoint grpo; do
     [[ -f $ROOT/$model/config.json ]] || continue
     "$RR" eval --data "$DATA/test/synth.jsonl" --model "hf:$ROOT/$model" --segmenter box-fill \
       --max-new-tokens 220 --batch-size 16 --out "$ROOT/eval/${model%%/*}" --overwrite
@@ -153,15 +162,7 @@ if want eval; then
   log_time eval $((SECONDS - t))
 fi
 if want bundle; then
-  # The model `regionreasoner demo` loads by default (model, tokenizer, processor only).
-  src=$ROOT/$BUNDLE_FROM
-  dest=src/regionreasoner/assets/micro-model
-  [[ -f $src/config.json ]] || { echo "bundle: no model at $src" >&2; exit 2; }
-  rm -rf "$dest.tmp" && mkdir -p "$dest.tmp"
-  for f in config.json generation_config.json model.safetensors chat_template.jinja \
-           processor_config.json tokenizer.json tokenizer_config.json; do
-    [[ -f $src/$f ]] && cp "$src/$f" "$dest.tmp/"
-  done
-  rm -rf "$dest" && mv "$dest.tmp" "$dest"
-  du -sh "$dest"
+  # The model `regionreasoner demo` loads by default: model (weights stored in float16,
+  # loaded in float32), tokenizer, processor and chat template only.
+  "$PY" -m regionreasoner.integrations.micro_model bundle "$ROOT/$BUNDLE_FROM"
 fi

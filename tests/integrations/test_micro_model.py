@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
 from regionreasoner.dialogue.prompts import get_prompt
@@ -108,3 +111,84 @@ def test_old_processors_switch_to_the_micro_template(tokenizer):
     processor.chat_template = processor.tokenizer.chat_template = CHAT_TEMPLATE
     use_micro_chat_template(processor)
     assert processor.chat_template == processor.tokenizer.chat_template == MICRO_CHAT_TEMPLATE
+
+
+@pytest.fixture(scope="module")
+def saved_micro(tmp_path_factory):
+    from regionreasoner.integrations.micro_model import build_micro_model
+
+    return build_micro_model(tmp_path_factory.mktemp("micro") / "model", seed=0)
+
+
+def _logits(model_dir):
+    import torch
+    from transformers import Qwen2_5_VLForConditionalGeneration
+
+    model = Qwen2_5_VLForConditionalGeneration.from_pretrained(model_dir, dtype="auto")
+    ids = torch.arange(5, 45).unsqueeze(0)
+    with torch.no_grad():
+        return model.dtype, model(input_ids=ids).logits
+
+
+def test_bundle_halves_the_weights_and_loads_in_float32(saved_micro, tmp_path):
+    from safetensors.torch import load_file
+
+    from regionreasoner.integrations.micro_model import BUNDLE_FILES, bundle_micro
+
+    dest = bundle_micro(saved_micro, tmp_path / "bundle")
+    assert sorted(p.name for p in dest.iterdir()) == sorted((*BUNDLE_FILES, "model.safetensors"))
+    source_size = (saved_micro / "model.safetensors").stat().st_size
+    assert (dest / "model.safetensors").stat().st_size < 0.55 * source_size
+    stored = load_file(str(dest / "model.safetensors"))
+    assert {str(t.dtype) for t in stored.values()} == {"torch.float16"}
+    dtype_a, logits_a = _logits(saved_micro)
+    dtype_b, logits_b = _logits(dest)
+    assert str(dtype_a) == str(dtype_b) == "torch.float32"
+    assert (logits_a - logits_b).abs().max().item() < 0.05
+    assert not (logits_a == logits_b).all()  # the stored precision really changed
+
+
+def test_bundle_replaces_a_previous_bundle_and_leaves_no_staging(saved_micro, tmp_path):
+    import torch
+    from safetensors.torch import load_file
+
+    from regionreasoner.integrations.micro_model import bundle_micro
+
+    dest = tmp_path / "bundle"
+    dest.mkdir()
+    (dest / "stale.txt").write_text("old", encoding="utf-8")
+    bundle_micro(saved_micro, dest, weights_dtype="float32")
+    assert not (dest / "stale.txt").exists()
+    source = load_file(str(saved_micro / "model.safetensors"))
+    stored = load_file(str(dest / "model.safetensors"))
+    assert source.keys() == stored.keys()
+    assert all(torch.equal(source[k], stored[k]) for k in source)  # float32: unchanged
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bundle"]
+
+
+def test_bundle_rejects_a_folder_without_weights_and_keeps_the_old_bundle(
+    saved_micro, tmp_path, caplog
+):
+    from regionreasoner.errors import UserInputError
+    from regionreasoner.integrations.micro_model import bundle_micro, main
+
+    dest = bundle_micro(saved_micro, tmp_path / "bundle")
+    before = (dest / "model.safetensors").read_bytes()
+    empty = tmp_path / "not-a-model"
+    empty.mkdir()
+    with pytest.raises(UserInputError, match=re.escape("missing config.json, model.safetensors")):
+        bundle_micro(empty, dest)
+    with pytest.raises(UserInputError, match="weights dtype"):
+        bundle_micro(saved_micro, dest, weights_dtype="int8")
+    assert main(["bundle", str(empty), "--dest", str(dest)]) == 2
+    assert "not-a-model" in caplog.text
+    assert (dest / "model.safetensors").read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bundle", "not-a-model"]
+
+
+def test_default_bundle_is_where_the_demo_looks():
+    import regionreasoner.assets as assets
+    from regionreasoner.integrations.micro_model import default_bundle_dir
+
+    assert default_bundle_dir().parent == Path(assets.__file__).parent
+    assert default_bundle_dir().name == assets.BUNDLED_MODEL_DIR

@@ -25,12 +25,15 @@ chat template) usable as ``hf:<path>``.
 
 from __future__ import annotations
 
+import argparse
 import logging
 import math
 import os
 import random
+import shutil
+import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from regionreasoner._imports import require
@@ -270,3 +273,97 @@ def build_micro_model(out_dir: str | os.PathLike[str], seed: int = 0) -> Path:
     n_params = sum(p.numel() for p in model.parameters())  # type: ignore[attr-defined]
     logger.info("micro Qwen2.5-VL (%d parameters) saved to %s", n_params, out)
     return out
+
+
+BUNDLE_FILES = (
+    "config.json",
+    "generation_config.json",
+    "chat_template.jinja",
+    "processor_config.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+)
+"""What a bundled model keeps besides its weights: config, tokenizer, processor, template."""
+
+BUNDLE_WEIGHT_DTYPES = ("float16", "float32")
+"""Storage precisions of bundled weights. ``float16`` halves the file; the config keeps
+``float32``, so ``hf:<path>`` (``--dtype auto``) loads and computes in float32."""
+
+WEIGHTS_FILE = "model.safetensors"
+
+
+def default_bundle_dir() -> Path:
+    """Where ``regionreasoner demo`` looks for its model (inside the installed package)."""
+    from importlib import resources
+
+    from regionreasoner.assets import BUNDLED_MODEL_DIR
+
+    return Path(str(resources.files("regionreasoner.assets"))) / BUNDLED_MODEL_DIR
+
+
+def bundle_micro(
+    src: str | os.PathLike[str],
+    dest: str | os.PathLike[str] | None = None,
+    weights_dtype: str = "float16",
+) -> Path:
+    """Copy the checkpoint ``src`` (a trained micro model) into ``dest`` (default: the
+    package's bundled-model folder) as a loadable ``hf:<path>`` folder: the files of
+    :data:`BUNDLE_FILES` and the weights stored as ``weights_dtype`` (training state,
+    optimizer and logs stay behind). ``dest`` is replaced only once complete."""
+    torch = require("torch", extra="hf")
+    safetensors_torch = require("safetensors.torch", extra="hf")
+    if weights_dtype not in BUNDLE_WEIGHT_DTYPES:
+        raise UserInputError(
+            f"weights dtype {weights_dtype!r}: expected one of {', '.join(BUNDLE_WEIGHT_DTYPES)}"
+        )
+    source = Path(src)
+    missing = [n for n in ("config.json", WEIGHTS_FILE) if not (source / n).is_file()]
+    if missing:
+        raise UserInputError(f"{source}: not a model checkpoint (missing {', '.join(missing)})")
+    target = Path(dest) if dest is not None else default_bundle_dir()
+    if target.exists() and not target.is_dir():
+        raise UserInputError(f"{target}: exists and is not a folder")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    dtype = getattr(torch, weights_dtype)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        for name in BUNDLE_FILES:
+            if (source / name).is_file():
+                shutil.copyfile(source / name, staging / name)
+        tensors = safetensors_torch.load_file(str(source / WEIGHTS_FILE))
+        stored = {k: v.to(dtype) if v.is_floating_point() else v for k, v in tensors.items()}
+        safetensors_torch.save_file(stored, str(staging / WEIGHTS_FILE), metadata={"format": "pt"})
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    size = sum(p.stat().st_size for p in target.iterdir())
+    logger.info("bundled %s -> %s (%.1f MB, weights %s)", source, target, size / 1e6, weights_dtype)
+    return target
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m regionreasoner.integrations.micro_model bundle SRC [--dest DIR]``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m regionreasoner.integrations.micro_model",
+        description="Bundle a trained micro checkpoint as the model `regionreasoner demo` loads.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    bundle = sub.add_parser("bundle", help="copy a checkpoint into the package (half-size)")
+    bundle.add_argument("src", type=Path, help="checkpoint folder (config.json, model.safetensors)")
+    bundle.add_argument("--dest", type=Path, default=None, help="default: the package's folder")
+    bundle.add_argument("--weights-dtype", choices=BUNDLE_WEIGHT_DTYPES, default="float16")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s")
+    try:
+        bundle_micro(args.src, args.dest, args.weights_dtype)
+    except UserInputError as exc:
+        logger.error("error: %s", exc)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
