@@ -31,7 +31,7 @@ SFT8_STEPS=${SFT8_STEPS:-3886}     # fresh data, pointer on the cells that hold 
 SFT9_STEPS=${SFT9_STEPS:-1800}     # cosine decay, sharper coordinate targets (worse: not used after)
 SFT10_STEPS=${SFT10_STEPS:-2934}   # from sft8: fresh data, exact copies (of a 40,000-step schedule)
 SFT11_STEPS=${SFT11_STEPS:-3000}   # the decay: a full cosine from 5e-4, targets unchanged
-GRPO_STEPS=${GRPO_STEPS:-200}
+GRPO_STEPS=${GRPO_STEPS:-100}  # = recipes/micro/ablation.sh: the grpo stage is its ref+cons seed-0 run
 BUNDLE_FROM=${BUNDLE_FROM:-grpo}
 export OMP_NUM_THREADS=$THREADS
 
