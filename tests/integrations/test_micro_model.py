@@ -137,6 +137,8 @@ def test_bundle_halves_the_weights_and_loads_in_float32(saved_micro, tmp_path):
 
     dest = bundle_micro(saved_micro, tmp_path / "bundle")
     assert sorted(p.name for p in dest.iterdir()) == sorted((*BUNDLE_FILES, "model.safetensors"))
+    assert dest.stat().st_mode & 0o777 == 0o755
+    assert {p.stat().st_mode & 0o777 for p in dest.iterdir()} == {0o644}
     source_size = (saved_micro / "model.safetensors").stat().st_size
     assert (dest / "model.safetensors").stat().st_size < 0.55 * source_size
     stored = load_file(str(dest / "model.safetensors"))

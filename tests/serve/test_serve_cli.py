@@ -38,8 +38,13 @@ def test_model_is_required_without_a_bundled_model(
     assert "--model is required" in capsys.readouterr().err
 
 
-def test_no_model_is_bundled_yet() -> None:
-    assert app_module.bundled_model_spec() is None
+def test_the_default_model_is_the_bundled_one(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    from regionreasoner import assets
+
+    expected = None if assets.bundled_model_path() is None else f"hf:{assets.bundled_model_path()}"
+    assert app_module.bundled_model_spec() == expected
+    monkeypatch.setattr(app_module, "bundled_model_path", lambda: tmp_path)
+    assert app_module.bundled_model_spec() == f"hf:{tmp_path}"
 
 
 @pytest.mark.parametrize(

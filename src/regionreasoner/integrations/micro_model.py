@@ -290,6 +290,8 @@ BUNDLE_WEIGHT_DTYPES = ("float16", "float32")
 ``float32``, so ``hf:<path>`` (``--dtype auto``) loads and computes in float32."""
 
 WEIGHTS_FILE = "model.safetensors"
+BUNDLE_DIR_MODE = 0o755
+BUNDLE_FILE_MODE = 0o644
 
 
 def default_bundle_dir() -> Path:
@@ -333,6 +335,9 @@ def bundle_micro(
         tensors = safetensors_torch.load_file(str(source / WEIGHTS_FILE))
         stored = {k: v.to(dtype) if v.is_floating_point() else v for k, v in tensors.items()}
         safetensors_torch.save_file(stored, str(staging / WEIGHTS_FILE), metadata={"format": "pt"})
+        staging.chmod(BUNDLE_DIR_MODE)  # mkdtemp makes it private; a package is world-readable
+        for path in staging.iterdir():
+            path.chmod(BUNDLE_FILE_MODE)
         if target.exists():
             shutil.rmtree(target)
         os.replace(staging, target)

@@ -63,7 +63,7 @@ class ServeCommand(Command):
             "--model",
             default=None,
             metavar="SPEC",
-            help="hf:PATH | openai:BASE_URL#MODEL | oracle (required: no model is bundled)",
+            help="hf:PATH | openai:BASE_URL#MODEL | oracle (default: the bundled micro model)",
         )
         model.add_argument(
             "--segmenter",
