@@ -67,6 +67,7 @@ if want data; then
   build train_full3 8000 104
   build val 30 997
   build test 100 999
+  build test2 100 1001   # a second held-out set (docs/micro_reproduction.md, session 4)
   log_time data $((SECONDS - t))
 fi
 if want sft1; then
