@@ -188,9 +188,14 @@ def test_bundle_rejects_a_folder_without_weights_and_keeps_the_old_bundle(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bundle", "not-a-model"]
 
 
-def test_default_bundle_is_where_the_demo_looks():
+def test_default_bundle_is_where_the_demo_looks(saved_micro, tmp_path, monkeypatch):
     import regionreasoner.assets as assets
-    from regionreasoner.integrations.micro_model import default_bundle_dir
+    from regionreasoner.integrations import micro_model
 
-    assert default_bundle_dir().parent == Path(assets.__file__).parent
-    assert default_bundle_dir().name == assets.BUNDLED_MODEL_DIR
+    assert assets.bundled_model_dir().parent == Path(assets.__file__).parent
+    assert assets.bundled_model_dir().name == assets.BUNDLED_MODEL_DIR
+    assert assets.bundled_model_path() in (None, assets.bundled_model_dir())
+    # without --dest, bundle writes where bundled_model_dir points
+    monkeypatch.setattr(micro_model, "bundled_model_dir", lambda: tmp_path / "pkg" / "micro-model")
+    assert micro_model.bundle_micro(saved_micro) == tmp_path / "pkg" / "micro-model"
+    assert (tmp_path / "pkg" / "micro-model" / "config.json").is_file()

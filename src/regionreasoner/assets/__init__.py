@@ -10,7 +10,12 @@ BUNDLED_MODEL_DIR = "micro-model"
 with tokenizer, processor and chat template, loadable as ``hf:<path>``."""
 
 
+def bundled_model_dir() -> Path:
+    """Where the bundled micro model lives in this installation (whether or not it is there)."""
+    return Path(str(resources.files("regionreasoner.assets").joinpath(BUNDLED_MODEL_DIR)))
+
+
 def bundled_model_path() -> Path | None:
     """Path of the bundled micro model, or ``None`` when this installation has none."""
-    path = Path(str(resources.files("regionreasoner.assets").joinpath(BUNDLED_MODEL_DIR)))
+    path = bundled_model_dir()
     return path if (path / "config.json").is_file() else None

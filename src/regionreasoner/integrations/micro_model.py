@@ -37,6 +37,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from regionreasoner._imports import require
+from regionreasoner.assets import bundled_model_dir
 from regionreasoner.errors import UserInputError
 from regionreasoner.integrations.tiny_model import (
     SYSTEM_PROMPT_DEFAULT,
@@ -294,15 +295,6 @@ BUNDLE_DIR_MODE = 0o755
 BUNDLE_FILE_MODE = 0o644
 
 
-def default_bundle_dir() -> Path:
-    """Where ``regionreasoner demo`` looks for its model (inside the installed package)."""
-    from importlib import resources
-
-    from regionreasoner.assets import BUNDLED_MODEL_DIR
-
-    return Path(str(resources.files("regionreasoner.assets"))) / BUNDLED_MODEL_DIR
-
-
 def bundle_micro(
     src: str | os.PathLike[str],
     dest: str | os.PathLike[str] | None = None,
@@ -322,7 +314,7 @@ def bundle_micro(
     missing = [n for n in ("config.json", WEIGHTS_FILE) if not (source / n).is_file()]
     if missing:
         raise UserInputError(f"{source}: not a model checkpoint (missing {', '.join(missing)})")
-    target = Path(dest) if dest is not None else default_bundle_dir()
+    target = Path(dest) if dest is not None else bundled_model_dir()
     if target.exists() and not target.is_dir():
         raise UserInputError(f"{target}: exists and is not a folder")
     target.parent.mkdir(parents=True, exist_ok=True)
