@@ -259,12 +259,17 @@ def test_rows_are_json_serialisable_and_complete(bench: Path) -> None:
         "image_wh",
         "protocol",
         "reference_policy",
+        "refers_to",
+        "relation",
     }
     for row in rows:
         assert required <= set(row)
         json.dumps(row, allow_nan=False)
     assert {r["reference_source"] for r in rows} == {"none", "predicted"}
     assert all(r["cited_reference"] is True for r in rows if r["turn_index"] > 0)
+    # The data's relation travels with the row (the report's per-relation table).
+    assert {r["relation"] for r in rows if r["turn_index"] == 0} == {None}
+    assert {r["relation"] for r in rows if r["turn_index"] > 0} == {"next_to"}
 
 
 def test_mask_size_mismatch_is_a_data_error(tmp_path: Path) -> None:

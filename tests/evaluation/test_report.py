@@ -503,3 +503,69 @@ def test_run_settings_read_config_spellings(config, expected):
     for key, value in expected.items():
         assert getattr(settings, key) == value, key
     assert settings.segmentation is (settings.segmenter != "none")
+
+
+# Relations of scenario_rows(), as write_bench() stores them: a/1 and b/2 are right_of,
+# b/1 is above, the first turns cite nothing. Hand-computed per relation:
+#   right_of: a/1 hit (50/100, cited), b/2 hit (90/110, hallucinated) -> acc 1, cited 1/2
+#   above: b/1 failed (0/100) -> acc 0, gIoU 0
+#   no reference: a/0 hit (100/100), b/0 miss (0/400) -> acc 1/2, gIoU 1/2
+SCENARIO_RELATIONS = {("a", 1): "right_of", ("b", 1): "above", ("b", 2): "right_of"}
+EXPECTED_RELATIONS = {
+    "right_of": {"turns": 2, "acc@0.5": 1.0, "gIoU": (0.5 + 90 / 110) / 2, "citation_rate": 0.5},
+    "above": {"turns": 1, "acc@0.5": 0.0, "gIoU": 0.0, "citation_rate": None},
+    "no reference": {"turns": 2, "acc@0.5": 0.5, "gIoU": 0.5, "citation_rate": None},
+}
+
+
+def rows_with_relations() -> list[dict]:
+    rows = scenario_rows()
+    for row in rows:
+        key = (row["dialogue_id"], row["turn_index"])
+        row["relation"] = SCENARIO_RELATIONS.get(key)
+        row["refers_to"] = None if row["turn_index"] == 0 else row["turn_index"] - 1
+    return rows
+
+
+def assert_relations(relations: dict) -> None:
+    assert set(relations) == set(EXPECTED_RELATIONS)
+    for name, expected in EXPECTED_RELATIONS.items():
+        for key, value in expected.items():
+            assert relations[name][key] == pytest.approx(value), (name, key)
+
+
+def test_metrics_break_accuracy_down_by_the_rows_relation(tmp_path):
+    run = write_run(tmp_path / "run", rows_with_relations())
+    metrics = write_reports([run])
+    assert_relations(metrics["relations"])
+    assert_relations(json.loads((run / "metrics.json").read_text())["relations"])
+    report = (run / "report.md").read_text()
+    table = report.split("## By relation (%, all rounds)")[1].split("##")[0]
+    lines = [line for line in table.splitlines() if line.startswith("| ") and "---" not in line]
+    # Most frequent relation first, the turns without a reference last.
+    assert lines[1:] == [
+        "| right_of | 2 | 100.0 | 65.9 | 50.0 |",
+        "| above | 1 | 0.0 | 0.0 | n/a |",
+        "| no reference | 2 | 50.0 | 50.0 | n/a |",
+    ]
+    assert "By relation" in (run / "report.html").read_text()
+
+
+def test_relations_of_old_rows_come_from_the_data_file(tmp_path):
+    bench = write_bench(tmp_path / "data" / "bench.jsonl", "synth")
+    run = write_run(tmp_path / "run", scenario_rows())  # rows without "relation"
+    assert_relations(write_reports([run], data_path=bench)["relations"])
+
+
+def test_without_relations_there_is_no_relation_table(tmp_path):
+    run = write_run(tmp_path / "run", scenario_rows())  # no "relation", no data file
+    assert write_reports([run])["relations"] == {}
+    assert "By relation" not in (run / "report.md").read_text()
+
+
+def test_a_reference_without_a_relation_name_is_unnamed(tmp_path):
+    rows = rows_with_relations()
+    rows[1]["relation"] = None  # a/1 still cites turn 0
+    relations = write_reports([write_run(tmp_path / "run", rows)])["relations"]
+    assert relations["unnamed"]["turns"] == 1 and relations["right_of"]["turns"] == 1
+    assert relations["no reference"]["turns"] == 2

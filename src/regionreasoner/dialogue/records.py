@@ -90,6 +90,8 @@ class TurnRecord:
     Attributes:
         dialogue_id, turn_index: the turn (``turn_index`` 0-based, round = index + 1).
         refers_to: the cited earlier turn, or ``None``.
+        relation: the data's relation between the target and the cited region
+            (``above``, ``inside``, ...), or ``None``.
         protocol, reference_policy: how the turn was run.
         question: the question with the reference substituted.
         prompt: the full user text sent to the model.
@@ -121,6 +123,7 @@ class TurnRecord:
     dialogue_id: str
     turn_index: int
     refers_to: int | None
+    relation: str | None
     protocol: str
     reference_policy: str
     question: str

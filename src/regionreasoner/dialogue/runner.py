@@ -503,6 +503,7 @@ def finish_turn(
         dialogue_id=dialogue_id,
         turn_index=turn.turn_index,
         refers_to=turn.refers_to,
+        relation=turn.relation,
         protocol=protocol.name,
         reference_policy=policy_name,
         question=question,

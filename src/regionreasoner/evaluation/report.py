@@ -34,6 +34,7 @@ from regionreasoner.data.schema import Dialogue
 from regionreasoner.errors import DataFormatError, UserInputError
 from regionreasoner.evaluation.accumulators import (
     MetricsAccumulator,
+    RoundAccumulator,
     TurnScore,
     TurnTruth,
     score_row,
@@ -69,6 +70,12 @@ DEFAULT_GALLERY_SEED = 0
 
 NO_SEGMENTER = "none"
 """The ``--segmenter`` value of a detection-only run."""
+
+NO_RELATION = "no reference"
+"""``metrics.json`` ``relations`` key of the turns that cite no earlier region."""
+
+UNNAMED_RELATION = "unnamed"
+"""``relations`` key of turns that cite a region but whose data names no relation."""
 
 MERGE_KEYS = ("protocol", "reference_policy", "model", "data", "prompt", "segmenter")
 """Settings that must agree between merged shard directories."""
@@ -303,6 +310,38 @@ def _detect_run_benchmark(run: ScoredRun) -> str | None:
     return None
 
 
+def _relation_of(row: Mapping[str, Any], dialogues: Mapping[str, Dialogue] | None) -> str | None:
+    """The relation a turn's question asks about, or ``None`` when it is not known."""
+    if "relation" in row:
+        relation, refers_to = row["relation"], row.get("refers_to")
+    else:  # rows written before the relation was stored: look the turn up in the data
+        dialogue = dialogues.get(str(row["dialogue_id"])) if dialogues is not None else None
+        if dialogue is None or row["turn_index"] >= len(dialogue.turns):
+            return None
+        turn = dialogue.turns[row["turn_index"]]
+        relation, refers_to = turn.relation, turn.refers_to
+    if relation:
+        return str(relation)
+    return NO_RELATION if refers_to is None else UNNAMED_RELATION
+
+
+def relation_metrics(run: ScoredRun) -> dict[str, dict[str, Any]]:
+    """Per-relation metrics (the ``relations`` entry of ``metrics.json``).
+
+    Keys are the data's relation names (``above``, ``closest_to``, ...), plus
+    :data:`NO_RELATION` for the turns that cite no earlier region and
+    :data:`UNNAMED_RELATION` for turns that cite one without naming the relation.
+    Empty when some turn's relation is unknown (old rows scored without the data file).
+    """
+    accumulators: dict[str, RoundAccumulator] = {}
+    for row, score in zip(run.rows, run.scores, strict=True):
+        relation = _relation_of(row, run.dialogues)
+        if relation is None:
+            return {}
+        accumulators.setdefault(relation, RoundAccumulator()).update(score)
+    return {name: accumulators[name].compute() for name in sorted(accumulators)}
+
+
 def compute_metrics(run: ScoredRun) -> dict[str, Any]:
     """The ``metrics.json`` dict of a scored run."""
     metrics = MetricsAccumulator().update_all(run.scores).compute()
@@ -312,6 +351,7 @@ def compute_metrics(run: ScoredRun) -> dict[str, Any]:
     return {
         "overall": metrics["overall"],
         "rounds": metrics["rounds"],
+        "relations": relation_metrics(run),
         "protocol": settings.protocol,
         "reference_policy": settings.reference_policy,
         "backend": settings.backend,
@@ -478,6 +518,31 @@ def behaviour_table(metrics: Mapping[str, Any]) -> _Table:
     return _Table(_header(metrics, "rate (%)"), tuple(rows))
 
 
+def relation_table(metrics: Mapping[str, Any]) -> _Table | None:
+    """acc@0.5, gIoU and citation rate per relation, most frequent first.
+
+    ``None`` when the run has no per-relation metrics or only turns without a reference.
+    """
+    relations: Mapping[str, Mapping[str, Any]] = metrics.get("relations") or {}
+    if not set(relations) - {NO_RELATION}:
+        return None
+    order = sorted(
+        relations, key=lambda name: (name == NO_RELATION, -relations[name]["turns"], name)
+    )
+    rows = [
+        (
+            name,
+            str(relations[name]["turns"]),
+            _pct(relations[name].get("acc@0.5")),
+            _pct(relations[name].get("gIoU")),
+            _pct(relations[name].get("citation_rate")),
+        )
+        for name in order
+    ]
+    header = ("relation", "turns", f"acc@{IOU_HIT_THRESHOLD:g}", "gIoU", "reference cited")
+    return _Table(header, tuple(rows))
+
+
 def settings_table(metrics: Mapping[str, Any]) -> _Table:
     """The run's settings, one per row."""
     benchmark = metrics.get("benchmark")
@@ -609,6 +674,9 @@ def render_markdown(metrics: Mapping[str, Any]) -> str:
                 pass_rate_table(metrics).to_markdown(),
                 "",
             ]
+        relations = relation_table(metrics)
+        if relations is not None:
+            parts += ["## By relation (%, all rounds)", "", relations.to_markdown(), ""]
         parts += [
             "## Output format and reference citations per round (%)",
             "",
@@ -710,6 +778,9 @@ def render_html(metrics: Mapping[str, Any], png: bytes, gallery: str) -> str:
                 "<h2>Mask IoU pass rates per round (%)</h2>",
                 pass_rate_table(metrics).to_html(),
             ]
+        relations = relation_table(metrics)
+        if relations is not None:
+            body += ["<h2>By relation (%, all rounds)</h2>", relations.to_html()]
         body += [
             "<h2>Output format and reference citations per round (%)</h2>",
             behaviour_table(metrics).to_html(),
