@@ -13,7 +13,7 @@ from pycocotools import mask as mask_utils
 
 from regionreasoner.errors import DataFormatError, UserInputError
 from regionreasoner.evaluation.published import DETECTION, REFCOCOG, SEGMENTATION, TURN_COUNTS
-from regionreasoner.evaluation.report import RunSettings, write_reports
+from regionreasoner.evaluation.report import RunSettings, size_of, write_reports
 
 IMAGE_WH = (40, 30)
 
@@ -569,3 +569,37 @@ def test_a_reference_without_a_relation_name_is_unnamed(tmp_path):
     relations = write_reports([write_run(tmp_path / "run", rows)])["relations"]
     assert relations["unnamed"]["turns"] == 1 and relations["right_of"]["turns"] == 1
     assert relations["no reference"]["turns"] == 2
+
+
+def test_size_classes_follow_cocos_area_bounds():
+    assert [size_of(a) for a in (0, 32**2 - 1, 32**2, 96**2 - 1, 96**2, 10**6)] == [
+        "small",
+        "small",
+        "medium",
+        "medium",
+        "large",
+        "large",
+    ]
+
+
+def test_metrics_break_accuracy_down_by_target_size(tmp_path):
+    rows = scenario_rows()  # every target box of the scenario is small (<= 400 px)
+    rows[0].update(pred_bboxes=[[0, 0, 40, 30]], gt_bboxes=[[0, 0, 40, 30]])  # 1,200: medium, hit
+    rows[2].update(gt_bboxes=[[0, 0, 100, 100]])  # 10,000: large, no prediction
+    run = write_run(tmp_path / "run", rows)
+    sizes = write_reports([run])["sizes"]
+    # small: a/1 hit, b/1 failed, b/2 hit
+    assert {k: (v["turns"], v["acc@0.5"]) for k, v in sizes.items()} == {
+        "small": (3, pytest.approx(2 / 3)),
+        "medium": (1, 1.0),
+        "large": (1, 0.0),
+    }
+    report = (run / "report.md").read_text()
+    table = report.split("## By target box size")[1].split("##")[0]
+    assert [
+        line.split(" | ")[0] for line in table.splitlines() if line[:3] in ("| s", "| m", "| l")
+    ] == [
+        "| small",
+        "| medium",
+        "| large",
+    ]

@@ -24,7 +24,7 @@ import json
 import logging
 import os
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -76,6 +76,15 @@ NO_RELATION = "no reference"
 
 UNNAMED_RELATION = "unnamed"
 """``relations`` key of turns that cite a region but whose data names no relation."""
+
+SMALL_AREA = 32**2
+"""COCO's upper bound (pixels, exclusive) of a ``small`` object; here the target box's area."""
+
+MEDIUM_AREA = 96**2
+"""COCO's upper bound (pixels, exclusive) of a ``medium`` object."""
+
+SIZE_CLASSES = ("small", "medium", "large")
+"""``metrics.json`` ``sizes`` keys, smallest first."""
 
 MERGE_KEYS = ("protocol", "reference_policy", "model", "data", "prompt", "segmenter")
 """Settings that must agree between merged shard directories."""
@@ -325,21 +334,54 @@ def _relation_of(row: Mapping[str, Any], dialogues: Mapping[str, Dialogue] | Non
     return NO_RELATION if refers_to is None else UNNAMED_RELATION
 
 
-def relation_metrics(run: ScoredRun) -> dict[str, dict[str, Any]]:
-    """Per-relation metrics (the ``relations`` entry of ``metrics.json``).
+def _target_area(row: Mapping[str, Any], dialogues: Mapping[str, Dialogue] | None) -> float | None:
+    """Area in original pixels of the turn's first ground-truth box, ``None`` if unknown."""
+    boxes = row.get("gt_bboxes")
+    if not boxes:
+        truth = _truth(row, dialogues)
+        boxes = truth.gt_xyxy if truth is not None else None
+    if not boxes:
+        return None
+    x1, y1, x2, y2 = (float(v) for v in boxes[0])
+    return max(0.0, x2 - x1) * max(0.0, y2 - y1)
 
-    Keys are the data's relation names (``above``, ``closest_to``, ...), plus
-    :data:`NO_RELATION` for the turns that cite no earlier region and
+
+def size_of(area: float) -> str:
+    """COCO's size class of an area in pixels: ``small``, ``medium`` or ``large``."""
+    if area < SMALL_AREA:
+        return "small"
+    return "medium" if area < MEDIUM_AREA else "large"
+
+
+def _size_key(row: Mapping[str, Any], dialogues: Mapping[str, Dialogue] | None) -> str | None:
+    area = _target_area(row, dialogues)
+    return None if area is None else size_of(area)
+
+
+_BREAKDOWN_KEYS: Mapping[
+    str, Callable[[Mapping[str, Any], Mapping[str, Dialogue] | None], str | None]
+] = {"relations": _relation_of, "sizes": _size_key}
+"""``metrics.json`` entries that split the turns by a property of the turn."""
+
+
+def breakdown_metrics(run: ScoredRun, name: str) -> dict[str, dict[str, Any]]:
+    """The metrics of each group of turns of one breakdown (``relations`` or ``sizes``).
+
+    ``relations``: keyed by the data's relation name (``above``, ``closest_to``, ...), plus
+    :data:`NO_RELATION` for turns that cite no earlier region and
     :data:`UNNAMED_RELATION` for turns that cite one without naming the relation.
-    Empty when some turn's relation is unknown (old rows scored without the data file).
+    ``sizes``: keyed by the COCO size class of the first ground-truth box (``small``
+    below :data:`SMALL_AREA` pixels, ``medium`` below :data:`MEDIUM_AREA`, ``large``).
+    Empty when some turn's group is unknown (old rows scored without the data file).
     """
+    key_of = _BREAKDOWN_KEYS[name]
     accumulators: dict[str, RoundAccumulator] = {}
     for row, score in zip(run.rows, run.scores, strict=True):
-        relation = _relation_of(row, run.dialogues)
-        if relation is None:
+        key = key_of(row, run.dialogues)
+        if key is None:
             return {}
-        accumulators.setdefault(relation, RoundAccumulator()).update(score)
-    return {name: accumulators[name].compute() for name in sorted(accumulators)}
+        accumulators.setdefault(key, RoundAccumulator()).update(score)
+    return {key: accumulators[key].compute() for key in sorted(accumulators)}
 
 
 def compute_metrics(run: ScoredRun) -> dict[str, Any]:
@@ -351,7 +393,7 @@ def compute_metrics(run: ScoredRun) -> dict[str, Any]:
     return {
         "overall": metrics["overall"],
         "rounds": metrics["rounds"],
-        "relations": relation_metrics(run),
+        **{name: breakdown_metrics(run, name) for name in _BREAKDOWN_KEYS},
         "protocol": settings.protocol,
         "reference_policy": settings.reference_policy,
         "backend": settings.backend,
@@ -518,6 +560,23 @@ def behaviour_table(metrics: Mapping[str, Any]) -> _Table:
     return _Table(_header(metrics, "rate (%)"), tuple(rows))
 
 
+def _breakdown_table(
+    entries: Mapping[str, Mapping[str, Any]], first: str, order: Sequence[str]
+) -> _Table:
+    rows = [
+        (
+            name,
+            str(entries[name]["turns"]),
+            _pct(entries[name].get("acc@0.5")),
+            _pct(entries[name].get("gIoU")),
+            _pct(entries[name].get("citation_rate")),
+        )
+        for name in order
+    ]
+    header = (first, "turns", f"acc@{IOU_HIT_THRESHOLD:g}", "gIoU", "reference cited")
+    return _Table(header, tuple(rows))
+
+
 def relation_table(metrics: Mapping[str, Any]) -> _Table | None:
     """acc@0.5, gIoU and citation rate per relation, most frequent first.
 
@@ -529,18 +588,16 @@ def relation_table(metrics: Mapping[str, Any]) -> _Table | None:
     order = sorted(
         relations, key=lambda name: (name == NO_RELATION, -relations[name]["turns"], name)
     )
-    rows = [
-        (
-            name,
-            str(relations[name]["turns"]),
-            _pct(relations[name].get("acc@0.5")),
-            _pct(relations[name].get("gIoU")),
-            _pct(relations[name].get("citation_rate")),
-        )
-        for name in order
-    ]
-    header = ("relation", "turns", f"acc@{IOU_HIT_THRESHOLD:g}", "gIoU", "reference cited")
-    return _Table(header, tuple(rows))
+    return _breakdown_table(relations, "relation", order)
+
+
+def size_table(metrics: Mapping[str, Any]) -> _Table | None:
+    """acc@0.5, gIoU and citation rate per COCO size class; ``None`` without sizes."""
+    sizes: Mapping[str, Mapping[str, Any]] = metrics.get("sizes") or {}
+    if not sizes:
+        return None
+    order = [name for name in SIZE_CLASSES if name in sizes]
+    return _breakdown_table(sizes, "target box size", order)
 
 
 def settings_table(metrics: Mapping[str, Any]) -> _Table:
@@ -642,6 +699,19 @@ def report_notes(metrics: Mapping[str, Any]) -> list[str]:
     return notes
 
 
+def _breakdown_tables(metrics: Mapping[str, Any]) -> list[tuple[str, _Table]]:
+    """The report's per-relation and per-size tables that the run has data for."""
+    tables = [
+        ("By relation (%, all rounds)", relation_table(metrics)),
+        (
+            f"By target box size (%, all rounds; COCO: small < {SMALL_AREA}, "
+            f"medium < {MEDIUM_AREA} pixels)",
+            size_table(metrics),
+        ),
+    ]
+    return [(title, table) for title, table in tables if table is not None]
+
+
 def render_markdown(metrics: Mapping[str, Any]) -> str:
     """The ``report.md`` text."""
     benchmark = metrics.get("benchmark")
@@ -674,9 +744,8 @@ def render_markdown(metrics: Mapping[str, Any]) -> str:
                 pass_rate_table(metrics).to_markdown(),
                 "",
             ]
-        relations = relation_table(metrics)
-        if relations is not None:
-            parts += ["## By relation (%, all rounds)", "", relations.to_markdown(), ""]
+        for title, table in _breakdown_tables(metrics):
+            parts += [f"## {title}", "", table.to_markdown(), ""]
         parts += [
             "## Output format and reference citations per round (%)",
             "",
@@ -778,9 +847,8 @@ def render_html(metrics: Mapping[str, Any], png: bytes, gallery: str) -> str:
                 "<h2>Mask IoU pass rates per round (%)</h2>",
                 pass_rate_table(metrics).to_html(),
             ]
-        relations = relation_table(metrics)
-        if relations is not None:
-            body += ["<h2>By relation (%, all rounds)</h2>", relations.to_html()]
+        for title, table in _breakdown_tables(metrics):
+            body += [f"<h2>{html.escape(title)}</h2>", table.to_html()]
         body += [
             "<h2>Output format and reference citations per round (%)</h2>",
             behaviour_table(metrics).to_html(),
