@@ -6,14 +6,14 @@
 # predicted AND oracle references. Finishes with `regionreasoner compare` tables.
 # Resumable: finished trainings (a config.json in the run folder) and evals are skipped.
 #
-#   SFT=artifacts/micro/sft11/checkpoint recipes/micro/ablation.sh
+#   SFT=artifacts/micro/sft12/checkpoint recipes/micro/ablation.sh   # the session-4 table: sft11
 #   SEEDS="0 1 2" GRPO_STEPS=100 SFT=... recipes/micro/ablation.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 RR=${RR:-.venv/bin/regionreasoner}
 ROOT=${ROOT:-artifacts/micro}
-SFT=${SFT:-$ROOT/sft11/checkpoint}
+SFT=${SFT:-$ROOT/sft12/checkpoint}
 OUT=${OUT:-$ROOT/ablation}
 TEST=${TEST:-$ROOT/data/test}          # a `build synth` folder (not used for training)
 SEEDS=${SEEDS:-"0 1 2"}

@@ -19,7 +19,7 @@ RR=${RR:-.venv/bin/regionreasoner}
 ROOT=${ROOT:-artifacts/micro}
 THREADS=${THREADS:-2}
 SEED=${SEED:-0}
-STAGES=${STAGES:-"data sft1 sft2 sft3 sft4 sft5 sft6 sft7 sft8 sft10 sft11 grpo eval"}  # sft9: STAGES=sft9 (a dead end, see the lab log)
+STAGES=${STAGES:-"data sft1 sft2 sft3 sft4 sft5 sft6 sft7 sft8 sft10 sft11 sft12 grpo eval"}  # sft9: STAGES=sft9 (a dead end, see the lab log)
 SFT1_STEPS=${SFT1_STEPS:-1404}     # 3-4 objects per image (build synth --max-turns 2)
 SFT2_STEPS=${SFT2_STEPS:-2279}     # 3-9 objects, 2-7 turns, both prompts (of a 4000-step schedule)
 SFT3_STEPS=${SFT3_STEPS:-3481}     # the same data, probes at 0.1 (of a 40,000-step schedule)
@@ -31,6 +31,7 @@ SFT8_STEPS=${SFT8_STEPS:-3886}     # fresh data, pointer on the cells that hold 
 SFT9_STEPS=${SFT9_STEPS:-1800}     # cosine decay, sharper coordinate targets (worse: not used after)
 SFT10_STEPS=${SFT10_STEPS:-2934}   # from sft8: fresh data, exact copies (of a 40,000-step schedule)
 SFT11_STEPS=${SFT11_STEPS:-3000}   # the decay: a full cosine from 5e-4, targets unchanged
+SFT12_STEPS=${SFT12_STEPS:-2000}   # 8,000 fresh dialogues, a second cosine from 2e-4
 GRPO_STEPS=${GRPO_STEPS:-100}  # = recipes/micro/ablation.sh: the grpo stage is its ref+cons seed-0 run
 BUNDLE_FROM=${BUNDLE_FROM:-grpo}
 export OMP_NUM_THREADS=$THREADS
@@ -68,6 +69,7 @@ if want data; then
   build val 30 997
   build test 100 999
   build test2 100 1001   # a second held-out set (docs/micro_reproduction.md, session 4)
+  build train_full4 8000 105
   log_time data $((SECONDS - t))
 fi
 if want sft1; then
@@ -146,19 +148,30 @@ if want sft11; then
     --coord-weight 5 --exact-copies --pointer-weight 0.5 --seed 1 \
     --init-probes "$ROOT/sft10/train_state.pt" --prompts regionreasoner,regionreasoner-train
 fi
+if want sft12; then
+  # sft11 again on 8,000 fresh dialogues under a second, lower cosine (2e-4 -> 2e-5);
+  # the same 12-px targets (8 px was worse again: docs/micro_reproduction.md, session 5)
+  sft sft12 train_full4 val "$SFT12_STEPS" "$ROOT/sft11/checkpoint" --lr 2e-4 --warmup 20 \
+    --aux-weight 0.05 --probe-box vocab --query-probe --coord-sigma 12 \
+    --coord-weight 5 --exact-copies --pointer-weight 0.5 --seed 2 \
+    --init-probes "$ROOT/sft11/train_state.pt" --prompts regionreasoner,regionreasoner-train
+fi
 if want grpo; then
   t=$SECONDS
   "$RR" train --config recipes/micro/grpo-micro.yaml --resume \
-    model="$ROOT/sft11/checkpoint" output_dir="$ROOT/grpo" trainer.max_steps="$GRPO_STEPS" \
+    model="$ROOT/sft12/checkpoint" output_dir="$ROOT/grpo" trainer.max_steps="$GRPO_STEPS" \
     data.train="synth://$DATA/grpo-train?dialogues=400&seed=202"
   log_time grpo $((SECONDS - t))
 fi
 if want eval; then
   t=$SECONDS
-  for model in sft11/checkpoint grpo; do
+  for model in sft12/checkpoint grpo; do
     [[ -f $ROOT/$model/config.json ]] || continue
-    "$RR" eval --data "$DATA/test/synth.jsonl" --model "hf:$ROOT/$model" --segmenter box-fill \
-      --max-new-tokens 220 --batch-size 16 --out "$ROOT/eval/${model%%/*}" --overwrite
+    for split in test test2; do  # the two held-out sets checkpoints are chosen on
+      "$RR" eval --data "$DATA/$split/synth.jsonl" --model "hf:$ROOT/$model" \
+        --segmenter box-fill --max-new-tokens 220 --batch-size 16 \
+        --out "$ROOT/eval/${model%%/*}-$split" --overwrite
+    done
   done
   log_time eval $((SECONDS - t))
 fi
