@@ -603,3 +603,14 @@ def test_metrics_break_accuracy_down_by_target_size(tmp_path):
         "| medium",
         "| large",
     ]
+
+
+def test_sizes_of_rows_without_ground_truth_come_from_the_data_file(tmp_path):
+    bench = write_bench(tmp_path / "data" / "bench.jsonl", "synth")
+    bare = [
+        {k: v for k, v in r.items() if k not in ("gt_bboxes", "gt_mask")} for r in scenario_rows()
+    ]
+    sizes = write_reports([write_run(tmp_path / "run", bare)], data_path=bench)["sizes"]
+    # every target box of the scenario is at most 20 x 20 pixels
+    assert {k: v["turns"] for k, v in sizes.items()} == {"small": 5}
+    assert sizes["small"]["acc@0.5"] == pytest.approx(3 / 5)
