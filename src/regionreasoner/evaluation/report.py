@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from regionreasoner.data.io import read_dialogues, resolve_image_path
-from regionreasoner.data.schema import Dialogue
+from regionreasoner.data.schema import Dialogue, Turn
 from regionreasoner.errors import DataFormatError, UserInputError
 from regionreasoner.evaluation.accumulators import (
     MetricsAccumulator,
@@ -237,25 +237,26 @@ class ScoredRun:
     counts: Mapping[str, int] = field(default_factory=dict)
 
 
-def _truth(row: Mapping[str, Any], dialogues: Mapping[str, Dialogue] | None) -> TurnTruth | None:
+def _data_turn(row: Mapping[str, Any], dialogues: Mapping[str, Dialogue] | None) -> Turn | None:
+    """The data file's turn of a row, or ``None`` (no data file, or no such turn in it)."""
     if dialogues is None:
         return None
     dialogue = dialogues.get(str(row["dialogue_id"]))
     if dialogue is None or row["turn_index"] >= len(dialogue.turns):
         return None
-    return TurnTruth.from_turn(dialogue.turns[row["turn_index"]])
+    return dialogue.turns[row["turn_index"]]
+
+
+def _truth(row: Mapping[str, Any], dialogues: Mapping[str, Dialogue] | None) -> TurnTruth | None:
+    turn = _data_turn(row, dialogues)
+    return None if turn is None else TurnTruth.from_turn(turn)
 
 
 def _reference_missing(row: Mapping[str, Any], dialogues: Mapping[str, Dialogue] | None) -> bool:
     if "reference_missing" in row:
         return bool(row["reference_missing"])
-    if dialogues is None:
-        return False
-    dialogue = dialogues.get(str(row["dialogue_id"]))
-    if dialogue is None or row["turn_index"] >= len(dialogue.turns):
-        return False
-    turn = dialogue.turns[row["turn_index"]]
-    return turn.has_reference and row.get("reference_bbox") is None
+    turn = _data_turn(row, dialogues)
+    return turn is not None and turn.has_reference and row.get("reference_bbox") is None
 
 
 def score_run(
@@ -324,10 +325,9 @@ def _relation_of(row: Mapping[str, Any], dialogues: Mapping[str, Dialogue] | Non
     if "relation" in row:
         relation, refers_to = row["relation"], row.get("refers_to")
     else:  # rows written before the relation was stored: look the turn up in the data
-        dialogue = dialogues.get(str(row["dialogue_id"])) if dialogues is not None else None
-        if dialogue is None or row["turn_index"] >= len(dialogue.turns):
+        turn = _data_turn(row, dialogues)
+        if turn is None:
             return None
-        turn = dialogue.turns[row["turn_index"]]
         relation, refers_to = turn.relation, turn.refers_to
     if relation:
         return str(relation)
