@@ -1,0 +1,113 @@
+"""The micro recipe (`recipes/micro/run.sh`) as a pipeline: which stage starts from which.
+
+The script is run with stub `PY`/`RR` programs that only record their arguments, so these
+tests check the wiring of the stages (each stage starts from a checkpoint an earlier
+stage wrote, trains on data the data stage builds, GRPO starts from the last SFT stage)
+and the wall-time log, without training anything.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+RUN_SH = REPO / "recipes" / "micro" / "run.sh"
+
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="a bash recipe")
+
+
+def _stub(path: Path, log: Path, name: str) -> Path:
+    path.write_text(
+        f"#!{sys.executable}\n"
+        "import json, sys\n"
+        f"with open({str(log)!r}, 'a') as f:\n"
+        f"    f.write(json.dumps([{name!r}, *sys.argv[1:]]) + '\\n')\n"
+    )
+    path.chmod(0o755)
+    return path
+
+
+def _run(tmp_path: Path, stages: str | None = None) -> tuple[list[list[str]], Path]:
+    log = tmp_path / "calls.jsonl"
+    root = tmp_path / "root"
+    env = dict(
+        os.environ,
+        PY=str(_stub(tmp_path / "py", log, "py")),
+        RR=str(_stub(tmp_path / "rr", log, "rr")),
+        ROOT=str(root),
+    )
+    if stages is not None:
+        env["STAGES"] = stages
+    else:
+        env.pop("STAGES", None)
+    subprocess.run(["bash", str(RUN_SH)], env=env, check=True, capture_output=True, timeout=60)
+    calls = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+    return calls, root
+
+
+def _flag(args: list[str], flag: str) -> str | None:
+    return args[args.index(flag) + 1] if flag in args else None
+
+
+def _default_stages() -> list[str]:
+    for line in RUN_SH.read_text().splitlines():
+        if line.startswith("STAGES="):
+            return shlex.split(line.split(":-", 1)[1].split("}", 1)[0])[0].split()
+    raise AssertionError("run.sh has no STAGES default")
+
+
+def test_every_stage_starts_from_an_earlier_stage_and_known_data(tmp_path: Path) -> None:
+    calls, root = _run(tmp_path)
+    built = {_flag(c, "--out") for c in calls if c[:3] == ["rr", "build", "synth"]}
+    data = root / "data"
+    sft_calls = [
+        c for c in calls if c[0] == "py" and "regionreasoner.integrations.micro_train" in c
+    ]
+    order = [_flag(c, "--name") for c in sft_calls]
+    assert order == [s for s in _default_stages() if s.startswith("sft")]
+
+    done: set[str] = set()
+    for args in sft_calls:
+        name = _flag(args, "--name")
+        for flag in ("--bench", "--eval-bench"):
+            assert _flag(args, flag) in {str(data / Path(b).name) for b in built}, (name, flag)
+            assert str(Path(_flag(args, flag)).parent) == str(data)
+        assert _flag(args, "--out") == str(root / name)
+        init = _flag(args, "--init")
+        if init is not None:
+            assert Path(init).name == "checkpoint" and Path(init).parent.parent == root
+            assert Path(init).parent.name in done, f"{name} starts from a stage not run before it"
+        probes = _flag(args, "--init-probes")
+        if probes is not None:
+            assert Path(probes).name == "train_state.pt"
+            assert Path(probes).parent.name in done, (
+                f"{name} takes probes from a stage not run before it"
+            )
+        assert "--resume" in args
+        done.add(name)
+    assert _flag(sft_calls[0], "--init") is None, "the first stage trains from scratch"
+
+    (grpo,) = [c for c in calls if c[:2] == ["rr", "train"]]
+    model = next(a.split("=", 1)[1] for a in grpo if a.startswith("model="))
+    assert model == str(root / order[-1] / "checkpoint"), "GRPO starts from the last SFT stage"
+    assert "--resume" in grpo
+
+
+def test_walltimes_has_one_line_per_stage_across_reruns(tmp_path: Path) -> None:
+    _run(tmp_path, stages="data sft1 sft2")
+    _, root = _run(tmp_path, stages="data sft1 sft2 sft3")
+    rows = [line.split("\t") for line in (root / "walltimes.tsv").read_text().splitlines()]
+    assert [r[0] for r in rows] == ["data", "sft1", "sft2", "sft3"]
+    assert all(r[1].isdigit() and r[2].endswith("Z") for r in rows)
+
+
+def test_only_the_named_stages_run(tmp_path: Path) -> None:
+    calls, _ = _run(tmp_path, stages="sft4")
+    assert [_flag(c, "--name") for c in calls] == ["sft4"]
