@@ -111,3 +111,95 @@ def test_walltimes_has_one_line_per_stage_across_reruns(tmp_path: Path) -> None:
 def test_only_the_named_stages_run(tmp_path: Path) -> None:
     calls, _ = _run(tmp_path, stages="sft4")
     assert [_flag(c, "--name") for c in calls] == ["sft4"]
+
+
+ABLATION_SH = REPO / "recipes" / "micro" / "ablation.sh"
+LAB_LOG = REPO / "docs" / "micro_reproduction.md"
+# The paper's rows (Tables 3-4): alpha scales the citation reward, beta the consistency.
+ABLATION_WEIGHTS = {
+    "base": {"rewards.alpha=0", "rewards.beta=0"},
+    "ref": {"rewards.alpha=1", "rewards.beta=0"},
+    "ref+cons": {"rewards.alpha=1", "rewards.beta=1"},
+}
+
+
+def _run_ablation(tmp_path: Path) -> tuple[list[list[str]], Path]:
+    log = tmp_path / "calls.jsonl"
+    sft = tmp_path / "sft" / "checkpoint"
+    sft.mkdir(parents=True)
+    (sft / "config.json").write_text("{}")
+    out = tmp_path / "ablation"
+    env = dict(
+        os.environ,
+        RR=str(_stub(tmp_path / "rr", log, "rr")),
+        ROOT=str(tmp_path / "root"),
+        SFT=str(sft),
+        OUT=str(out),
+    )
+    env.pop("SEEDS", None)
+    subprocess.run(["bash", str(ABLATION_SH)], env=env, check=True, capture_output=True, timeout=60)
+    return [json.loads(line) for line in log.read_text().splitlines()], out
+
+
+def test_ablation_trains_three_variants_times_three_seeds_from_one_checkpoint(
+    tmp_path: Path,
+) -> None:
+    calls, out = _run_ablation(tmp_path)
+    trains = [c for c in calls if c[:2] == ["rr", "train"]]
+    runs = {}
+    for args in trains:
+        opts = dict(a.split("=", 1) for a in args if "=" in a and not a.startswith("-"))
+        assert opts["model"] == str(tmp_path / "sft" / "checkpoint")
+        run = Path(opts["output_dir"]).parent.name
+        variant, seed = run.rsplit("-s", 1)
+        assert {f"rewards.{k}={opts[f'rewards.{k}']}" for k in ("alpha", "beta")} == (
+            ABLATION_WEIGHTS[variant]
+        )
+        assert opts["seed"] == seed
+        runs[run] = opts
+    assert sorted(runs) == sorted(f"{v}-s{s}" for v in ABLATION_WEIGHTS for s in "012")
+    evals = [c for c in calls if c[:2] == ["rr", "eval"]]
+    # SFT plus nine GRPO models, each with predicted and with oracle references
+    assert sorted(_flag(c, "--reference") for c in evals) == ["oracle"] * 10 + ["predicted"] * 10
+    compares = [c for c in calls if c[:2] == ["rr", "compare"]]
+    assert [_flag(c, "--out") for c in compares] == [
+        str(out / "table-predicted.md"),
+        str(out / "table-oracle.md"),
+    ]
+
+
+def _markdown_rows(text: str) -> list[list[str]]:
+    return [
+        [cell.strip() for cell in line.strip().strip("|").split("|")]
+        for line in text.splitlines()
+        if line.startswith("| ") and not line.startswith("|---")
+    ]
+
+
+def test_the_lab_log_holds_the_ablation_table_with_seeds() -> None:
+    """Issue 8's Done-when: the ablation table with seeds is in the lab log, for predicted
+    and for oracle references, with the rows `ablation.sh` makes."""
+    labels = [
+        part.split("=", 1)[0].strip('"')
+        for part in shlex.split(
+            ABLATION_SH.read_text().split('"$RR" compare', 1)[1].split("--out")[0]
+        )
+        if "=" in part
+    ]
+    assert labels[0] == "SFT only" and len(labels) == 4
+    section = (
+        LAB_LOG.read_text().split("### The ablation (issue item 4)", 1)[1].split("\n### ", 1)[0]
+    )
+    for refs in ("Predicted references", "Oracle references"):
+        block = section.split(refs, 1)[1]
+        for metric in ("**acc@0.5**", "**gIoU**"):
+            parts = block.split("Training-side", 1)[0].split(metric, 1)
+            assert len(parts) == 2, f"{refs}: no {metric} table in the lab log"
+            table = parts[1].split("\n\n", 2)[1]
+            rows = _markdown_rows(table)
+            header, body = rows[0], rows[1:]
+            assert header[:3] == ["variant", "runs", "R1"] and header[-1] == "R2+"
+            assert [r[0] for r in body] == labels, (refs, metric)
+            for row in body[1:]:
+                assert int(row[1]) >= 3, f"{row[0]}: fewer than 3 seeds"
+                assert all("±" in cell for cell in row[2:]), f"{row[0]}: no spread"
