@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from regionreasoner.integrations.train_config import load_config
+
 REPO = Path(__file__).resolve().parents[2]
 RUN_SH = REPO / "recipes" / "micro" / "run.sh"
 
@@ -203,3 +205,14 @@ def test_the_lab_log_holds_the_ablation_table_with_seeds() -> None:
             for row in body[1:]:
                 assert int(row[1]) >= 3, f"{row[0]}: fewer than 3 seeds"
                 assert all("±" in cell for cell in row[2:]), f"{row[0]}: no spread"
+
+
+def test_the_grpo_config_validates_and_defaults_to_the_recipe_folders() -> None:
+    config = load_config(REPO / "recipes" / "micro" / "grpo-micro.yaml")
+    last_sft = [s for s in _default_stages() if s.startswith("sft")][-1]
+    assert config.model.path == f"artifacts/micro/{last_sft}/checkpoint"
+    assert config.output_dir == "artifacts/micro/grpo"
+    assert (config.rewards.profile, config.rewards.alpha, config.rewards.beta) == ("paper", 1, 1)
+    assert config.trainer.use_cpu and not config.trainer.bf16
+    run_sh = RUN_SH.read_text()
+    assert f"GRPO_STEPS=${{GRPO_STEPS:-{config.trainer.max_steps}}}" in run_sh
