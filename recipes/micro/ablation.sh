@@ -24,7 +24,8 @@ export OMP_NUM_THREADS=${THREADS:-2}
 [[ -f $SFT/config.json ]] || { echo "ablation: no SFT checkpoint at $SFT" >&2; exit 2; }
 [[ -f $TEST/synth.jsonl ]] || "$RR" build synth --out "$TEST" --dialogues 100 --seed 999 >/dev/null
 mkdir -p "$OUT"
-log_time() { printf '%s\t%s\t%s\n' "$1" "$2" "$(date -u +%FT%TZ)" >> "$OUT/walltimes.tsv"; }
+WALLTIMES=$OUT/walltimes.tsv
+source recipes/micro/common.sh  # log_time
 
 evaluate() {  # evaluate <model dir> <run name>
   local ref

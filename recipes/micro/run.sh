@@ -38,12 +38,8 @@ export OMP_NUM_THREADS=$THREADS
 
 DATA=$ROOT/data
 mkdir -p "$ROOT"
-# One line per stage: a rerun that finds a stage already finished (its resume is a no-op)
-# does not log it again, so the first line of a stage is its real wall time.
-log_time() {
-  grep -q "^$1"$'\t' "$ROOT/walltimes.tsv" 2>/dev/null && return 0
-  printf '%s\t%s\t%s\n' "$1" "$2" "$(date -u +%FT%TZ)" >> "$ROOT/walltimes.tsv"
-}
+WALLTIMES=$ROOT/walltimes.tsv
+source recipes/micro/common.sh  # log_time
 want() { [[ " $STAGES " == *" $1 "* ]]; }
 
 build() {  # build <name> <dialogues> <seed> [max-turns]

@@ -68,7 +68,7 @@ def _default_stages() -> list[str]:
 def test_every_stage_starts_from_an_earlier_stage_and_known_data(tmp_path: Path) -> None:
     calls, root = _run(tmp_path)
     built = {_flag(c, "--out") for c in calls if c[:3] == ["rr", "build", "synth"]}
-    data = root / "data"
+    data_splits = {str(root / "data" / Path(out).name) for out in built}
     sft_calls = [
         c for c in calls if c[0] == "py" and "regionreasoner.integrations.micro_train" in c
     ]
@@ -79,8 +79,7 @@ def test_every_stage_starts_from_an_earlier_stage_and_known_data(tmp_path: Path)
     for args in sft_calls:
         name = _flag(args, "--name")
         for flag in ("--bench", "--eval-bench"):
-            assert _flag(args, flag) in {str(data / Path(b).name) for b in built}, (name, flag)
-            assert str(Path(_flag(args, flag)).parent) == str(data)
+            assert _flag(args, flag) in data_splits, (name, flag)
         assert _flag(args, "--out") == str(root / name)
         init = _flag(args, "--init")
         if init is not None:
@@ -128,7 +127,7 @@ ABLATION_WEIGHTS = {
 def _run_ablation(tmp_path: Path) -> tuple[list[list[str]], Path]:
     log = tmp_path / "calls.jsonl"
     sft = tmp_path / "sft" / "checkpoint"
-    sft.mkdir(parents=True)
+    sft.mkdir(parents=True, exist_ok=True)
     (sft / "config.json").write_text("{}")
     out = tmp_path / "ablation"
     env = dict(
@@ -168,6 +167,13 @@ def test_ablation_trains_three_variants_times_three_seeds_from_one_checkpoint(
         str(out / "table-predicted.md"),
         str(out / "table-oracle.md"),
     ]
+
+
+def test_ablation_walltimes_has_one_line_per_step_across_reruns(tmp_path: Path) -> None:
+    _run_ablation(tmp_path)
+    _, out = _run_ablation(tmp_path)  # the stubs write no model, so every step runs again
+    keys = [line.split("\t")[0] for line in (out / "walltimes.tsv").read_text().splitlines()]
+    assert len(keys) == len(set(keys)) == 1 + 9 * 2  # eval-sft, then grpo- and eval- per run
 
 
 def _markdown_rows(text: str) -> list[list[str]]:
