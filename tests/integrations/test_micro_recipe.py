@@ -24,6 +24,8 @@ RUN_SH = REPO / "recipes" / "micro" / "run.sh"
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="a bash recipe")
 
+STAGE_CLOCK_S = 3808.4  # what the stub micro_train reports as its stage's training clock
+
 
 def _stub(path: Path, log: Path, name: str) -> Path:
     path.write_text(
@@ -31,12 +33,22 @@ def _stub(path: Path, log: Path, name: str) -> Path:
         "import json, sys\n"
         f"with open({str(log)!r}, 'a') as f:\n"
         f"    f.write(json.dumps([{name!r}, *sys.argv[1:]]) + '\\n')\n"
+        # like micro_train: the stage's training clock (carried across resumes) is the
+        # `wall_s` of the last line of OUT/train_log.jsonl
+        "if 'micro_train' in ' '.join(sys.argv) and '--out' in sys.argv:\n"
+        "    import pathlib\n"
+        "    out = pathlib.Path(sys.argv[sys.argv.index('--out') + 1])\n"
+        "    out.mkdir(parents=True, exist_ok=True)\n"
+        "    with (out / 'train_log.jsonl').open('a') as f:\n"
+        f"        f.write(json.dumps({{'step': 1, 'wall_s': {STAGE_CLOCK_S}}}) + '\\n')\n"
     )
     path.chmod(0o755)
     return path
 
 
-def _run(tmp_path: Path, stages: str | None = None) -> tuple[list[list[str]], Path]:
+def _run(
+    tmp_path: Path, stages: str | None = None, device: str | None = None
+) -> tuple[list[list[str]], Path]:
     log = tmp_path / "calls.jsonl"
     root = tmp_path / "root"
     env = dict(
@@ -49,6 +61,10 @@ def _run(tmp_path: Path, stages: str | None = None) -> tuple[list[list[str]], Pa
         env["STAGES"] = stages
     else:
         env.pop("STAGES", None)
+    env.pop("DEVICE", None)
+    env.pop("BATCH", None)
+    if device is not None:
+        env["DEVICE"] = device
     subprocess.run(["bash", str(RUN_SH)], env=env, check=True, capture_output=True, timeout=60)
     calls = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
     return calls, root
@@ -107,6 +123,21 @@ def test_walltimes_has_one_line_per_stage_across_reruns(tmp_path: Path) -> None:
     rows = [line.split("\t") for line in (root / "walltimes.tsv").read_text().splitlines()]
     assert [r[0] for r in rows] == ["data", "sft1", "sft2", "sft3"]
     assert all(r[1].isdigit() and r[2].endswith("Z") for r in rows)
+    # an SFT stage logs its own training clock (which spans resumes across sessions),
+    # not only the seconds of the invocation that finished it
+    assert {r[0]: int(r[1]) for r in rows if r[0].startswith("sft")} == {
+        s: int(STAGE_CLOCK_S) for s in ("sft1", "sft2", "sft3")
+    }
+
+
+@pytest.mark.parametrize(("device", "use_cpu"), [(None, "true"), ("cuda", "false")])
+def test_device_reaches_sft_and_grpo(tmp_path: Path, device: str | None, use_cpu: str) -> None:
+    calls, _ = _run(tmp_path, stages="sft1 grpo", device=device)
+    (sft,) = [c for c in calls if c[0] == "py"]
+    assert _flag(sft, "--device") == (device or "cpu")
+    assert _flag(sft, "--batch-size") == "8", "the recipe's batch, on any device"
+    (grpo,) = [c for c in calls if c[:2] == ["rr", "train"]]
+    assert f"trainer.use_cpu={use_cpu}" in grpo
 
 
 def test_only_the_named_stages_run(tmp_path: Path) -> None:
