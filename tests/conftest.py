@@ -4,11 +4,18 @@
 * ``refcoco_source``: a factory writing a refer-toolkit-style ``refs(unc).p`` (any pickle
   protocol, optionally in Python 2's own encoding) and COCO ``instances.json``.
 * ``py2_tools``: the Python-2 cPickle writer used by ``refcoco_source``.
+
+Session-wide settings (they hold for any subset of the suite, e.g. ``pytest tests/serve``;
+details in ``suite_settings.py``): the hypothesis profile (derandomised under ``CI``),
+``conftest.py`` files never collected as doctest modules (``--doctest-modules`` would
+import each as a module named ``conftest``, and two of them in one run clash), and
+skipped browser tests reported loudly (fatal under ``CI``).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import pickle
 import random
 import struct
@@ -22,8 +29,27 @@ import numpy as np
 import pytest
 from pycocotools import mask as mask_utils
 
+from suite_settings import CI_ENV, BrowserSkips, load_hypothesis_profile
+
 SYNTH_DIALOGUES = 12
 SYNTH_IMAGE_WH = (160, 120)
+
+# ----------------------------------------------------------------------------------------
+# Session-wide settings: hypothesis profiles, collection, browser-test accounting
+# ----------------------------------------------------------------------------------------
+
+load_hypothesis_profile(os.environ)
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """Never collect a ``conftest.py`` as a (doctest) module; pytest loads it as a plugin."""
+    return True if collection_path.name == "conftest.py" else None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.pluginmanager.register(
+        BrowserSkips(ci=bool(os.environ.get(CI_ENV))), "regionreasoner-browser-skips"
+    )
 
 
 @pytest.fixture(scope="session")

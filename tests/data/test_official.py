@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from PIL import Image
@@ -151,7 +151,7 @@ _JSON_VALUES = st.recursive(
 )
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60)
 @given(
     items=st.lists(_JSON_VALUES, max_size=4),
     indent=st.sampled_from([None, 1, 2]),
@@ -677,7 +677,7 @@ def _official_dialogue(draw: Any, image_id: int) -> dict[str, Any]:
     }
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=40)
 @given(data=st.data(), indent=st.sampled_from([None, 2]))
 def test_convert_output_always_validates_and_round_trips(data: Any, indent: Any) -> None:
     items = [

@@ -97,14 +97,14 @@ boxes = st.tuples(
 ).map(lambda t: (float(t[0]), float(t[1]), float(t[0] + t[2]), float(t[1] + t[3])))
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300)
 @given(boxes, boxes)
 def test_contact_relations_are_mutually_exclusive(a, b):
     exclusive = {"inside", "contains", "overlapping", "touching", "next_to"}
     assert len(exclusive & set(true_relations(a, b))) <= 1
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300)
 @given(boxes, boxes)
 def test_every_pair_of_boxes_has_a_relation_and_inverse_pairs_agree(a, b):
     rels = set(true_relations(a, b))

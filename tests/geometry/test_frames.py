@@ -171,7 +171,7 @@ def test_qwen_native_wh_matches_transformers_smart_resize(image_wh):
 
 
 @pytest.mark.slow  # imports transformers
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60)
 @given(
     width=st.integers(min_value=1, max_value=6000),
     height=st.integers(min_value=1, max_value=6000),

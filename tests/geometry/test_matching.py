@@ -58,7 +58,7 @@ def brute_force_min(cost: np.ndarray) -> float:
     )
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60)
 @given(
     arrays(
         np.float64,

@@ -106,7 +106,7 @@ def regions_and_mask(draw):
     return boxes, points, labels, keep
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=40)
 @given(regions_and_mask())
 def test_regions_invariants(data):
     boxes, points, labels, keep = data

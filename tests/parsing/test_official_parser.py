@@ -15,7 +15,7 @@ import re
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from regionreasoner.geometry.frames import Frame
@@ -194,7 +194,7 @@ items = st.one_of(
 answers = st.one_of(st.lists(items, max_size=4), items)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150)
 @given(
     answer=answers,
     pad=st.sampled_from(["", " ", "\n  "]),

@@ -6,7 +6,7 @@ import dataclasses
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from regionreasoner.geometry.frames import Frame
@@ -216,7 +216,7 @@ def _check_invariants(r: ParsedResponse) -> None:
     assert all(i.code and i.message for i in r.issues)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150)
 @given(st.text(max_size=300))
 def test_never_raises_on_arbitrary_text(text):
     _check_invariants(parse_response(text))
@@ -231,7 +231,7 @@ FRAGMENTS = [
 ]  # fmt: skip
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200)
 @given(st.lists(st.sampled_from(FRAGMENTS), max_size=60).map("".join))
 def test_never_raises_on_tag_soup(text):
     _check_invariants(parse_response(text))

@@ -40,14 +40,14 @@ def same(a: float, b: float) -> bool:
     return (math.isnan(a) and math.isnan(b)) or a == b
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300)
 @given(box, box)
 def test_box_iou_pair_equals_batch_bit_for_bit(a, b):
     assert same(box_iou_pair(a, b), float(box_iou_batch([a], [b])[0, 0]))
     assert same(box_iou_pair(a, b, plus_one=True), float(box_iou_plus_one_batch([a], [b])[0, 0]))
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300)
 @given(box, box, point, point)
 def test_l1_distance_and_inside_pairs_equal_batch(a, b, p, q):
     with np.errstate(invalid="ignore", over="ignore"):
@@ -56,7 +56,7 @@ def test_l1_distance_and_inside_pairs_equal_batch(a, b, p, q):
         assert point_in_box(p, a) == bool(points_in_boxes([p], [a])[0])
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=150)
 @given(
     st.lists(st.tuples(box, point), min_size=1, max_size=6),
     st.lists(st.tuples(box, point), min_size=1, max_size=6),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from regionreasoner.rewards import COMPONENTS, RewardBreakdown, score_completion
@@ -79,7 +79,7 @@ def check(result: RewardBreakdown, profile: str, alpha: float, beta: float) -> N
     assert all(isinstance(i, str) for i in result.issues)
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=120)
 @given(completion_text, st.sampled_from(["paper", "official"]), weights, weights)
 def test_adversarial_completions_score_finite_in_range(text, profile, alpha, beta):
     result = score_completion(
@@ -88,7 +88,7 @@ def test_adversarial_completions_score_finite_in_range(text, profile, alpha, bet
     check(result, profile, alpha, beta)
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=40)
 @given(
     st.text(max_size=80),
     st.lists(answer_item, min_size=1, max_size=3),
