@@ -6,6 +6,7 @@ import base64
 import io
 import json
 import socket
+import threading
 import time
 
 import numpy as np
@@ -77,16 +78,18 @@ def test_same_image_is_encoded_once(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.parametrize(
-    ("replies", "attempts"),
+    ("replies", "attempts", "timeout_s"),
     [
-        ([Reply(500), Reply(503), Reply(content="fine")], 3),  # server errors are retried
-        ([Reply(429, headers={"Retry-After": "0.05"}), Reply(content="fine")], 2),
-        ([Reply(content="slow", delay_s=1.0), Reply(content="fine")], 2),  # timeout retried
+        ([Reply(500), Reply(503), Reply(content="fine")], 3, 30.0),  # server errors retried
+        ([Reply(429, headers={"Retry-After": "0.05"}), Reply(content="fine")], 2, 30.0),
+        ([Reply(content="slow", delay_s=1.0), Reply(content="fine")], 2, 0.3),  # timeout retried
     ],
 )
-def test_transient_failures_are_retried(replies: list[Reply], attempts: int) -> None:
+def test_transient_failures_are_retried(
+    replies: list[Reply], attempts: int, timeout_s: float
+) -> None:
     with FakeOpenAIServer(lambda n, body: replies[min(n, len(replies) - 1)]) as server:
-        backend = _backend(server, request_timeout_s=0.3)
+        backend = _backend(server, request_timeout_s=timeout_s)
         start = time.perf_counter()
         (out,) = backend.generate([GenerationRequest(_image(), "q")])
         elapsed = time.perf_counter() - start
@@ -149,17 +152,21 @@ def test_any_answer_that_arrives_is_kept(content: object, text: str) -> None:
 
 
 def test_requests_run_concurrently_and_keep_their_order() -> None:
+    """Concurrency as the server sees it: 4 requests in flight at once, never more (each
+    reply waits until 4 are live, so no timing is involved), answers in request order."""
+    four_live = threading.Barrier(4, timeout=30)
+
     def script(n: int, body: dict) -> Reply:
-        return Reply(content=body["messages"][0]["content"][1]["text"], delay_s=0.2)
+        four_live.wait()
+        return Reply(content=body["messages"][0]["content"][1]["text"])
 
     with FakeOpenAIServer(script) as server:
-        backend = _backend(server, concurrency=4)
-        start = time.perf_counter()
+        backend = _backend(server, concurrency=4, request_timeout_s=60)
         out = backend.generate([GenerationRequest(_image(), f"q{i}") for i in range(8)])
-        elapsed = time.perf_counter() - start
         backend.close()
     assert [g.text for g in out] == [f"q{i}" for i in range(8)]
-    assert server.max_live == 4 and elapsed < 8 * 0.2
+    assert [g.attempts for g in out] == [1] * 8 and len(server.bodies) == 8
+    assert server.max_live == 4
 
 
 def test_options_reach_the_backend_and_sampling_sends_a_seed() -> None:

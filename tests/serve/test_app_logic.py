@@ -6,7 +6,6 @@ import contextlib
 import json
 import math
 import threading
-import time
 import zipfile
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -156,16 +155,18 @@ def test_a_timeout_is_shown_and_the_next_question_works(
     def reply(request: GenerationRequest) -> Generation:
         calls.append(1)
         if len(calls) == 1:
-            release.wait(5)
+            release.wait(60)
         return Generation(_ANSWER, 0.0)
 
     controller = make_controller(backend=ScriptedBackend(reply), timeout_s=0.2)
     state = _start(controller, examples)
     state, view = _error(controller.ask(state, "the cup"), "no answer", "within 0.2 s")
     assert state.items[-1].failed and "failed" in view.history
+    assert len(calls) == 1  # the backend is still blocked: the timeout was reached
+    controller.engine.timeout_s = None  # no bound on the next answer (a loaded machine)
     release.set()
     state, view = _ok(controller.ask(state, "the cup again"))
-    assert state.items[-1].labels == ["R1"]
+    assert state.items[-1].labels == ["R1"] and len(calls) == 2
 
 
 _ANSWER = (
@@ -446,7 +447,7 @@ def test_the_oracle_hints_list_the_example_questions(
 class _ChatServer:
     """A scripted OpenAI-compatible chat server on 127.0.0.1 (one reply per request)."""
 
-    def __init__(self, replies: list[tuple[int, str, float]]) -> None:
+    def __init__(self, replies: list[tuple[int, str, threading.Event | None]]) -> None:
         self.replies = replies
         self.bodies: list[dict[str, Any]] = []
         server = self
@@ -458,8 +459,9 @@ class _ChatServer:
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 server.bodies.append(body)
-                status, content, delay_s = server.replies[len(server.bodies) - 1]
-                time.sleep(delay_s)
+                status, content, gate = server.replies[len(server.bodies) - 1]
+                if gate is not None:  # answer only once the test opens the gate
+                    gate.wait(60)
                 payload = json.dumps(
                     {
                         "choices": [
@@ -492,12 +494,18 @@ class _ChatServer:
 def test_an_openai_compatible_server_answers_and_its_failures_are_shown(
     make_controller: Callable, examples: ExampleSet
 ) -> None:
+    late = threading.Event()
     server = _ChatServer(
-        [(200, _ANSWER, 0.0), (200, _ANSWER, 0.0), (500, "overloaded", 0.0), (200, _ANSWER, 1.0)]
+        [
+            (200, _ANSWER, None),
+            (200, _ANSWER, None),
+            (500, "overloaded", None),
+            (200, _ANSWER, late),
+        ]
     )
     try:
-        backend = load_backend(server.spec, BackendOptions(request_timeout_s=5, max_retries=0))
-        controller = make_controller(backend=backend, timeout_s=0.5)
+        backend = load_backend(server.spec, BackendOptions(request_timeout_s=60, max_retries=0))
+        controller = make_controller(backend=backend, timeout_s=None)
         state = _start(controller, examples)
         state, _ = _ok(controller.ask(state, "the cup"))
         state, _ = _ok(controller.ask(state, "the plate under R1"))
@@ -508,7 +516,9 @@ def test_an_openai_compatible_server_answers_and_its_failures_are_shown(
         assert any('"the plate under bbox=[84,140,168,280]"' in t for t in texts)
         assert images and images[0]["image_url"]["url"].startswith("data:image/png;base64,")
         state, _ = _error(controller.ask(state, "the cup"), "500")
+        controller.engine.timeout_s = 0.5  # the server holds the next answer until `late`
         state, _ = _error(controller.ask(state, "the cup"), "within 0.5 s")
         assert [item.failed for item in state.items] == [False, False, True, True]
     finally:
+        late.set()
         server.close()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import numpy as np
@@ -216,11 +215,9 @@ def test_parse_image_size_rejects_bad_values(value):
 
 
 @pytest.mark.slow
-def test_build_synth_fifty_dialogues_take_seconds(tmp_path):
-    start = time.perf_counter()
+def test_build_synth_fifty_dialogues_cite_earlier_turns_and_cover_the_relations(tmp_path):
+    # its speed is measured by benchmarks/build_synth.py (docs/benchmarks.md)
     result = build_synth_benchmark(tmp_path, n_dialogues=50, seed=0)
-    elapsed = time.perf_counter() - start
     assert result.stats.dialogues == 50
-    assert elapsed < 20, elapsed
     assert result.stats.referenced_turns >= result.stats.later_turns / 2
     assert len(result.stats.relations) >= 9
