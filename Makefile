@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints/ci.txt | cksum | cut -d' ' -f1)
 PIP_INSTALL := $(PY) -m pip install --quiet --disable-pip-version-check -c constraints/ci.txt
 
-.PHONY: install browser test test-fast lint demo bench reproduce-micro clean
+.PHONY: install browser test test-fast lint demo bench mutate reproduce-micro clean
 
 $(STAMP): pyproject.toml constraints/ci.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -47,6 +47,10 @@ reproduce-micro: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/convert.py
 	$(PY) benchmarks/rewards.py
+
+# Curated mutations (benchmarks/mutations.yaml) against the tests that must catch them.
+mutate: $(STAMP)
+	$(PY) benchmarks/mutate.py
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .ruff_cache
