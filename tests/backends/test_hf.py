@@ -12,7 +12,7 @@ from regionreasoner.backends import BackendOptions, load_backend
 from regionreasoner.backends.base import GenerationRequest
 from regionreasoner.backends.hf import TransformersBackend
 from regionreasoner.errors import ConfigError
-from regionreasoner.integrations.tiny_model import build_tiny_model
+from regionreasoner.integrations.tiny_model import SYSTEM_PROMPT_DEFAULT, build_tiny_model
 
 pytest.importorskip("transformers")
 torch = pytest.importorskip("torch")
@@ -60,17 +60,35 @@ def test_batch_equals_one_by_one_with_left_padding(backend: TransformersBackend)
     assert backend.processor.tokenizer.padding_side == "left"
 
 
-def test_system_message_changes_the_prompt(backend: TransformersBackend) -> None:
+def test_system_message_is_sent_in_the_system_turn(
+    backend: TransformersBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The prompt the processor renders (its own chat template) holds the request's
+    system message as the system turn, replacing the template's default one."""
+    rendered: list[str] = []
+    render = backend.processor.apply_chat_template
+
+    def spy(*args: object, **kwargs: object) -> str:
+        text = render(*args, **kwargs)
+        rendered.append(text)
+        return text
+
+    monkeypatch.setattr(backend.processor, "apply_chat_template", spy)
     (request,) = _requests(1)
     plain = backend.generate([request])[0].text
-    with_system = backend.generate(
-        [
-            GenerationRequest(
-                request.image, request.user_text, system="Answer in JSON.", max_new_tokens=12
-            )
-        ]
-    )[0].text
-    assert plain != with_system
+    system = GenerationRequest(
+        request.image, request.user_text, system="Answer in JSON.", max_new_tokens=12
+    )
+    with_system = backend.generate([system])[0].text
+    assert len(rendered) == 2
+    default_turn = f"<|im_start|>system\n{SYSTEM_PROMPT_DEFAULT}<|im_end|>\n"
+    assert rendered[0].startswith(default_turn + "<|im_start|>user\n")
+    assert rendered[1].startswith(
+        "<|im_start|>system\nAnswer in JSON.<|im_end|>\n<|im_start|>user\n"
+    )
+    assert SYSTEM_PROMPT_DEFAULT not in rendered[1]
+    assert rendered[1].count("Answer in JSON.") == 1
+    assert plain != with_system  # and the model sees the difference
 
 
 def test_mixed_budgets_are_generated_per_group(backend: TransformersBackend) -> None:

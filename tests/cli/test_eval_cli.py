@@ -408,6 +408,56 @@ def test_non_empty_run_dir_needs_resume_or_overwrite(
     assert len(_rows(out)) == 5
 
 
+def _files(out: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(out.iterdir()) if p.is_file()}
+
+
+def test_resume_with_another_model_exits_2(
+    synth_bench: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "run"
+    assert _eval(synth_bench, out, "--limit", "1") == 0
+    before = _files(out)
+    capsys.readouterr()
+    assert _eval(synth_bench, out, "--limit", "1", "--resume", model="oracle:noise=3") == 2
+    err = capsys.readouterr().err
+    assert "cannot resume: model was 'oracle'" in err and "now 'oracle:noise=3'" in err
+    assert _files(out) == before  # nothing written, nothing removed
+
+
+@pytest.mark.parametrize(
+    ("flags", "key"),
+    [
+        (["--reference", "oracle"], "reference_policy"),
+        (["--protocol", "official"], "protocol"),
+        (["--prompt", "visionreasoner"], "prompt"),
+        (["--frame", "native"], "frame"),
+        (["--segmenter", "none"], "segmenter"),
+        (["--shard", "0/2"], "shard"),
+        (["--max-new-tokens", "64"], "max_new_tokens"),
+        (["--temperature", "0.7"], "temperature"),
+        (["--seed", "1"], "seed"),
+        (["--limit", "2"], "limit"),
+    ],
+)
+def test_resume_with_other_output_settings_exits_2(
+    synth_bench: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    flags: list[str],
+    key: str,
+) -> None:
+    out = tmp_path / "run"
+    assert _eval(synth_bench, out, "--limit", "1") == 0
+    before = _files(out)
+    capsys.readouterr()
+    # _eval passes --segmenter box-fill first; a later flag wins
+    extra = ["--limit", "1", *flags] if "--limit" not in flags else flags
+    assert _eval(synth_bench, out, *extra, "--resume") == 2
+    assert f"cannot resume: {key} was" in capsys.readouterr().err
+    assert _files(out) == before
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from regionreasoner.dialogue.records import (
+    RESUME_KEYS,
     PredictionsLog,
     boxes_to_json,
     check_resume_compatible,
@@ -87,11 +88,47 @@ def test_prepare_run_dir_refuses_non_empty_without_flags(tmp_path: Path) -> None
         prepare_run_dir(out, resume=True, overwrite=True)
 
 
-def test_check_resume_compatible_names_the_changed_setting() -> None:
-    old = {"model": "oracle", "protocol": "paper", "batch_size": 4}
-    check_resume_compatible(old, {**old, "batch_size": 16})  # throughput settings may change
-    with pytest.raises(UserInputError, match="protocol"):
-        check_resume_compatible(old, {**old, "protocol": "official"})
+# Every setting that changes a run's outputs, with the value it had and another value.
+# Written out here (not read from RESUME_KEYS) so that dropping a key from the check fails.
+OUTPUT_SETTINGS = {
+    "data": ("/runs/bench.jsonl", "/runs/other.jsonl"),
+    "model": ("hf:/models/rr-7b", "hf:/models/rr-3b"),
+    "protocol": ("paper", "official"),
+    "reference_policy": ("predicted", "oracle"),
+    "prompt": ("regionreasoner", "visionreasoner"),
+    "frame": ("square840", "native"),
+    "segmenter": ("sam2", "box-fill"),
+    "shard": ("0/4", "1/4"),
+    "max_new_tokens": (1024, 512),
+    "temperature": (0.0, 0.7),
+    "seed": (0, 1),
+    "limit": (None, 10),
+}
+THROUGHPUT_SETTINGS = {"batch_size": (8, 16), "concurrency": (4, 32), "window": (256, 64)}
+
+
+def _config(**changed: object) -> dict[str, object]:
+    base = {key: old for key, (old, _) in {**OUTPUT_SETTINGS, **THROUGHPUT_SETTINGS}.items()}
+    return {**base, **changed}
+
+
+@pytest.mark.parametrize("key", list(OUTPUT_SETTINGS))
+def test_resume_refuses_each_setting_that_changes_the_outputs(key: str) -> None:
+    old, new = OUTPUT_SETTINGS[key]
+    with pytest.raises(UserInputError) as caught:
+        check_resume_compatible(_config(), _config(**{key: new}))
+    message = str(caught.value)
+    assert message.startswith(f"cannot resume: {key} was {old!r}")
+    assert f"now {new!r}" in message
+
+
+def test_resume_compares_exactly_the_output_settings() -> None:
+    assert set(RESUME_KEYS) == set(OUTPUT_SETTINGS)
+
+
+@pytest.mark.parametrize("key", list(THROUGHPUT_SETTINGS))
+def test_resume_accepts_other_throughput_settings(key: str) -> None:
+    check_resume_compatible(_config(), _config(**{key: THROUGHPUT_SETTINGS[key][1]}))
 
 
 def test_json_helpers_keep_integers_and_null_points() -> None:

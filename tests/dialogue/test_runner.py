@@ -8,7 +8,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-import numpy as np
 import pytest
 from eval_bench import make_bench
 from PIL import Image
@@ -25,7 +24,7 @@ from regionreasoner.dialogue import runner as runner_module
 from regionreasoner.dialogue.policy import get_reference_policy
 from regionreasoner.dialogue.prompts import get_prompt
 from regionreasoner.dialogue.protocols import get_protocol
-from regionreasoner.dialogue.runner import DialogueRunner
+from regionreasoner.dialogue.runner import DialogueRunner, RunStats
 from regionreasoner.errors import DataFormatError
 from regionreasoner.geometry.rle import rle_area
 from regionreasoner.segmenters.base import NoSegmenter
@@ -293,6 +292,27 @@ def test_missing_image_fails_before_any_model_call(bench: Path) -> None:
 def test_overhead_stats_are_reported(bench: Path) -> None:
     rows: list[dict[str, Any]] = []
     stats = _runner(bench, Scripted()).run(read_dialogues(bench), emit=rows.append)
+    assert stats.turns == len(rows) > 0
     assert stats.wall_s >= stats.model_s > 0
-    assert stats.overhead_ms_per_turn is not None and stats.overhead_ms_per_turn >= 0
-    assert np.isfinite(stats.overhead_ms_per_turn)
+    overhead = stats.overhead_ms_per_turn
+    assert overhead is not None and overhead >= 0
+    # the run's own figures: the time outside the model, per turn, in milliseconds
+    assert overhead * stats.turns / 1000 + stats.model_s == pytest.approx(stats.wall_s)
+
+
+@pytest.mark.parametrize(
+    ("turns", "model_s", "wall_s", "expected_ms"),
+    [
+        (4, 1.5, 2.0, 125.0),  # (2.0 - 1.5) s / 4 turns
+        (1, 0.0, 0.25, 250.0),
+        (10, 3.0, 3.0, 0.0),  # all the time in the model
+        (0, 0.0, 0.5, None),  # no turn: undefined
+    ],
+)
+def test_overhead_per_turn_is_the_time_outside_the_model(
+    turns: int, model_s: float, wall_s: float, expected_ms: float | None
+) -> None:
+    stats = RunStats(turns=turns, model_s=model_s, wall_s=wall_s)
+    assert stats.overhead_ms_per_turn == (
+        None if expected_ms is None else pytest.approx(expected_ms)
+    )

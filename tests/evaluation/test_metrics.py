@@ -30,6 +30,8 @@ GT = [0.0, 0.0, 10.0, 20.0]  # area 200
         ([], False),  # no prediction
         ([[30, 30, 40, 40]], False),  # disjoint
         ([[10, 20, 0, 0]], False),  # inverted box has area 0
+        ([[0, 0, 10, 0]], False),  # zero-height box on the GT's edge: degenerate, IoU 0
+        ([[0, 10, 0, 20]], False),  # zero-width
     ],
 )
 def test_box_hit_any_threshold_is_strict(pred, expected):

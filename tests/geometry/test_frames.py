@@ -197,3 +197,12 @@ def test_qwen_native_wh_custom_limits():
 def test_qwen_native_wh_rejects_non_positive(image_wh):
     with pytest.raises(ValueError):
         qwen_native_wh(image_wh)
+
+
+def test_frame_conversions_round_half_up_as_the_released_code():
+    """``int(v + 0.5)``: every .5 goes up (numpy's round would send 2.5 and 4.5 down)."""
+    frame = Frame.square((420, 210))  # model = image * (2, 4)
+    assert frame.to_model_xyxy([[1.25, 0.625, 3.25, 1.125]]).tolist() == [[3, 3, 7, 5]]
+    assert frame.to_model_points([[1.25, 1.125]]).tolist() == [[3, 5]]
+    assert frame.to_image_xyxy([[5, 10, 9, 18]], rounded=True).tolist() == [[3, 3, 5, 5]]
+    assert frame.to_image_points([[5, 18]], rounded=True).tolist() == [[3, 5]]

@@ -218,3 +218,31 @@ def test_item_cap(monkeypatch):
     assert len(regions) == 3 and total == 5
     assert [c for c, _ in issues] == ["too_many_items"]
     assert regions.xyxy[:, 2].tolist() == [1, 2, 3]
+
+
+@pytest.mark.parametrize(
+    ("box", "valid"),
+    [
+        ([10, 20, 30, 40], True),
+        ([10, 20, 30, 20], False),  # zero height
+        ([10, 20, 10, 40], False),  # zero width
+        ([10, 40, 30, 20], False),  # y2 < y1
+        ([30, 20, 10, 40], False),  # x2 < x1
+        ([10, 50, 30, 40], False),  # y2 < y1 although y2 > x1
+        ([100, 10, 120, 50], True),  # y2 > y1 although y2 < x1
+        ([10, 100, 50, 120], True),  # x2 > x1 although x2 < y1
+        ([0.5, 0.5, 0.75, 0.5000001], True),  # tiny but not empty
+    ],
+)
+def test_box_order_is_checked_per_axis(box, valid):
+    """Each axis is checked on its own: x2 > x1 and y2 > y1, strictly (a zero-area box is
+    degenerate and would score IoU 0 everywhere)."""
+    regions, total, issues = parse_answer_regions(json.dumps([{"bbox_2d": box}]))
+    assert total == 1
+    if valid:
+        assert regions.xyxy.tolist() == [box]
+        assert [code for code, _ in issues] == ["missing_point"]
+    else:
+        assert len(regions) == 0
+        assert [code for code, _ in issues] == ["invalid_box"]
+        assert "empty or inverted" in issues[0][1]

@@ -117,6 +117,18 @@ ISSUE_CASES = [
         0,
         id="answer-without-json",
     ),
+    # well formed, no issue, but no region: not a usable answer
+    pytest.param(
+        "<scene>s</scene><think>t</think><answer>[]</answer>", [], False, 0, id="empty-list"
+    ),
+    pytest.param(
+        "<scene>s</scene><think>t</think><answer>"
+        '[{"bbox_2d": [10, 20, 30, 20], "point_2d": [20, 20]}]</answer>',
+        ["invalid_box"],
+        False,
+        0,
+        id="zero-height-box",
+    ),
 ]
 
 

@@ -113,3 +113,33 @@ def test_reward_iou_is_evaluation_iou():
 )
 def test_max_matched_hits_table(hits, expected):
     assert max_matched_hits(hits) == expected
+
+
+GT_BOX, GT_POINT = [100.0, 100.0, 200.0, 200.0], [150.0, 150.0]
+
+
+@pytest.mark.parametrize(
+    ("box", "point", "expected"),
+    [
+        # every side moved by 10 px: mean L1 exactly 10 (no hit), IoU 8100/11900, point hit
+        ([110, 110, 210, 210], [150, 150], 2),
+        ([109.5, 109.5, 209.5, 209.5], [150, 150], 3),  # L1 = 9.5 < 10
+        # point exactly 30 px away (18, 24): no point hit; inside its own box
+        ([100, 100, 200, 200], [168, 174], 2),
+        ([100, 100, 200, 200], [168, 173.9], 3),
+        # IoU exactly 0.5 (100 x 50 of 100 x 100): no IoU hit; L1 12.5; point inside, 25 px
+        ([100, 100, 200, 150], [150, 125], 1),
+        # a point on the target but outside its own predicted box: no point hit
+        ([100, 100, 140, 200], [150, 150], 0),
+    ],
+)
+@pytest.mark.parametrize("path", ["pair", "batch"])
+def test_each_hit_term_is_strict_at_its_threshold(box, point, expected, path):
+    """IoU > 0.5, mean L1 < 10 px, point < 30 px and inside its own box (docs/rewards.md);
+    the batch path (above PAIRWISE_LIMIT pairs) is forced with far-away extra GT objects."""
+    n_far = 0 if path == "pair" else PAIRWISE_LIMIT
+    gt_xyxy = [GT_BOX] + [[1000.0 + 20 * i, 1000.0, 1010.0 + 20 * i, 1010.0] for i in range(n_far)]
+    gt_points = [GT_POINT] + [[1005.0 + 20 * i, 1005.0] for i in range(n_far)]
+    assert (len(gt_xyxy) > PAIRWISE_LIMIT) == (path == "batch")
+    hits = matched_hits([box], [point], gt_xyxy, gt_points, plus_one_iou=False)
+    assert hits == expected

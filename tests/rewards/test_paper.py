@@ -7,6 +7,7 @@ import json
 import pytest
 
 from regionreasoner.rewards import COMPONENTS, score_completion
+from regionreasoner.rewards.accuracy import PAIRWISE_LIMIT
 from regionreasoner.rewards.paper import reference_boxes
 
 GT = [{"bbox_2d": [100, 100, 200, 200], "point_2d": [150, 150]}]
@@ -112,6 +113,61 @@ def item(box, point):
 )
 def test_paper_accuracy_continuous_iou(answer_items, expected):
     assert paper(build(answer=json.dumps(answer_items))).accuracy == pytest.approx(expected)
+
+
+TWO_GT = [*GT, {"bbox_2d": [300, 300, 400, 400], "point_2d": [350, 350]}]
+FAR = item([600, 600, 700, 700], [650, 650])
+
+
+@pytest.mark.parametrize(
+    ("answer_items", "expected"),
+    [
+        # one exact hit of two GT objects: 2 * 3 / (3 * max(M=1, N=2))
+        ([item([100, 100, 200, 200], [150, 150])], 1.0),
+        # both found, in the other order: 2 * 6 / (3 * 2)
+        ([item([300, 300, 400, 400], [350, 350]), item([100, 100, 200, 200], [150, 150])], 2.0),
+        # both found plus a far-off box: 2 * 6 / (3 * max(M=3, N=2))
+        ([item([100, 100, 200, 200], [150, 150]), item([300, 300, 400, 400], [350, 350]), FAR],
+         4 / 3),
+        # a far-off box only: no hit
+        ([FAR], 0.0),
+    ],
+)  # fmt: skip
+def test_paper_accuracy_divides_by_the_larger_of_predicted_and_gt_counts(answer_items, expected):
+    r = paper(build(answer=json.dumps(answer_items)), solution=TWO_GT)
+    assert r.accuracy == pytest.approx(expected)
+
+
+def test_paper_zero_area_answer_box_earns_neither_format_nor_accuracy():
+    """A zero-height box (here the GT's top edge) is degenerate: the parser drops it."""
+    r = paper(build(answer=json.dumps([item([100, 100, 200, 100], [150, 100])])))
+    assert r.answer_format == 0.0 and r.accuracy == 0.0
+    assert any("invalid_box" in issue for issue in r.issues)
+
+
+REF_BOX = [10, 10, 50, 50]  # the reference of REF (area 1600)
+
+
+@pytest.mark.parametrize("other_references", [0, PAIRWISE_LIMIT])  # pair by pair / batch
+@pytest.mark.parametrize(
+    ("box", "expected"),
+    [
+        ([10, 10, 50, 46], 0.0),  # IoU exactly 0.9 = 1440 / 1600: restates the reference
+        ([10, 10, 50, 45.9], 2.0),  # IoU 0.8975: a box of its own
+        (REF_BOX, 0.0),
+    ],
+)
+def test_paper_answer_restating_a_reference_at_exactly_the_copy_iou(
+    box, expected, other_references
+):
+    far = [f"bbox=[{1000 + 20 * i},1000,{1010 + 20 * i},1010]" for i in range(other_references)]
+    problem = " ".join([REF, *far])
+    pairs = 1 * len(reference_boxes(problem))  # one answer box x the references
+    assert (pairs > PAIRWISE_LIMIT) == (other_references > 0)  # the path under test
+    think = "The dog is right of bbox=[10,10,50,50]."
+    answer = json.dumps([item(box, [30, 30])])
+    r = paper(build(think=think, answer=answer), problem)
+    assert r.answer_format == pytest.approx(expected)
 
 
 @pytest.mark.parametrize(
