@@ -194,7 +194,17 @@ def test_default_bundle_is_where_the_demo_looks(saved_micro, tmp_path, monkeypat
 
     assert assets.bundled_model_dir().parent == Path(assets.__file__).parent
     assert assets.bundled_model_dir().name == assets.BUNDLED_MODEL_DIR
-    assert assets.bundled_model_path() in (None, assets.bundled_model_dir())
+    # this checkout ships the model, so the path is found...
+    assert assets.bundled_model_path() == assets.bundled_model_dir()
+    assert (assets.bundled_model_dir() / "model.safetensors").is_file()
+    # ...and an installation without it has none
+    monkeypatch.setattr(assets, "bundled_model_dir", lambda: tmp_path / "no-model")
+    assert assets.bundled_model_path() is None
+    (tmp_path / "no-model").mkdir()
+    assert assets.bundled_model_path() is None  # a folder without config.json
+    (tmp_path / "no-model" / "config.json").write_text("{}", encoding="utf-8")
+    assert assets.bundled_model_path() == tmp_path / "no-model"
+    monkeypatch.undo()
     # without --dest, bundle writes where bundled_model_dir points
     monkeypatch.setattr(micro_model, "bundled_model_dir", lambda: tmp_path / "pkg" / "micro-model")
     assert micro_model.bundle_micro(saved_micro) == tmp_path / "pkg" / "micro-model"

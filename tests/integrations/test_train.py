@@ -269,18 +269,77 @@ def test_grpo_two_steps_log_every_reward_component(
 
 @pytest.mark.slow
 def test_sft_two_steps_train_on_four_tag_targets(
-    tmp_path: Path, tiny_model_dir: Path, trl_dataset_dir: Path
+    tmp_path: Path, tiny_model_dir: Path, trl_dataset_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """The batches TRL computes the loss on hold the four-tag targets (three tags without
+    a reference), and the loss covers exactly those target tokens, never the prompt."""
     import math
 
-    from regionreasoner.integrations.train import run_training
+    import numpy as np
+    import trl
+    from datasets import load_from_disk
 
+    from regionreasoner.integrations.train import load_processor, run_training
+    from regionreasoner.parsing import find_cited_boxes, parse_response, tags_in_order
+
+    batches: list[dict] = []
+    compute_loss = trl.SFTTrainer.compute_loss
+
+    def recording(self, model, inputs, *args, **kwargs):  # type: ignore[no-untyped-def]
+        batches.append({k: inputs[k].detach().clone() for k in ("input_ids", "labels")})
+        batches[-1]["attention_mask"] = inputs["attention_mask"].detach().clone()
+        return compute_loss(self, model, inputs, *args, **kwargs)
+
+    monkeypatch.setattr(trl.SFTTrainer, "compute_loss", recording)
     config = _config(tmp_path, tiny_model_dir, trl_dataset_dir, stage="sft")
     result = run_training(config)
     assert result.global_step == 2
     losses = [e["loss"] for e in _steps(result)]
     assert len(losses) == 2 and all(math.isfinite(v) and v > 0 for v in losses)
     assert (tmp_path / "run" / "model.safetensors").is_file()
+
+    tokenizer = load_processor(str(tiny_model_dir), config.model).tokenizer
+    rows = list(load_from_disk(str(trl_dataset_dir)))
+    assert len(batches) == 2
+    tag_sequences = set()
+    for batch in batches:
+        for ids, labels, mask in zip(
+            batch["input_ids"].numpy(),
+            batch["labels"].numpy(),
+            batch["attention_mask"].numpy(),
+            strict=True,
+        ):
+            scored = labels != -100
+            # the loss is on the real tokens, one contiguous run that ends the sequence
+            assert np.array_equal(labels[scored], ids[scored]) and not (scored & (mask == 0)).any()
+            positions = np.flatnonzero(scored)
+            assert positions.size > 0 and np.all(np.diff(positions) == 1)
+            assert positions[-1] == np.flatnonzero(mask)[-1]
+            prompt = tokenizer.decode(ids[(mask == 1) & ~scored])
+            target = tokenizer.decode(ids[scored]).removesuffix("\n").removesuffix("<|im_end|>")
+            assert prompt.endswith("<|im_start|>assistant\n") and "<|im_start|>" not in target
+            # the sample of this target: the longest question the prompt holds (one text
+            # may be asked about several images, with different answers)
+            matching = [r for r in rows if r["problem"] in prompt]
+            problem = max((r["problem"] for r in matching), key=len)
+            solutions = [
+                [item["bbox_2d"] for item in json.loads(r["solution"])]
+                for r in matching
+                if r["problem"] == problem
+            ]
+            references = [c.xyxy for c in find_cited_boxes(problem) if c.style != "bare"]
+            expected = (
+                ("scene", "focus", "think", "answer")
+                if references
+                else ("scene", "think", "answer")
+            )
+            assert tags_in_order(target) == expected
+            parsed = parse_response(target)
+            assert parsed.issues == ()
+            assert parsed.regions.xyxy.tolist() in solutions  # the ground truth, as JSON
+            assert {c.xyxy for c in parsed.cited} == set(references)
+            tag_sequences.add(expected)
+    assert len(tag_sequences) == 2  # both kinds of target were trained on
 
 
 @pytest.mark.slow
