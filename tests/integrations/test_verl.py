@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from regionreasoner.errors import DataFormatError
+from regionreasoner.errors import ConfigError, DataFormatError
 from regionreasoner.integrations.verl import SCORE_KEYS, compute_score
 from regionreasoner.rewards import pack_solution, score_completion
 from regionreasoner.rewards.hacking import GOOD_COMPLETION, PROBLEM, SOLUTION
@@ -47,3 +47,15 @@ def test_malformed_ground_truth_raises():
         compute_score("d", GOOD_COMPLETION, "[]", {"problem": PROBLEM})
     with pytest.raises(DataFormatError):
         compute_score("d", GOOD_COMPLETION, GT, {"problem": 5})
+
+
+def test_normalisation_is_passed_through_reward_kwargs():
+    out = compute_score("d", GOOD_COMPLETION, GT, {"problem": PROBLEM}, normalisation="base")
+    expected = score_completion(
+        GOOD_COMPLETION, problem=PROBLEM, solution=SOLUTION, normalisation="base"
+    )
+    assert out["score"] == expected.total
+    assert out["score"] < compute_score("d", GOOD_COMPLETION, GT, {"problem": PROBLEM})["score"]
+    with pytest.raises(ConfigError):
+        compute_score("d", GOOD_COMPLETION, GT, {"problem": PROBLEM}, profile="official",
+                      normalisation="base")  # fmt: skip
