@@ -9,8 +9,10 @@ or veRL reward call does. Throughput is completions per CPU-second of this proce
 (single-threaded), best of ``--repeat`` passes after one warm-up pass; wall-clock rates
 are printed too.
 
-    python benchmarks/rewards.py              # throughput table
-    python benchmarks/rewards.py --hacking    # the reward-hacking table of docs/rewards.md
+    python benchmarks/rewards.py                  # throughput table
+    python benchmarks/rewards.py --hacking        # the reward-hacking table of docs/rewards.md
+    python benchmarks/rewards.py --repeated-tags  # degenerate completions of 20,000 and
+                                                  # 60,000 repeated tags (linear time)
 """
 
 from __future__ import annotations
@@ -30,6 +32,17 @@ TARGETS = {"official": 8000.0, "paper": 5000.0}
 FIXTURE = (
     Path(__file__).resolve().parents[1].parent / "shared/fixtures/official_rewards_sample.jsonl"
 )
+"""The parity fixture next to the checkout (``--fixture`` names another path)."""
+
+REPEATED_TAG_COUNTS = (20_000, 60_000)
+"""Tag counts of the degenerate completions of ``--repeated-tags``."""
+
+REPEATED_TAG_CASES = {
+    "<think> x N, none closed": lambda n: "<think>" * n,
+    "<think> x N, then one </think>": lambda n: "<think>" * n + "</think>",
+    "the four tags x N/4, none closed": lambda n: "<scene>a<focus>b<think>c<answer>d" * (n // 4),
+}
+"""Degenerate completions of a policy stuck repeating tags, by the tag count N."""
 
 NOUNS = ["dog", "cup", "man", "woman", "car", "sofa", "table", "plate", "vase", "bicycle"]
 RELATIONS = ["to the right of", "to the left of", "above", "below", "next to", "inside"]
@@ -79,11 +92,11 @@ def generated_rows(count: int, seed: int) -> list[tuple[str, str, str]]:
     return rows
 
 
-def fixture_rows() -> list[tuple[str, str, str]]:
-    if not FIXTURE.is_file():
+def fixture_rows(fixture: Path = FIXTURE) -> list[tuple[str, str, str]]:
+    if not fixture.is_file():
         return []
     rows = []
-    for line in FIXTURE.read_text(encoding="utf-8").splitlines():
+    for line in fixture.read_text(encoding="utf-8").splitlines():
         row = json.loads(line)
         solution = row["solution"]
         rows.append(
@@ -111,6 +124,30 @@ def throughput(profile: str, rows: list[tuple[str, str, str]], repeat: int) -> t
         best_cpu = max(best_cpu, len(rows) / cpu)
         best_wall = max(best_wall, len(rows) / wall)
     return best_cpu, best_wall
+
+
+def repeated_tags(repeat: int) -> list[tuple[str, int, int, str, float, float]]:
+    """``(case, N, characters, profile, best CPU s, best wall s)`` of one score each."""
+    from regionreasoner.rewards import score_completion
+
+    problem = "find the cup to the right of bbox=[100,100,200,200]"
+    solution = '[{"bbox_2d": [220, 110, 300, 190], "point_2d": [260, 150]}]'
+    for profile in ("official", "paper"):  # warm-up: imports, lemma dictionaries
+        score_completion("<think>a cup</think>", problem=problem, solution=solution,
+                         profile=profile)  # fmt: skip
+    out = []
+    for name, make in REPEATED_TAG_CASES.items():
+        for count in REPEATED_TAG_COUNTS:
+            text = make(count)
+            for profile in ("official", "paper"):
+                best_cpu = best_wall = float("inf")
+                for _ in range(repeat):
+                    cpu, wall = time.process_time(), time.perf_counter()
+                    score_completion(text, problem=problem, solution=solution, profile=profile)
+                    best_cpu = min(best_cpu, time.process_time() - cpu)
+                    best_wall = min(best_wall, time.perf_counter() - wall)
+                out.append((name, count, len(text), profile, best_cpu, best_wall))
+    return out
 
 
 def calibration_us() -> float:
@@ -143,6 +180,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=5, help="timed passes (best is kept)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--hacking", action="store_true", help="print the hacking table")
+    parser.add_argument(
+        "--repeated-tags",
+        action="store_true",
+        help="time degenerate completions of 20,000 and 60,000 repeated tags",
+    )
+    parser.add_argument(
+        "--fixture",
+        type=Path,
+        default=FIXTURE,
+        help="the parity fixture JSONL (default: ../shared/fixtures next to the checkout)",
+    )
     args = parser.parse_args(argv)
 
     if args.hacking:
@@ -151,10 +199,18 @@ def main(argv: list[str] | None = None) -> int:
         print(render_markdown())
         return 0
 
-    rows = fixture_rows() + generated_rows(args.generated, args.seed)
     print(f"machine: {machine()}")
     print(f"calibration: sum(range(1000)) = {calibration_us():.1f} us")
-    print(f"mix: {len(rows)} completions ({len(fixture_rows())} fixture rows)")
+    if args.repeated_tags:
+        print("| completion | N | characters | profile | s (CPU time) | s (wall) |")
+        print("|---|---:|---:|---|---:|---:|")
+        for name, count, chars, profile, cpu, wall in repeated_tags(min(args.repeat, 3)):
+            print(f"| {name} | {count:,} | {chars:,} | {profile} | {cpu:.3f} | {wall:.3f} |")
+        return 0
+
+    fixture = fixture_rows(args.fixture)
+    rows = fixture + generated_rows(args.generated, args.seed)
+    print(f"mix: {len(rows)} completions ({len(fixture)} fixture rows)")
     print("| profile | completions/s (CPU time) | completions/s (wall) | target | met |")
     print("|---|---:|---:|---:|---|")
     for profile in ("official", "paper"):

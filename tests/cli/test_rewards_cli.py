@@ -92,6 +92,25 @@ def test_rewards_missing_file_and_bad_weights_exit_2(tmp_path, capsys):
     assert "beta" in capsys.readouterr().err
 
 
+def test_rewards_normalisation_option(tmp_path, capsys):
+    src = write_rows(tmp_path / "in.jsonl", ROWS[:1])
+    assert main(["rewards", str(src), "--normalisation", "base"]) == 0
+    captured = capsys.readouterr()
+    (row,) = [json.loads(line) for line in captured.out.splitlines()]
+    expected = score_completion(
+        GOOD_COMPLETION, problem=PROBLEM, solution=SOLUTION, normalisation="base"
+    )
+    assert row["rewards"] == expected.to_dict()
+    assert "rewards (paper, normalisation base, 1 rows)" in captured.err
+    dst = tmp_path / "out.jsonl"
+    code = main(
+        ["rewards", str(src), "--profile", "official", "--normalisation", "base", "--out", str(dst)]
+    )
+    assert code == 2
+    assert "not available with the 'official'" in capsys.readouterr().err
+    assert not dst.exists()
+
+
 def test_rewards_help_has_an_example(capsys):
     with pytest.raises(SystemExit):
         main(["rewards", "--help"])

@@ -43,3 +43,12 @@ def test_plain_solution_is_scored_without_references():
 def test_bad_inputs_raise(bad):
     with pytest.raises(DataFormatError):
         compute_score(bad)
+
+
+def test_normalisation_is_passed_through_reward_function_kwargs():
+    outs = compute_score([reward_input(GOOD_COMPLETION)], normalisation="base")
+    expected = score_completion(
+        GOOD_COMPLETION, problem=PROBLEM, solution=SOLUTION, normalisation="base"
+    )
+    assert outs[0]["overall"] == expected.total
+    assert outs[0]["overall"] < compute_score(reward_input(GOOD_COMPLETION))["overall"]

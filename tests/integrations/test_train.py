@@ -241,6 +241,23 @@ def test_find_resume_checkpoint_refuses_to_restart_over_checkpoints(tmp_path: Pa
     assert find_resume_checkpoint(tmp_path / "fresh", resume=True) is None
 
 
+def test_reward_setup_threads_the_rewards_section(tmp_path: Path) -> None:
+    from regionreasoner.integrations.train import reward_setup
+    from regionreasoner.rewards import score_completion
+    from regionreasoner.rewards.hacking import GOOD_COMPLETION, PROBLEM, SOLUTION
+
+    path = tmp_path / "c.yaml"
+    path.write_text("model: tiny://m\ndata: synth://d?dialogues=4\noutput_dir: runs/x\n")
+    overrides = ["rewards.alpha=0.5", "rewards.beta=2", "rewards.normalisation=base"]
+    funcs, weights = reward_setup(load_config(path, overrides))
+    assert [f.__name__ for f in funcs] == list(REWARD_COMPONENTS)
+    assert weights == [0.0] * 6 + [1.0]
+    total = funcs[-1](completions=[GOOD_COMPLETION], problem=[PROBLEM], solution=[SOLUTION])
+    expected = score_completion(GOOD_COMPLETION, problem=PROBLEM, solution=SOLUTION,
+                                alpha=0.5, beta=2.0, normalisation="base")  # fmt: skip
+    assert total == [expected.total]
+
+
 # --------------------------------------------------------------------------- runs
 
 

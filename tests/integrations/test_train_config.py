@@ -146,3 +146,14 @@ def test_shipped_tiny_configs_build_everything_on_the_fly() -> None:
         assert config.data.train.startswith("synth://")
         assert config.trainer.use_cpu and not config.trainer.bf16
         assert not Path(config.output_dir).is_absolute()
+
+
+def test_rewards_normalisation_defaults_to_components_and_is_checked(config_file) -> None:
+    path = config_file(MINIMAL)
+    assert load_config(path).rewards.normalisation == "components"
+    assert load_config(path, ["rewards.normalisation=base"]).rewards.normalisation == "base"
+    with pytest.raises(ConfigError, match=r"rewards\.normalisation"):
+        load_config(path, ["rewards.normalisation=mean"])
+    with pytest.raises(ConfigError, match="not available with the 'official'") as info:
+        load_config(path, ["rewards.profile=official", "rewards.normalisation=base"])
+    assert str(path) in str(info.value)

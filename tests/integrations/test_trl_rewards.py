@@ -136,3 +136,22 @@ def test_trl_names_the_callables_by_component_and_accepts_zero_weights(tmp_path)
         output_dir=str(tmp_path), reward_weights=weights, use_cpu=True, report_to=[]
     )
     assert config.reward_weights == weights
+
+
+def test_normalisation_reaches_the_total_callable_and_the_cache_key():
+    trl_rewards.clear_cache()
+    kwargs = batch()
+    for normalisation in ("components", "base"):
+        funcs, _ = make_trl_reward_setup("paper", 0.5, 2.0, normalisation=normalisation)
+        expected = [
+            score_completion(t, problem=PROBLEM, solution=SOLUTION, alpha=0.5, beta=2.0,
+                             normalisation=normalisation).total
+            for t in (GOOD_COMPLETION, "<answer>[]</answer>")
+        ]  # fmt: skip
+        assert funcs[-1](**kwargs) == expected
+        assert all(f.normalisation == normalisation for f in funcs)
+    assert trl_rewards._score_cached.cache_info().misses == 4  # no cross-reading hit
+    clone = pickle.loads(pickle.dumps(funcs[-1]))
+    assert clone.normalisation == "base" and clone(**kwargs) == funcs[-1](**kwargs)
+    with pytest.raises(ConfigError, match="normalisation"):
+        make_trl_reward_setup("official", normalisation="base")

@@ -10,9 +10,9 @@ import json
 
 import pytest
 
-from regionreasoner.errors import DataFormatError
+from regionreasoner.errors import ConfigError, DataFormatError
 from regionreasoner.integrations.verl import SCORE_KEYS, compute_score
-from regionreasoner.rewards import pack_solution
+from regionreasoner.rewards import pack_solution, score_completion
 
 PROBLEM = "find the cup to the right of bbox=[100,100,200,200]"
 SOLUTION = [{"bbox_2d": [220, 110, 300, 190], "point_2d": [260, 150]}]
@@ -93,3 +93,13 @@ def test_malformed_ground_truth_raises():
         compute_score("d", GOOD, "[]", {"problem": PROBLEM})
     with pytest.raises(DataFormatError):
         compute_score("d", GOOD, GT, {"problem": 5})
+
+
+def test_normalisation_is_passed_through_reward_kwargs():
+    out = compute_score("d", GOOD, GT, {"problem": PROBLEM}, normalisation="base")
+    expected = score_completion(GOOD, problem=PROBLEM, solution=SOLUTION, normalisation="base")
+    assert out["score"] == expected.total
+    assert out["score"] < compute_score("d", GOOD, GT, {"problem": PROBLEM})["score"]
+    with pytest.raises(ConfigError):
+        compute_score("d", GOOD, GT, {"problem": PROBLEM}, profile="official",
+                      normalisation="base")  # fmt: skip

@@ -49,6 +49,18 @@ def test_find_cited_boxes_none_text():
     assert find_cited_boxes(None) == ()  # type: ignore[arg-type]
 
 
+def test_find_cited_boxes_can_keep_boxes_that_overflow_a_float():
+    text = "bbox=[1,2,3,4] then bbox=[1e309,0,1,1] and [-%s,0,1,1]" % ("7" * 5000)
+    assert [c.xyxy for c in find_cited_boxes(text)] == [(1.0, 2.0, 3.0, 4.0)]
+    kept = find_cited_boxes(text, keep_non_finite=True)
+    assert [c.xyxy for c in kept] == [
+        (1.0, 2.0, 3.0, 4.0),
+        (float("inf"), 0.0, 1.0, 1.0),
+        (float("-inf"), 0.0, 1.0, 1.0),
+    ]
+    assert [c.style for c in kept] == ["bbox=", "bbox=", "bare"]
+
+
 @pytest.mark.parametrize(
     ("xyxy", "style", "expected"),
     [

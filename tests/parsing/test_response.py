@@ -170,6 +170,34 @@ def test_cited_boxes_come_from_think_only():
     assert [c.xyxy for c in r.cited] == [(5.0, 5.0, 6.0, 6.0)]
 
 
+def test_boxes_too_large_for_a_float_are_kept_apart_from_cited():
+    r = parse_response("<think>at bbox=[1,2,3,4] and bbox=[1e309,0,1,1]</think>")
+    assert [c.xyxy for c in r.cited] == [(1.0, 2.0, 3.0, 4.0)]
+    assert [c.xyxy for c in r.cited_non_finite] == [(float("inf"), 0.0, 1.0, 1.0)]
+    assert parse_response("<think>at bbox=[1,2,3,4]</think>").cited_non_finite == ()
+
+
+@pytest.mark.parametrize(
+    ("text", "unclosed"),
+    [
+        (f"<scene>s</scene><think>t</think><answer>{ANSWER}</answer>", ()),
+        (f"<scene>s</scene><think>t<answer>{ANSWER}</answer>", ("think",)),
+        ("<scene>s<think>t", ("scene", "think")),
+        ("</think><think>t", ("think",)),  # a closing tag BEFORE the block does not close it
+    ],
+)
+def test_unclosed_tags_are_listed(text, unclosed):
+    assert parse_response(text).unclosed_tags == unclosed
+
+
+def test_many_repeated_tags_report_order_and_repeats():
+    r = parse_response("<think>a</think><scene>b</scene>" * 20_000)
+    codes = r.issue_codes()
+    assert codes.count("repeated_tag") == 2 and "tag_order" in codes
+    assert r.think == "a" and r.scene == "b"
+    assert len(r.tags_present) == 40_000
+
+
 def test_answer_items_valid_counts_box_and_point():
     text = (
         "<scene>s</scene><think>t</think><answer>"

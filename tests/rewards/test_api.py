@@ -12,6 +12,7 @@ from regionreasoner.rewards import (
     REWARD_KEYS,
     REWARD_PROFILES,
     RewardBreakdown,
+    check_normalisation,
     get_profile,
     score_batch,
     score_completion,
@@ -67,3 +68,24 @@ def test_invalid_weights_raise_config_error(alpha, beta):
 def test_non_string_completion_is_a_caller_error():
     with pytest.raises(TypeError):
         score_completion(None, problem="x", solution=SOLUTION)  # type: ignore[arg-type]
+
+
+def test_normalisation_is_a_checked_option_of_the_paper_profile():
+    assert check_normalisation("paper", "base").name == "paper"
+    assert check_normalisation("official", "components").name == "official"
+    with pytest.raises(ConfigError, match="not available with the 'official'"):
+        score_completion(GOOD_COMPLETION, problem=PROBLEM, solution=SOLUTION,
+                         profile="official", normalisation="base")  # fmt: skip
+    with pytest.raises(ConfigError, match="choose from components, base"):
+        score_completion(GOOD_COMPLETION, problem=PROBLEM, solution=SOLUTION,
+                         normalisation="normalised")  # fmt: skip
+
+
+def test_score_batch_passes_the_normalisation_on():
+    completions = [GOOD_COMPLETION, "<answer>[]</answer>"]
+    batch = score_batch(completions, problems=[PROBLEM] * 2, solutions=[SOLUTION] * 2,
+                        normalisation="base")  # fmt: skip
+    for result, completion in zip(batch, completions, strict=True):
+        summed = score_completion(completion, problem=PROBLEM, solution=SOLUTION)
+        base = summed.tag_format + summed.answer_format + summed.accuracy + summed.non_repeat
+        assert result.total == pytest.approx(summed.total - base + base / 4)

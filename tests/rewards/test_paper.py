@@ -255,3 +255,170 @@ def test_reference_boxes_any_style_deduplicated():
     problem = "near bbox=[1,2,3,4], bbox [1, 2, 3, 4] and [5,6,7,8]"
     assert reference_boxes(problem) == ((1.0, 2.0, 3.0, 4.0), (5.0, 6.0, 7.0, 8.0))
     assert reference_boxes(None) == ()
+
+
+# --- issue 24: edge defects ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "token", ["bounding-box", "bounding box", "bounding_box", "boundingbox", "bounding\u2010box"]
+)
+def test_hyphenated_bounding_box_is_a_bbox_token(token):
+    # kw(h) = 1, no box cited: R_ref = 1 * 1 + 1 * 0 / max(0, 1) = 1 (it was 0 for the
+    # hyphenated spelling)
+    think = f"The {token} in the question marks the plate, so the dog is right of it."
+    assert paper(build(think=think)).ref_citation == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize(
+    ("think", "expected"), [("The bounding-boxes mark it.", 1.0), ("Unbounding-box talk.", 0.0)]
+)
+def test_bbox_token_is_a_whole_word(think, expected):
+    assert paper(build(think=think)).ref_citation == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("number", ["1e309", "-1e309", "1" * 5000])
+def test_a_cited_box_too_large_for_a_float_still_triggers_eta(number):
+    # S = {reference, a non-reference box}: (1 + 1/2) * 0.5
+    think = f"The reference is bbox=[10,10,50,50] and the dog is at bbox=[{number},0,1,1]."
+    r = paper(build(think=think))
+    assert r.ref_citation == pytest.approx(0.75)
+    assert "ref_citation: <think> cites a box that is not a reference (x0.5)" in r.issues
+
+
+@pytest.mark.parametrize("problem", [REF, NO_REF])
+def test_an_unclosed_think_is_absent_for_ref_citation_and_consistency_alike(problem):
+    # one rule for both: a <think> without </think> after it is not a reasoning block
+    unclosed = (
+        f"<scene>{SCENE}</scene><focus>{FOCUS}</focus><think>{THINK}<answer>{ANSWER}</answer>"
+    )
+    r = paper(unclosed, problem)
+    assert (r.ref_citation, r.consistency) == (0.0, 0.0)
+    assert "ref_citation: <think> is not closed; it counts as absent" in r.issues
+    assert "tag_format: <think> is not closed" in r.issues
+    # the text is still judged for repetition (a looping generation is cut unclosed)
+    assert r.non_repeat == pytest.approx(2.0)
+    closed = paper(build(), problem)
+    assert closed.ref_citation > 0 and closed.consistency > 0
+
+
+def test_an_unclosed_scene_counts_as_empty_for_consistency():
+    text = f"<scene>{SCENE}<focus>{FOCUS}</focus><think>{THINK}</think><answer>{ANSWER}</answer>"
+    # Ov(s, h) = 0 (scene unusable); focus {red, cushion} -> 0; logic right + select = 0.8
+    assert paper(text).consistency == pytest.approx(0.4 * 0.8)
+
+
+def test_no_reference_with_a_cited_box_keeps_ref_citation_one():
+    # Eq. 4 read literally would then apply eta (0.5); the documented choice keeps 1,
+    # as the released code does (docs/rewards.md)
+    r = paper(build(think="The dog at bbox=[100,100,200,200] is on the sofa."), NO_REF)
+    assert r.ref_citation == pytest.approx(1.0)
+
+
+# --- issue 24: guards that must not punish compact reasoning --------------------------
+
+TERSE_PROBLEM = "find the standing dog right of bbox=[0,457,374,672]"
+TERSE = (
+    "Reference bbox=[0,457,374,672] contains lying dog. Standing dog located right. "
+    "Select standing dog."
+)  # the issue's example, verbatim
+ENUMERATED = (
+    "Candidate 1: brown dog, right bbox=[10,10,50,50]. Candidate 2: white dog, near sofa. "
+    "Choose candidate 1."
+)  # no function word at all
+
+
+def test_terse_reasoning_keeps_its_consistency_reward():
+    r = paper(build(think=TERSE), TERSE_PROBLEM)
+    # K(scene) = {dog, sofa}: think has dog -> 0.5; focus {red, cushion} -> 0;
+    # logic: right (0.5) + select (0.3) + located (0.2) = 1.0
+    assert r.consistency == pytest.approx(0.5 + 0.0 + 0.4 * 1.0)
+    assert r.tag_format == 2.0
+    assert r.ref_citation == pytest.approx(2.0)
+
+
+def test_enumerated_reasoning_keeps_its_consistency_reward():
+    r = paper(build(think=ENUMERATED))
+    # K(scene) = {dog, sofa} both in think -> 1; focus -> 0; logic: right/near + choose
+    assert r.consistency == pytest.approx(1.0 + 0.0 + 0.4 * 0.8)
+    assert r.tag_format == 2.0
+
+
+@pytest.mark.parametrize(
+    ("think", "is_list"),
+    [
+        # 8 content words in a row: a list (7 is not)
+        ("dog sofa cushion red brown white blanket pillow.", True),
+        ("dog sofa cushion red brown white blanket. Select it now.", False),
+        # commas and colons do not break a run
+        ("Objects: dog, sofa, cushion, red, brown, white, blanket, pillow.", True),
+        # one-word sentences: 9 of 10 words
+        ("Dog. Sofa. Cushion. Right. Left. Select. Region. Compare. Locate it.", True),
+        # terse sentences and a bulleted enumeration
+        ("Dog lies left. Other dog sits right. Select right dog.", False),
+        (
+            "- sofa: bbox=[10,10,50,50]\n- dog: right, near sofa\n- cat: left, near sofa\n"
+            "Select dog.",
+            False,
+        ),
+        # plain sentences are never examined (enough function words)
+        ("The dog is on the sofa and it is to the right of the cushion.", False),
+    ],
+)
+def test_keyword_list_rule_separates_lists_from_terse_sentences(think, is_list):
+    r = paper(build(think=think))
+    listed = any("is a keyword list" in issue for issue in r.issues)
+    assert listed is is_list
+    assert (r.consistency == 0.0) is is_list
+    assert r.tag_format == (0.75 if is_list else 2.0)
+
+
+def test_a_think_looping_without_punctuation_is_not_reasoning():
+    think = "the dog is to the right of the sofa and " * 6
+    r = paper(build(think=think))
+    assert r.consistency == 0.0
+    assert any("repeats itself" in issue for issue in r.issues)
+    assert r.non_repeat < 2.0
+
+
+COPY_PROBLEM = "find the cup to the right of bbox=[100,100,200,200]"
+
+
+@pytest.mark.parametrize(
+    ("focus", "problem", "is_copy"),
+    [
+        # the issue's case: shares function words and "cup, right", but names the plate
+        ("The plate to the right of the cup.", COPY_PROBLEM, False),
+        ("Part of a white car with its front door open", "find the white car behind "
+         "bbox=[1,2,3,4]", False),
+        (COPY_PROBLEM, COPY_PROBLEM, True),  # the question itself
+        ("right of it, the cup", COPY_PROBLEM, True),  # its words, reordered, nothing new
+        ("A cup.", COPY_PROBLEM, False),  # half of the content words
+    ],
+)  # fmt: skip
+def test_focus_copy_compares_content_words(focus, problem, is_copy):
+    r = paper(build(focus=focus), problem)
+    copied = any("copies the question" in issue for issue in r.issues)
+    assert copied is is_copy
+    assert r.tag_format == (0.75 if is_copy else 2.0)
+
+
+# --- issue 24: the two readings of Eq. 7 ----------------------------------------------
+
+
+@pytest.mark.parametrize(("alpha", "beta"), [(1.0, 1.0), (0.5, 2.0)])
+def test_normalisation_base_averages_the_base_components(alpha, beta):
+    completion = build(think=TERSE)
+    summed = paper(completion, TERSE_PROBLEM, alpha=alpha, beta=beta)
+    meaned = paper(completion, TERSE_PROBLEM, alpha=alpha, beta=beta, normalisation="base")
+    assert meaned.to_dict() | {"total": 0} == summed.to_dict() | {"total": 0}
+    base = summed.tag_format + summed.answer_format + summed.accuracy + summed.non_repeat
+    extra = alpha * summed.ref_citation + beta * summed.consistency
+    assert summed.total == pytest.approx(base + extra)
+    assert meaned.total == pytest.approx(base / 4 + extra)
+
+
+def test_normalisation_base_bounds_the_total_by_six():
+    perfect = paper(build(), normalisation="base")
+    assert perfect.total == pytest.approx(2.0 + 2.0 + perfect.consistency)
+    assert perfect.total <= 6.0

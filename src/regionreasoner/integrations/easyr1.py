@@ -14,6 +14,7 @@ solution list is accepted too, scored as a question without references. Configur
 
     worker.reward.reward_function=<site-packages>/regionreasoner/integrations/easyr1.py:compute_score
     worker.reward.reward_function_kwargs.profile=paper   # or official; alpha / beta too
+    worker.reward.reward_function_kwargs.normalisation=base   # paper only; default components
 
 This module imports nothing from EasyR1 and no torch.
 """
@@ -26,6 +27,7 @@ from typing import Any
 from regionreasoner.errors import DataFormatError
 from regionreasoner.rewards import (
     COMPONENTS,
+    DEFAULT_NORMALISATION,
     DEFAULT_PROFILE,
     pack_solution,
     score_completion,
@@ -45,8 +47,10 @@ def score_one(
     profile: str = DEFAULT_PROFILE,
     alpha: float = 1.0,
     beta: float = 1.0,
+    normalisation: str = DEFAULT_NORMALISATION,
 ) -> dict[str, float]:
-    """Score one response against a packed ground truth.
+    """Score one response against a packed ground truth (settings as
+    :func:`regionreasoner.rewards.score_completion`).
 
     Returns:
         ``{"overall": total, "tag_format": ..., ..., "consistency": ...}``.
@@ -57,7 +61,13 @@ def score_one(
     solution, problem = unpack_solution(ground_truth)
     text = response if isinstance(response, str) else ""
     breakdown = score_completion(
-        text, problem=problem, solution=solution, profile=profile, alpha=alpha, beta=beta
+        text,
+        problem=problem,
+        solution=solution,
+        profile=profile,
+        alpha=alpha,
+        beta=beta,
+        normalisation=normalisation,
     )
     out = {"overall": breakdown.total}
     for key in COMPONENTS:
@@ -78,6 +88,7 @@ def compute_score(
     profile: str = DEFAULT_PROFILE,
     alpha: float = 1.0,
     beta: float = 1.0,
+    normalisation: str = DEFAULT_NORMALISATION,
 ) -> dict[str, float] | list[dict[str, float]]:
     """EasyR1 entry point, for ``reward_type=sequential`` (one dict) or ``batch`` (a list).
 
@@ -86,7 +97,7 @@ def compute_score(
     >>> sorted(out) == sorted(SCORE_KEYS), out["overall"]
     (True, 0.0)
     """
-    settings = {"profile": profile, "alpha": alpha, "beta": beta}
+    settings = {"profile": profile, "alpha": alpha, "beta": beta, "normalisation": normalisation}
     if isinstance(reward_input, Mapping):
         return _one(reward_input, None, **settings)
     if isinstance(reward_input, str | bytes) or not isinstance(reward_input, Sequence):

@@ -694,6 +694,18 @@ def _save_merged(trainer: Any, processor: Any, merged_dir: Path) -> None:
     logger.info("merged LoRA weights saved to %s (use --model hf:%s)", merged_dir, merged_dir)
 
 
+def reward_setup(config: TrainConfig) -> tuple[list[Any], list[float]]:
+    """The GRPO reward callables and ``reward_weights`` of ``config.rewards`` (profile,
+    alpha, beta, Eq. 7 normalisation); see :func:`make_trl_reward_setup`."""
+    from regionreasoner.integrations.trl_rewards import make_trl_reward_setup
+
+    rewards = config.rewards
+    funcs, weights = make_trl_reward_setup(
+        rewards.profile, rewards.alpha, rewards.beta, normalisation=rewards.normalisation
+    )
+    return list(funcs), list(weights)
+
+
 def run_training(
     config: TrainConfig, *, resume: bool = False, config_source: str = "config"
 ) -> TrainResult:
@@ -732,11 +744,7 @@ def run_training(
     peft_config = _peft_config(config)
 
     if config.stage == "grpo":
-        from regionreasoner.integrations.trl_rewards import make_trl_reward_setup
-
-        reward_funcs, reward_weights = make_trl_reward_setup(
-            config.rewards.profile, config.rewards.alpha, config.rewards.beta
-        )
+        reward_funcs, reward_weights = reward_setup(config)
         args = build_trl_args(config, reward_weights=list(reward_weights), source=config_source)
         trainer = trl.GRPOTrainer(
             model=model_path,

@@ -7,7 +7,7 @@ A config is a YAML file with these sections (every key is documented on its fiel
     data: synth://artifacts/synth-train?dialogues=40&seed=0   # or {train: ..., frame: ...}
     output_dir: runs/grpo-tiny-cpu
     seed: 0
-    rewards: {profile: paper, alpha: 1.0, beta: 1.0}
+    rewards: {profile: paper, alpha: 1.0, beta: 1.0, normalisation: components}
     lora: {enabled: false}
     trainer: {learning_rate: 1.0e-6, ...}    # shared by both stages
     grpo: {num_generations: 8, ...}          # GRPO only
@@ -32,7 +32,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from regionreasoner.errors import ConfigError
 from regionreasoner.geometry.frames import OFFICIAL_MODEL_SIZE
@@ -122,11 +129,23 @@ class RewardsSection(_Section):
         profile: ``paper`` (the paper's equations) or ``official`` (the released code).
         alpha: weight of the reference-citation reward in the total.
         beta: weight of the global-local consistency reward in the total.
+        normalisation: the reading of the paper's Eq. 7: ``components`` (each base
+            component in [0, 2], R_base their sum) or ``base`` (R_base their mean, in
+            [0, 2]; ``paper`` profile only).
     """
 
     profile: str = "paper"
     alpha: float = 1.0
     beta: float = 1.0
+    normalisation: Literal["components", "base"] = "components"
+
+    @model_validator(mode="after")
+    def _normalisation_fits_profile(self) -> RewardsSection:
+        from regionreasoner.rewards import REWARD_PROFILES, check_normalisation
+
+        if self.profile in REWARD_PROFILES:  # an unknown name fails when the trainer is built
+            check_normalisation(self.profile, self.normalisation)  # a ValueError
+        return self
 
 
 class LoraSection(_Section):

@@ -13,14 +13,14 @@ and the function is still computed and logged; checked against trl 1.16's
 ``total`` function and 0 for the per-component ones: the optimised reward is exactly the
 profile total and every component is logged::
 
-    funcs, weights = make_trl_reward_setup("paper", alpha=1.0, beta=1.0)
+    funcs, weights = make_trl_reward_setup("paper", alpha=1.0, beta=1.0)  # normalisation too
     config = GRPOConfig(..., reward_weights=weights)
     trainer = GRPOTrainer(model=..., reward_funcs=funcs, args=config, train_dataset=ds)
 
 Each completion is scored once for all callables (a module-level LRU cache keyed by
-completion, problem, solution, profile and weights). The callables are plain classes
-holding only their settings, so they pickle (closures would not; TRL's async rollout
-workers pickle reward functions).
+completion, problem, solution, profile, weights and Eq. 7 normalisation). The callables
+are plain classes holding only their settings, so they pickle (closures would not;
+TRL's async rollout workers pickle reward functions).
 """
 
 from __future__ import annotations
@@ -33,10 +33,11 @@ from typing import Any
 from regionreasoner.errors import ConfigError, DataFormatError
 from regionreasoner.rewards import (
     COMPONENTS,
+    DEFAULT_NORMALISATION,
     DEFAULT_PROFILE,
     REWARD_KEYS,
-    REWARD_PROFILES,
     RewardBreakdown,
+    check_normalisation,
     check_weights,
     score_completion,
 )
@@ -52,10 +53,22 @@ last callable of a batch hit the cache."""
 
 @functools.lru_cache(maxsize=_CACHE_SIZE)
 def _score_cached(
-    completion: str, problem: str | None, solution: str, profile: str, alpha: float, beta: float
+    completion: str,
+    problem: str | None,
+    solution: str,
+    profile: str,
+    alpha: float,
+    beta: float,
+    normalisation: str,
 ) -> RewardBreakdown:
     return score_completion(
-        completion, problem=problem, solution=solution, profile=profile, alpha=alpha, beta=beta
+        completion,
+        problem=problem,
+        solution=solution,
+        profile=profile,
+        alpha=alpha,
+        beta=beta,
+        normalisation=normalisation,
     )
 
 
@@ -103,9 +116,10 @@ class RegionReasonerReward:
         profile: reward profile name (``"paper"`` or ``"official"``).
         alpha: weight of ref_citation in the total.
         beta: weight of consistency in the total.
+        normalisation: the Eq. 7 reading, ``"components"`` or ``"base"`` (paper only).
 
     Raises:
-        ConfigError: unknown component, invalid weights.
+        ConfigError: unknown component, invalid weights or normalisation.
         UnknownComponentError: unknown profile.
     """
 
@@ -118,21 +132,23 @@ class RegionReasonerReward:
         profile: str = DEFAULT_PROFILE,
         alpha: float = 1.0,
         beta: float = 1.0,
+        normalisation: str = DEFAULT_NORMALISATION,
     ) -> None:
         if component not in REWARD_KEYS:
             raise ConfigError(
                 f"unknown reward component {component!r}; choose from {', '.join(REWARD_KEYS)}"
             )
-        REWARD_PROFILES.get(profile)  # fail now on an unknown profile
+        check_normalisation(profile, normalisation)  # fail now on an unknown profile too
         self.component = component
         self.profile = profile
         self.alpha, self.beta = check_weights(alpha, beta)
+        self.normalisation = normalisation
         self.__name__ = component
 
     def __repr__(self) -> str:
         return (
             f"RegionReasonerReward({self.component!r}, profile={self.profile!r}, "
-            f"alpha={self.alpha}, beta={self.beta})"
+            f"alpha={self.alpha}, beta={self.beta}, normalisation={self.normalisation!r})"
         )
 
     def __call__(
@@ -167,6 +183,7 @@ class RegionReasonerReward:
                 self.profile,
                 self.alpha,
                 self.beta,
+                self.normalisation,
             )
             out.append(float(getattr(breakdown, self.component)))
         return out
@@ -178,6 +195,7 @@ def make_reward_funcs(
     alpha: float = 1.0,
     beta: float = 1.0,
     include_total: bool = True,
+    normalisation: str = DEFAULT_NORMALISATION,
 ) -> list[RegionReasonerReward]:
     """Reward callables for ``GRPOTrainer(reward_funcs=...)``.
 
@@ -187,6 +205,7 @@ def make_reward_funcs(
         alpha: weight of ref_citation in the total.
         beta: weight of consistency in the total.
         include_total: append the ``total`` callable.
+        normalisation: the Eq. 7 reading, ``"components"`` or ``"base"`` (paper only).
 
     Returns:
         The callables; their ``__name__`` is the component name.
@@ -207,11 +226,19 @@ def make_reward_funcs(
         raise ConfigError(f"repeated reward components in {names}")
     if include_total:
         names.append("total")
-    return [RegionReasonerReward(n, profile=profile, alpha=alpha, beta=beta) for n in names]
+    return [
+        RegionReasonerReward(
+            n, profile=profile, alpha=alpha, beta=beta, normalisation=normalisation
+        )
+        for n in names
+    ]
 
 
 def make_trl_reward_setup(
-    profile: str = DEFAULT_PROFILE, alpha: float = 1.0, beta: float = 1.0
+    profile: str = DEFAULT_PROFILE,
+    alpha: float = 1.0,
+    beta: float = 1.0,
+    normalisation: str = DEFAULT_NORMALISATION,
 ) -> tuple[list[RegionReasonerReward], list[float]]:
     """Reward callables and ``reward_weights`` whose weighted sum is the profile total.
 
@@ -221,7 +248,9 @@ def make_trl_reward_setup(
     >>> [f.__name__ for f in funcs][-1], weights
     ('total', [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0])
     """
-    funcs = make_reward_funcs(profile, None, alpha, beta, include_total=True)
+    funcs = make_reward_funcs(
+        profile, None, alpha, beta, include_total=True, normalisation=normalisation
+    )
     weights = [0.0] * (len(funcs) - 1) + [1.0]
     return funcs, weights
 

@@ -5,6 +5,7 @@ Configure veRL with::
     reward.custom_reward_function.path=<site-packages>/regionreasoner/integrations/verl.py
     reward.custom_reward_function.name=compute_score
     # optional: reward.custom_reward_function.reward_kwargs.profile=official
+    # optional: ...reward_kwargs.normalisation=base   (alpha, beta too)
 
 veRL calls ``compute_score(data_source=..., solution_str=..., ground_truth=...,
 extra_info=...)`` once per response. ``ground_truth`` is the solution JSON
@@ -26,6 +27,7 @@ from typing import Any
 from regionreasoner.errors import DataFormatError
 from regionreasoner.rewards import (
     COMPONENTS,
+    DEFAULT_NORMALISATION,
     DEFAULT_PROFILE,
     score_completion,
     unpack_solution,
@@ -44,6 +46,7 @@ def compute_score(
     profile: str = DEFAULT_PROFILE,
     alpha: float = 1.0,
     beta: float = 1.0,
+    normalisation: str = DEFAULT_NORMALISATION,
     **_: Any,
 ) -> dict[str, float]:
     """Score one response for veRL.
@@ -57,6 +60,7 @@ def compute_score(
         profile: ``"paper"`` (default) or ``"official"`` (via ``reward_kwargs``).
         alpha: weight of ref_citation in the score.
         beta: weight of consistency in the score.
+        normalisation: the Eq. 7 reading, ``"components"`` or ``"base"`` (paper only).
 
     Returns:
         ``{"score": total, "tag_format": ..., ..., "consistency": ...}``.
@@ -77,7 +81,13 @@ def compute_score(
         raise DataFormatError(f"problem must be a string, got {problem!r}", field="problem")
     text = solution_str if isinstance(solution_str, str) else ""
     breakdown = score_completion(
-        text, problem=problem, solution=solution, profile=profile, alpha=alpha, beta=beta
+        text,
+        problem=problem,
+        solution=solution,
+        profile=profile,
+        alpha=alpha,
+        beta=beta,
+        normalisation=normalisation,
     )
     out = {"score": breakdown.total}
     for key in COMPONENTS:

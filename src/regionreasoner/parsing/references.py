@@ -40,18 +40,28 @@ class CitedBox:
     span: tuple[int, int]
 
 
-def find_cited_boxes(text: str) -> tuple[CitedBox, ...]:
+def find_cited_boxes(text: str, *, keep_non_finite: bool = False) -> tuple[CitedBox, ...]:
     """All four-number boxes in ``text``, in order, with their citation style.
+
+    Args:
+        text: the text to search.
+        keep_non_finite: also return boxes with a number that does not fit a float
+            (``1e309``, a 400-digit integer), as ``inf``; by default they are skipped.
+            The paper reward needs them: citing such a box is still citing a box.
 
     >>> [b.style for b in find_cited_boxes("near bbox=[1,2,3,4] and [5, 6, 7, 8]")]
     ['bbox=', 'bare']
+    >>> find_cited_boxes("[1e309,0,1,1]")
+    ()
+    >>> find_cited_boxes("[1e309,0,1,1]", keep_non_finite=True)[0].xyxy
+    (inf, 0.0, 1.0, 1.0)
     """
     if not text or "[" not in text:
         return ()
     found = []
     for m in _BOX_RE.finditer(text):
         values = tuple(float(m.group(k)) for k in "abcd")
-        if not all(math.isfinite(v) for v in values):
+        if not keep_non_finite and not all(math.isfinite(v) for v in values):
             continue
         start = m.start()
         before = text[max(0, start - _PREFIX_LOOKBACK) : start][::-1]

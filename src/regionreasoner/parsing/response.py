@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,6 +37,10 @@ class ParsedResponse:
         answer_items_total: items in the answer JSON (valid or not).
         cited: boxes cited inside ``<think>``, with their citation style.
         issues: every problem found, in order.
+        unclosed_tags: tags whose first block has no closing tag after it (its content
+            runs to the next opening tag or the end of the text).
+        cited_non_finite: boxes written inside ``<think>`` with a number too large for a
+            float (``1e309``, hundreds of digits), read as ``inf``; not in ``cited``.
     """
 
     text: str
@@ -48,6 +53,8 @@ class ParsedResponse:
     answer_items_total: int
     cited: tuple[CitedBox, ...]
     issues: tuple[ParseIssue, ...]
+    unclosed_tags: tuple[str, ...] = ()
+    cited_non_finite: tuple[CitedBox, ...] = ()
 
     @property
     def answer_items_valid(self) -> int:
@@ -86,6 +93,10 @@ class ParsedResponse:
         )
 
 
+def _finite(box: CitedBox) -> bool:
+    return all(map(math.isfinite, box.xyxy))
+
+
 def parse_response(
     text: str | None,
     *,
@@ -115,10 +126,12 @@ def parse_response(
     if not raw.strip():
         issues.append(ParseIssue("empty", "the response is empty"))
     contents: dict[str, str | None] = {}
+    unclosed: list[str] = []
     for tag in TAGS:
         content, closed = extract_tag(raw, tag)
         contents[tag] = content
         if content is not None and not closed:
+            unclosed.append(tag)
             issues.append(ParseIssue("unclosed_tag", f"<{tag}> is not closed"))
     order = tags_in_order(raw)
     if contents["answer"] is None and answer_from_text:
@@ -129,14 +142,18 @@ def parse_response(
     for tag in TAGS:
         if order.count(tag) > 1:
             issues.append(ParseIssue("repeated_tag", f"<{tag}> appears {order.count(tag)} times"))
-    first_seen = [t for i, t in enumerate(order) if t not in order[:i]]
+    first_seen = list(dict.fromkeys(order))  # linear: 20,000 repeated tags stay cheap
     if first_seen != sorted(first_seen, key=TAGS.index):
         issues.append(ParseIssue("tag_order", f"tags out of order: {', '.join(first_seen)}"))
     regions, total, answer_issues = parse_answer_regions(contents["answer"])
     issues.extend(
         ParseIssue(code, message) for code, message in answer_issues if code != "missing_answer"
     )
-    cited = find_cited_boxes(contents["think"] or "")
+    every_cited = find_cited_boxes(contents["think"] or "", keep_non_finite=True)
+    cited = tuple(c for c in every_cited if _finite(c))
+    non_finite = (
+        () if len(cited) == len(every_cited) else tuple(c for c in every_cited if not _finite(c))
+    )
     return ParsedResponse(
         text=raw,
         scene=contents["scene"],
@@ -148,4 +165,6 @@ def parse_response(
         answer_items_total=total,
         cited=cited,
         issues=tuple(issues),
+        unclosed_tags=tuple(unclosed),
+        cited_non_finite=non_finite,
     )

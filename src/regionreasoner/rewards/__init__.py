@@ -1,7 +1,9 @@
 """RegionReasoner rewards: two exact profiles over the same seven components.
 
 * ``paper`` (default): the paper's equations (Sec. 4.3, Eqs. 4-7), each component in
-  ``[0, 2]``, ``total = base + alpha * ref_citation + beta * consistency``.
+  ``[0, 2]``, ``total = base + alpha * ref_citation + beta * consistency`` with base the
+  sum of the four base components (``normalisation="components"``) or their mean
+  (``"base"``).
 * ``official``: the released reward code, value for value, quirks included.
 
 Importing this package needs only numpy and scipy (and ``lemminflect`` for the paper
@@ -16,6 +18,7 @@ profile, loaded on first use); never torch. See ``docs/rewards.md``.
 from regionreasoner.rewards.api import (
     DEFAULT_PROFILE,
     REWARD_PROFILES,
+    check_normalisation,
     check_weights,
     get_profile,
     score_batch,
@@ -29,6 +32,8 @@ from regionreasoner.rewards.ground_truth import (
 )
 from regionreasoner.rewards.types import (
     COMPONENTS,
+    DEFAULT_NORMALISATION,
+    EQ7_TOTALS,
     REWARD_KEYS,
     RewardBreakdown,
     RewardProfile,
@@ -36,12 +41,15 @@ from regionreasoner.rewards.types import (
 
 __all__ = [
     "COMPONENTS",
+    "DEFAULT_NORMALISATION",
     "DEFAULT_PROFILE",
+    "EQ7_TOTALS",
     "REWARD_KEYS",
     "REWARD_PROFILES",
     "GroundTruth",
     "RewardBreakdown",
     "RewardProfile",
+    "check_normalisation",
     "check_weights",
     "get_profile",
     "pack_solution",

@@ -9,7 +9,12 @@ from typing import Any
 from regionreasoner.errors import ConfigError
 from regionreasoner.registry import Registry
 from regionreasoner.rewards.ground_truth import GroundTruth, parse_solution
-from regionreasoner.rewards.types import RewardBreakdown, RewardProfile
+from regionreasoner.rewards.types import (
+    DEFAULT_NORMALISATION,
+    EQ7_TOTALS,
+    RewardBreakdown,
+    RewardProfile,
+)
 
 REWARD_PROFILES: Registry[RewardProfile] = Registry("reward profile")
 """Reward profiles by name; entries load on first use."""
@@ -51,6 +56,32 @@ def check_weights(alpha: float, beta: float) -> tuple[float, float]:
     return out[0], out[1]
 
 
+def check_normalisation(profile: str, normalisation: str) -> RewardProfile:
+    """The profile ``profile``, after checking that it supports the Eq. 7 reading
+    ``normalisation``.
+
+    Raises:
+        UnknownComponentError: unknown profile.
+        ConfigError: unknown reading, or one the profile does not offer (``official``
+            has only ``components``: the released sum is unnormalised).
+
+    >>> check_normalisation("paper", "base").name
+    'paper'
+    """
+    scorer = get_profile(profile)
+    if normalisation not in scorer.normalisations:
+        if normalisation in EQ7_TOTALS:
+            raise ConfigError(
+                f"normalisation {normalisation!r} is not available with the {profile!r} "
+                f"reward profile (it has: {', '.join(scorer.normalisations)}); "
+                "use the paper profile"
+            )
+        raise ConfigError(
+            f"unknown normalisation {normalisation!r}; choose from {', '.join(EQ7_TOTALS)}"
+        )
+    return scorer
+
+
 def score_completion(
     completion: str,
     *,
@@ -59,6 +90,7 @@ def score_completion(
     profile: str = DEFAULT_PROFILE,
     alpha: float = 1.0,
     beta: float = 1.0,
+    normalisation: str = DEFAULT_NORMALISATION,
 ) -> RewardBreakdown:
     """Score one completion.
 
@@ -72,6 +104,9 @@ def score_completion(
         profile: ``"paper"`` (default) or ``"official"``.
         alpha: weight of ref_citation in the total.
         beta: weight of consistency in the total.
+        normalisation: the reading of Eq. 7: ``"components"`` (default; R_base is the
+            sum of its components) or ``"base"`` (R_base is their mean, in ``[0, 2]``;
+            ``paper`` profile only).
 
     Returns:
         The :class:`RewardBreakdown`.
@@ -79,7 +114,7 @@ def score_completion(
     Raises:
         DataFormatError: the solution is malformed.
         UnknownComponentError: unknown profile.
-        ConfigError: invalid ``alpha``/``beta``.
+        ConfigError: invalid ``alpha``/``beta`` or ``normalisation``.
         TypeError: ``completion`` or ``problem`` is not a string.
 
     >>> gt = '[{"bbox_2d": [10, 10, 50, 50], "point_2d": [30, 30]}]'
@@ -94,9 +129,15 @@ def score_completion(
     if problem is not None and not isinstance(problem, str):
         raise TypeError(f"problem must be a str or None, got {type(problem).__name__}")
     alpha, beta = check_weights(alpha, beta)
+    scorer = check_normalisation(profile, normalisation)
     ground_truth = parse_solution(solution)
-    return get_profile(profile).score(
-        completion, problem=problem, ground_truth=ground_truth, alpha=alpha, beta=beta
+    return scorer.score(
+        completion,
+        problem=problem,
+        ground_truth=ground_truth,
+        alpha=alpha,
+        beta=beta,
+        normalisation=normalisation,
     )
 
 
@@ -108,6 +149,7 @@ def score_batch(
     profile: str = DEFAULT_PROFILE,
     alpha: float = 1.0,
     beta: float = 1.0,
+    normalisation: str = DEFAULT_NORMALISATION,
 ) -> list[RewardBreakdown]:
     """Score aligned lists of completions, problems and solutions.
 
@@ -123,7 +165,7 @@ def score_batch(
             f"{len(solutions)} solutions; they must be aligned"
         )
     alpha, beta = check_weights(alpha, beta)
-    scorer = get_profile(profile)
+    scorer = check_normalisation(profile, normalisation)
     results = []
     for index, (completion, problem, solution) in enumerate(
         zip(completions, problems, solutions, strict=True)
@@ -135,7 +177,12 @@ def score_batch(
         ground_truth = _parse_indexed(solution, index)
         results.append(
             scorer.score(
-                completion, problem=problem, ground_truth=ground_truth, alpha=alpha, beta=beta
+                completion,
+                problem=problem,
+                ground_truth=ground_truth,
+                alpha=alpha,
+                beta=beta,
+                normalisation=normalisation,
             )
         )
     return results

@@ -5,6 +5,10 @@ as a reward-hacking policy would emit it: the answer is a wrong box (or the expl
 the answer itself: 100 boxes, the reference box). The ``with_correct_answer`` variant
 keeps the exploit but answers correctly, to show what the exploit alone costs.
 
+Beside the exploits: legitimate completions that the guards must NOT punish (terse and
+enumerated reasoning: "must stay positive"), and two calibration rows that show how the
+two readings of Eq. 7 rank a correct box against richer reasoning.
+
 ``python benchmarks/rewards.py --hacking`` prints the Markdown table of ``docs/rewards.md``.
 """
 
@@ -14,6 +18,7 @@ import json
 from dataclasses import dataclass
 
 from regionreasoner.rewards.api import score_completion
+from regionreasoner.rewards.types import DEFAULT_NORMALISATION, RewardBreakdown
 
 PROBLEM = (
     "find the cup to the right of bbox=[100,100,200,200] and to the left of bbox=[400,90,520,210]"
@@ -74,6 +79,30 @@ _HUNDRED_BOXES = json.dumps(
 _REFERENCE_ANSWER = json.dumps([{"bbox_2d": [100, 100, 200, 200], "point_2d": [150, 150]}])
 
 
+_STUFFED_THINK_SENTENCES = (
+    "Table. Plate. Cup. Vase. Bread. Slices. Wooden. Red. Left. Right. Between. Compare. "
+    "Select. Locate. Region. Reference bbox=[100,100,200,200]. Reference bbox=[400,90,520,210]."
+)
+"""A keyword list punctuated as one-word sentences."""
+_MINIMAL_LIST_THINK = (
+    "cup plate vase table bread left select locate bbox=[100,100,200,200] bbox=[400,90,520,210]"
+)
+"""The shortest list that maxes the logic prior and covers the scene: one term per
+logic category plus the scene and focus nouns."""
+_RUN_ON_THINK = "the red cup is to the right of the plate and " * 8 + "bbox=[100,100,200,200]"
+"""A loop without punctuation (no sentence repeats; its word 4-grams do)."""
+_TERSE_THINK = (
+    "Reference bbox=[100,100,200,200] holds plate. Reference bbox=[400,90,520,210] holds "
+    "vase. Red cup located between. Select red cup."
+)
+_ENUMERATED_THINK = (
+    "Candidate 1: red cup, right of bbox=[100,100,200,200], left of bbox=[400,90,520,210]. "
+    "Candidate 2: blue mug, far right of the vase. Choose candidate 1."
+)
+_MINIMAL_THINK = "Right of bbox=[100,100,200,200] and left of bbox=[400,90,520,210]: the target."
+"""Correct citations, no description: a low consistency reward."""
+
+
 @dataclass(frozen=True, slots=True)
 class HackCase:
     """One degenerate completion.
@@ -84,12 +113,14 @@ class HackCase:
         completion: the exploit with a wrong answer (or the answer is the exploit).
         with_correct_answer: the same exploit answering correctly (None when the answer
             itself is the exploit).
+        kind: ``keyword_list``, ``repetition``, ``citation``, ``format`` or ``answer``.
     """
 
     name: str
     description: str
     completion: str
     with_correct_answer: str | None
+    kind: str
 
 
 HACK_CASES: tuple[HackCase, ...] = (
@@ -98,70 +129,177 @@ HACK_CASES: tuple[HackCase, ...] = (
         "<think> is a list of every keyword, logic word and the references",
         _completion(think=_STUFFED_THINK, answer=_WRONG),
         _completion(think=_STUFFED_THINK),
+        "keyword_list",
+    ),
+    HackCase(
+        "keyword_sentences",
+        "<think> is a keyword list written as one-word sentences",
+        _completion(think=_STUFFED_THINK_SENTENCES, answer=_WRONG),
+        _completion(think=_STUFFED_THINK_SENTENCES),
+        "keyword_list",
+    ),
+    HackCase(
+        "minimal_keyword_list",
+        "<think> is the scene nouns, one term per logic category and the references",
+        _completion(think=_MINIMAL_LIST_THINK, answer=_WRONG),
+        _completion(think=_MINIMAL_LIST_THINK),
+        "keyword_list",
     ),
     HackCase(
         "cite_every_number",
         "<think> cites every 4-number window and every number of the question",
         _completion(think=_EVERY_NUMBER_THINK, answer=_WRONG),
         _completion(think=_EVERY_NUMBER_THINK),
+        "citation",
     ),
     HackCase(
         "empty_think",
         "<think></think>",
         _completion(think="", answer=_WRONG),
         _completion(think=""),
+        "format",
     ),
     HackCase(
         "focus_copies_question",
         "<focus> is the question text",
         _completion(focus=PROBLEM, answer=_WRONG),
         _completion(focus=PROBLEM),
+        "format",
     ),
     HackCase(
         "repeated_sentence",
         "<think> repeats one sentence 8 times",
         _completion(think=_REPEATED_THINK, answer=_WRONG),
         _completion(think=_REPEATED_THINK),
+        "repetition",
+    ),
+    HackCase(
+        "run_on_loop",
+        "<think> loops over one clause 8 times without punctuation",
+        _completion(think=_RUN_ON_THINK, answer=_WRONG),
+        _completion(think=_RUN_ON_THINK),
+        "repetition",
     ),
     HackCase(
         "hundred_boxes",
         "the answer lists 100 boxes, the correct one among them",
         _completion(answer=_HUNDRED_BOXES),
         None,
+        "answer",
     ),
     HackCase(
         "reference_as_answer",
         "the answer is the first reference box",
         _completion(answer=_REFERENCE_ANSWER),
         None,
+        "answer",
     ),
 )
 """The audited exploits."""
 
+GUARDED_KINDS = frozenset({"keyword_list", "repetition"})
+"""Exploit kinds that must stay at most 0.8 of the correct answer under BOTH Eq. 7
+readings, with a wrong and with a correct answer (``tests/rewards/test_hacking.py``)."""
 
-def score_total(completion: str, profile: str) -> float:
-    """Total reward of ``completion`` for the audit's question (alpha = beta = 1)."""
-    return score_completion(completion, problem=PROBLEM, solution=SOLUTION, profile=profile).total
+
+@dataclass(frozen=True, slots=True)
+class LegitimateCase:
+    """A completion the guards must not punish, or a calibration row.
+
+    Attributes:
+        name: short identifier.
+        description: what it shows.
+        completion: the completion.
+    """
+
+    name: str
+    description: str
+    completion: str
 
 
-def render_markdown(profiles: tuple[str, ...] = ("official", "paper")) -> str:
-    """The audit as Markdown: totals and their ratio to the correct completion."""
-    good = {p: score_total(GOOD_COMPLETION, p) for p in profiles}
-    head = "| case | " + " | ".join(f"{p} total | {p} / good" for p in profiles) + " |"
-    rule = "|---|" + "---:|---:|" * len(profiles)
-    lines = [head, rule]
-    lines.append(
-        "| correct, well-formed | " + " | ".join(f"{good[p]:.2f} | 1.00" for p in profiles) + " |"
+MUST_STAY_POSITIVE: tuple[LegitimateCase, ...] = (
+    LegitimateCase(
+        "terse_reasoning",
+        "correct box; <think> in short sentences with few function words",
+        _completion(think=_TERSE_THINK),
+    ),
+    LegitimateCase(
+        "enumerated_reasoning",
+        "correct box; <think> compares numbered candidates",
+        _completion(think=_ENUMERATED_THINK),
+    ),
+)
+"""Legitimate compact reasoning: its consistency reward must stay positive."""
+
+CALIBRATION: tuple[LegitimateCase, ...] = (
+    LegitimateCase(
+        "wrong_box_well_formed",
+        "the good completion with a wrong box: an honest mistake",
+        _completion(answer=_WRONG),
+    ),
+    LegitimateCase(
+        "correct_box_minimal_reasoning",
+        "correct box; <think> only cites the references (low consistency)",
+        _completion(think=_MINIMAL_THINK),
+    ),
+)
+"""Rows that show how each Eq. 7 reading weighs accuracy against reasoning."""
+
+PROFILE_SETTINGS: tuple[tuple[str, str], ...] = (
+    ("official", DEFAULT_NORMALISATION),
+    ("paper", "components"),
+    ("paper", "base"),
+)
+"""The (profile, normalisation) columns of the table."""
+
+
+def score(
+    completion: str, profile: str, normalisation: str = DEFAULT_NORMALISATION
+) -> RewardBreakdown:
+    """The breakdown of ``completion`` for the audit's question (alpha = beta = 1)."""
+    return score_completion(
+        completion,
+        problem=PROBLEM,
+        solution=SOLUTION,
+        profile=profile,
+        normalisation=normalisation,
     )
-    for variant in ("completion", "with_correct_answer"):
-        for case in HACK_CASES:
-            text = getattr(case, variant)
-            if text is None:
-                continue
-            label = case.name if variant == "completion" else f"{case.name} + correct box"
-            cells = []
-            for p in profiles:
-                total = score_total(text, p)
-                cells.append(f"{total:.2f} | {total / good[p]:.2f}")
-            lines.append(f"| {label} | " + " | ".join(cells) + " |")
+
+
+def score_total(completion: str, profile: str, normalisation: str = DEFAULT_NORMALISATION) -> float:
+    """Total reward of ``completion`` for the audit's question (alpha = beta = 1)."""
+    return score(completion, profile, normalisation).total
+
+
+def table_rows() -> list[tuple[str, str]]:
+    """``(label, completion)`` of every row of the table, in order."""
+    rows = [("correct, well-formed", GOOD_COMPLETION)]
+    rows += [(case.name, case.completion) for case in CALIBRATION]
+    rows += [(f"{case.name} (must stay positive)", case.completion) for case in MUST_STAY_POSITIVE]
+    rows += [(case.name, case.completion) for case in HACK_CASES]
+    rows += [
+        (f"{case.name} + correct box", case.with_correct_answer)
+        for case in HACK_CASES
+        if case.with_correct_answer is not None
+    ]
+    return rows
+
+
+def _label(profile: str, normalisation: str) -> str:
+    return profile if profile == "official" else f"{profile} ({normalisation})"
+
+
+def render_markdown(settings: tuple[tuple[str, str], ...] = PROFILE_SETTINGS) -> str:
+    """The audit as Markdown: for each (profile, normalisation), the total and its ratio
+    to the correct completion; last, the paper profile's consistency reward."""
+    good = {s: score_total(GOOD_COMPLETION, *s) for s in settings}
+    head = "| case | " + " | ".join(f"{_label(*s)} total | / good" for s in settings)
+    lines = [head + " | paper R_cons |", "|---|" + "---:|---:|" * len(settings) + "---:|"]
+    for label, text in table_rows():
+        cells = []
+        for setting in settings:
+            total = score_total(text, *setting)
+            cells.append(f"{total:.2f} | {total / good[setting]:.2f}")
+        consistency = score(text, "paper").consistency
+        lines.append(f"| {label} | " + " | ".join(cells) + f" | {consistency:.2f} |")
     return "\n".join(lines)

@@ -64,7 +64,7 @@ from regionreasoner.rewards.thresholds import (
     OFFICIAL_THINK_MIN_CHARS,
     OFFICIAL_THINK_SHORT,
 )
-from regionreasoner.rewards.types import RewardBreakdown
+from regionreasoner.rewards.types import DEFAULT_NORMALISATION, RewardBreakdown
 
 # The released regexes. Python's ``\d`` and ``\s`` are Unicode-aware, and so is ``int()``:
 # keep them exactly as released (e.g. Arabic-Indic digits count as coordinates).
@@ -432,6 +432,7 @@ class OfficialProfile:
     """The released reward, value for value (see the module docstring)."""
 
     name = "official"
+    normalisations = (DEFAULT_NORMALISATION,)  # the released sum is unnormalised
 
     def score(
         self,
@@ -441,9 +442,11 @@ class OfficialProfile:
         ground_truth: GroundTruth,
         alpha: float = 1.0,
         beta: float = 1.0,
+        normalisation: str = DEFAULT_NORMALISATION,
     ) -> RewardBreakdown:
         """Score one completion; ``alpha``/``beta`` scale ref_citation/consistency in the
-        total (the released code has neither: keep 1 to reproduce it)."""
+        total (the released code has neither: keep 1 to reproduce it). The released sum
+        is unnormalised: ``normalisation`` must be ``"components"`` (checked by the API)."""
         issues: list[str] = []
         scene = tag_content(completion, "scene")
         focus = tag_content(completion, "focus")
@@ -471,6 +474,7 @@ class OfficialProfile:
             alpha=alpha,
             beta=beta,
             issues=tuple(issues),
+            normalisation=normalisation,
         )
 
 

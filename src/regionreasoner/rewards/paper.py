@@ -1,9 +1,17 @@
 """The ``paper`` reward profile (default): the paper's equations, Sec. 4.3, Eqs. 4-7.
 
-Every component lies in ``[0, 2]`` and
-``total = tag_format + answer_format + accuracy + non_repeat + alpha * ref_citation
-+ beta * consistency`` (Eq. 7, base = the four first terms), so
-``0 <= total <= 8 + 2 * alpha + 2 * beta``.
+Every component lies in ``[0, 2]``. Eq. 7, ``R = R_base + alpha * R_ref + beta *
+R_cons`` with "each component normalized to [0, 2]", has two readings, selected by
+``normalisation``:
+
+* ``"components"`` (default): R_base = tag_format + answer_format + accuracy +
+  non_repeat, each in ``[0, 2]``, so ``0 <= total <= 8 + 2 * alpha + 2 * beta``;
+* ``"base"``: R_base = the mean of those four, itself in ``[0, 2]``, so
+  ``0 <= total <= 2 + 2 * alpha + 2 * beta``.
+
+``docs/rewards.md`` argues the default: with ``"base"`` accuracy spans 0.5 of the 6
+points (against 2 of 12), so a richer ``<think>`` outranks a correct box (its hacking
+table shows both readings).
 
 * ref_citation (Eq. 4): 1 without a reference; otherwise
   ``lambda * kw(h) + mu * |S(h) & B_ref| / max(|S(h)|, 1)``, times eta when ``S(h)``
@@ -29,7 +37,14 @@ from regionreasoner.geometry.pairs import box_iou_pair
 from regionreasoner.parsing import ParsedResponse, find_cited_boxes, parse_response
 from regionreasoner.rewards.accuracy import PAIRWISE_LIMIT, matched_hits
 from regionreasoner.rewards.ground_truth import GroundTruth
-from regionreasoner.rewards.keywords import STOP_WORDS, keywords, logic_prior, overlap, tokens
+from regionreasoner.rewards.keywords import (
+    META_WORDS,
+    STOP_WORDS,
+    keywords,
+    logic_prior,
+    overlap,
+    tokens,
+)
 from regionreasoner.rewards.thresholds import (
     ACCURACY_TERMS,
     CITATION_ETA,
@@ -40,6 +55,8 @@ from regionreasoner.rewards.thresholds import (
     CONSISTENCY_W_LOGIC,
     CONSISTENCY_W_SCENE,
     FOCUS_COPY_RATIO,
+    KEYWORD_LIST_FRAGMENT_SHARE,
+    KEYWORD_LIST_RUN_WORDS,
     LENIENT_SCHEMA_FACTOR,
     MAX_OBJECTS,
     MIN_SENTENCE_WORDS,
@@ -53,7 +70,7 @@ from regionreasoner.rewards.thresholds import (
     THINK_DUMP_MIN_WORDS,
     THINK_MIN_FUNCTION_WORD_RATIO,
 )
-from regionreasoner.rewards.types import RewardBreakdown
+from regionreasoner.rewards.types import DEFAULT_NORMALISATION, EQ7_TOTALS, RewardBreakdown
 
 EXPECTED_TAGS_WITH_REFERENCE = ("scene", "focus", "think", "answer")
 EXPECTED_TAGS_WITHOUT_REFERENCE = ("scene", "think", "answer")
@@ -63,14 +80,13 @@ LENIENT_ANSWER_CODES = frozenset({"trailing_text", "truncated_json", "single_obj
 """Parser issue codes meaning the answer needed lenient parsing (schema factor applies)."""
 
 _CACHE_SIZE = 4096
-_CLOSE_RES = {
-    tag: re.compile(rf"</\s*{tag}\s*>", re.IGNORECASE)
-    for tag in ("scene", "focus", "think", "answer")
-}
 _WORD_RE = re.compile(r"\w+")
 _SENTENCE_SPLIT_RE = re.compile(r"[.!?;\n]+")
-_BBOX_TOKEN_RE = re.compile(r"\bbbox|\bbounding\s+box(?:es)?\b|\bcoordinates?\b")
-"""kw(h): a bbox-related token (whole word; ``bbox=`` and ``bboxes`` included)."""
+_CLAUSE_SPLIT_RE = re.compile(r"(?:[!?;\n]|\.(?!\d))+")
+"""Sentence boundaries for the keyword-list check (a decimal point is not one)."""
+_BBOX_TOKEN_RE = re.compile(r"\bbbox|\bbounding[\s_\-\u2010-\u2013]*box(?:es)?\b|\bcoordinates?\b")
+"""kw(h): a bbox-related token (whole word; ``bbox=``, ``bboxes``, ``bounding box``,
+``bounding-box``, ``bounding_box`` and ``boundingbox`` included)."""
 
 
 def _clip(value: float) -> float:
@@ -91,8 +107,12 @@ def reference_boxes(problem: str | None) -> tuple[tuple[float, float, float, flo
 
 
 @functools.lru_cache(maxsize=_CACHE_SIZE)
-def _question_words(problem: str | None) -> frozenset[str]:
-    return frozenset(tokens(problem))
+def _question_terms(problem: str | None) -> tuple[frozenset[str], frozenset[str]]:
+    """The question's content words (letter tokens that are neither stop nor meta
+    words: ``find``, ``the``, ``of``, ``bbox`` are not) and its keywords K(question)."""
+    words = tokens(problem)
+    content = frozenset(w for w in words if w not in STOP_WORDS and w not in META_WORDS)
+    return content, keywords(problem, text_tokens=words)
 
 
 def _sentences(lower: str) -> list[str]:
@@ -109,7 +129,7 @@ def _sentences(lower: str) -> list[str]:
 class _Block:
     """One tagged block's text features, each computed once per completion."""
 
-    __slots__ = ("_keywords", "_sentences", "_tokens", "content", "lower")
+    __slots__ = ("_keywords", "_run_on", "_sentences", "_tokens", "content", "lower")
 
     def __init__(self, content: str | None) -> None:
         self.content = content
@@ -117,6 +137,7 @@ class _Block:
         self._tokens: list[str] | None = None
         self._sentences: list[str] | None = None
         self._keywords: frozenset[str] | None = None
+        self._run_on: float | None = None
 
     @property
     def tokens(self) -> list[str]:
@@ -138,53 +159,112 @@ class _Block:
 
     def run_on_excess(self) -> float:
         """Repeated-n-gram share beyond :data:`NGRAM_REPEAT_ALLOWANCE`, in [0, 1]."""
-        words = _WORD_RE.findall(self.lower)  # numbers included: citations differ
-        count = len(words) - NGRAM_SIZE + 1
-        if count < 2:
-            return 0.0
-        grams = set(zip(*[words[i:] for i in range(NGRAM_SIZE)], strict=False))
-        repeated = 1.0 - len(grams) / count
-        return max(0.0, (repeated - NGRAM_REPEAT_ALLOWANCE) / (1.0 - NGRAM_REPEAT_ALLOWANCE))
+        if self._run_on is None:
+            words = _WORD_RE.findall(self.lower)  # numbers included: citations differ
+            count = len(words) - NGRAM_SIZE + 1
+            if count < 2:
+                self._run_on = 0.0
+            else:
+                grams = set(zip(*[words[i:] for i in range(NGRAM_SIZE)], strict=False))
+                repeated = 1.0 - len(grams) / count
+                excess = (repeated - NGRAM_REPEAT_ALLOWANCE) / (1.0 - NGRAM_REPEAT_ALLOWANCE)
+                self._run_on = max(0.0, excess)
+        return self._run_on
 
 
 @dataclass(frozen=True, slots=True)
 class _Blocks:
-    """The prose blocks and their validity, shared by the components."""
+    """The prose blocks and their validity, shared by the components.
+
+    ``*_usable``/``think_valid``: the block passed the ``tag_format`` check (present,
+    non-empty, closed, and for focus/think not a copy/keyword list/repetition)."""
 
     scene: _Block
     focus: _Block
     think: _Block
+    scene_usable: bool
     focus_usable: bool
     think_valid: bool
 
 
-def _think_defect(think: _Block) -> str | None:
+def _keyword_list(think: _Block) -> str | None:
+    """Why ``<think>`` reads as a keyword list, or None when it reads as sentences.
+
+    Only a think of at least :data:`THINK_DUMP_MIN_WORDS` words with fewer than
+    :data:`THINK_MIN_FUNCTION_WORD_RATIO` function words is examined (terse reasoning
+    is like that too). It is a list when, inside one sentence, at least
+    :data:`KEYWORD_LIST_RUN_WORDS` content words follow each other without a function
+    word (commas and colons do not stop the run: "cup, plate, vase, ..."), or when more
+    than :data:`KEYWORD_LIST_FRAGMENT_SHARE` of its words are one-word sentences
+    ("Cup. Plate. Vase."). Terse sentences ("Standing dog located right. Select
+    standing dog.") and enumerations ("Candidate 1: red cup, left of the plate.") pass.
+    """
     words = think.tokens
-    if len(words) >= THINK_DUMP_MIN_WORDS:
-        function_share = sum(map(STOP_WORDS.__contains__, words)) / len(words)
-        if function_share < THINK_MIN_FUNCTION_WORD_RATIO:
-            return f"is a keyword list, not reasoning ({function_share:.0%} function words)"
-    sentences = think.sentences
-    if len(set(sentences)) < len(sentences):
-        return "repeats a sentence"
+    if len(words) < THINK_DUMP_MIN_WORDS:
+        return None
+    function_share = sum(map(STOP_WORDS.__contains__, words)) / len(words)
+    if function_share >= THINK_MIN_FUNCTION_WORD_RATIO:
+        return None
+    longest = fragments = 0
+    for clause in _CLAUSE_SPLIT_RE.split(think.lower):
+        clause_words = tokens(clause)
+        if len(clause_words) == 1:
+            fragments += 1
+        run = 0
+        for word in clause_words:
+            run = 0 if word in STOP_WORDS else run + 1
+            longest = max(longest, run)
+    if longest >= KEYWORD_LIST_RUN_WORDS:
+        return f"is a keyword list, not reasoning ({longest} content words in a row)"
+    if fragments / len(words) > KEYWORD_LIST_FRAGMENT_SHARE:
+        return f"is a keyword list, not reasoning ({fragments} one-word sentences)"
     return None
 
 
+def _think_defect(think: _Block) -> str | None:
+    listing = _keyword_list(think)
+    if listing is not None:
+        return listing
+    sentences = think.sentences
+    if len(set(sentences)) < len(sentences):
+        return "repeats a sentence"
+    run_on = think.run_on_excess()
+    if run_on > 0.0:
+        return f"repeats itself ({run_on:.0%} excess repeated word 4-grams)"
+    return None
+
+
+def _focus_copy(focus: _Block, problem: str | None) -> str | None:
+    """Why ``<focus>`` is a copy of the question, or None.
+
+    A copy contains more than :data:`FOCUS_COPY_RATIO` of the question's content words
+    (function words are not compared) AND names no object of its own: every keyword of
+    the focus is a question keyword, ``K(focus) <= K(question)``. So "The plate to the
+    right of the cup." for "find the cup to the right of bbox=[..]" is not a copy (it
+    names the plate), nor is "Part of a white car with its front door open" for "find
+    the white car behind bbox=[..]" (the door); the question itself, or its words
+    shuffled, is.
+    """
+    content, question_keywords = _question_terms(problem)
+    if not content:
+        return None
+    coverage = len(content.intersection(focus.tokens)) / len(content)
+    if coverage <= FOCUS_COPY_RATIO or not focus.keywords <= question_keywords:
+        return None
+    return f"copies the question ({coverage:.0%} of its content words, no object of its own)"
+
+
 def _block_defect(
-    tag: str, block: _Block | None, content: str | None, text: str, problem: str | None
+    tag: str, block: _Block | None, content: str | None, parsed: ParsedResponse, problem: str | None
 ) -> str | None:
     if content is None:
         return "is missing"
     if not content:
         return "is empty"
-    if not _CLOSE_RES[tag].search(text):
+    if tag in parsed.unclosed_tags:
         return "is not closed"
     if tag == "focus" and block is not None:
-        question = _question_words(problem)
-        if question:
-            share = len(question.intersection(block.tokens)) / len(question)
-            if share > FOCUS_COPY_RATIO:
-                return f"copies the question ({share:.0%} of its words)"
+        return _focus_copy(block, problem)
     if tag == "think" and block is not None:
         return _think_defect(block)
     return None
@@ -195,12 +275,12 @@ def _tag_format(
 ) -> tuple[float, _Blocks]:
     """``1 * share of expected blocks that are valid + 1 * [exact tag sequence and all
     valid]``. Valid: present, non-empty, closed; ``<focus>`` not a copy of the question;
-    ``<think>`` neither a keyword list nor repeating a sentence."""
+    ``<think>`` neither a keyword list nor repeating itself (a sentence, or 4-grams)."""
     expected = EXPECTED_TAGS_WITH_REFERENCE if has_reference else EXPECTED_TAGS_WITHOUT_REFERENCE
     blocks = {tag: _Block(getattr(parsed, tag)) for tag in ("scene", "focus", "think")}
     valid: dict[str, bool] = {}
     for tag in expected:
-        defect = _block_defect(tag, blocks.get(tag), getattr(parsed, tag), parsed.text, problem)
+        defect = _block_defect(tag, blocks.get(tag), getattr(parsed, tag), parsed, problem)
         valid[tag] = defect is None
         if defect is not None:
             issues.append(f"tag_format: <{tag}> {defect}")
@@ -211,7 +291,12 @@ def _tag_format(
     presence = TAG_PRESENCE_WEIGHT * sum(valid.values()) / len(expected)
     structure = TAG_STRUCTURE_WEIGHT if all_valid and parsed.tags_present == expected else 0.0
     shared = _Blocks(
-        blocks["scene"], blocks["focus"], blocks["think"], valid.get("focus", False), valid["think"]
+        blocks["scene"],
+        blocks["focus"],
+        blocks["think"],
+        scene_usable=valid["scene"],
+        focus_usable=valid.get("focus", False),
+        think_valid=valid["think"],
     )
     return _clip(presence + structure), shared
 
@@ -318,11 +403,15 @@ def _non_repeat(blocks: _Blocks, issues: list[str]) -> float:
 def _ref_citation(
     parsed: ParsedResponse, references: tuple[tuple[float, ...], ...], issues: list[str]
 ) -> float:
-    """Eq. 4 with S(h) = every box written in ``<think>`` (any citation style); a
-    completion without any ``<think>`` block scores 0 even without a reference."""
+    """Eq. 4 with S(h) = every box written in ``<think>`` (any citation style, numbers
+    too large for a float included: they are never a reference). A completion without
+    a closed ``<think>`` block scores 0, even without a reference."""
     think = parsed.think
     if think is None:
         issues.append("ref_citation: no <think> block")
+        return 0.0
+    if "think" in parsed.unclosed_tags:
+        issues.append("ref_citation: <think> is not closed; it counts as absent")
         return 0.0
     if not references:
         return NO_REFERENCE_CITATION
@@ -331,6 +420,7 @@ def _ref_citation(
         return 0.0
     kw = 1.0 if _BBOX_TOKEN_RE.search(think.lower()) else 0.0
     cited = {box.xyxy for box in parsed.cited}
+    cited.update(box.xyxy for box in parsed.cited_non_finite)
     reference_set = set(references)
     score = CITATION_LAMBDA * kw + CITATION_MU * len(cited & reference_set) / max(len(cited), 1)
     if not cited & reference_set:
@@ -342,16 +432,18 @@ def _ref_citation(
 
 
 def _consistency(blocks: _Blocks, issues: list[str]) -> float:
-    """Eqs. 5-6. Two guards: the focus term needs a reference and a valid (non-copied)
-    ``<focus>``; a ``<think>`` that failed the tag_format check (keyword list, repeated
-    sentence, unclosed) is not reasoning and counts as empty."""
+    """Eqs. 5-6 over the blocks that passed the tag_format check: a ``<think>`` that
+    failed it (keyword list, repetition, unclosed) is not reasoning and the reward is 0;
+    an unclosed ``<scene>`` counts as empty; the focus term needs a reference and a
+    valid (closed, non-copied) ``<focus>``."""
     think = blocks.think
     if not blocks.think_valid:
         if think.content:
             issues.append("consistency: <think> is not reasoning; it counts as empty")
         issues.append("consistency: no usable <think>")
         return 0.0
-    scene_overlap = overlap(blocks.scene.keywords, think.keywords)
+    scene_keywords = blocks.scene.keywords if blocks.scene_usable else frozenset()
+    scene_overlap = overlap(scene_keywords, think.keywords)
     focus_overlap = overlap(blocks.focus.keywords, think.keywords) if blocks.focus_usable else 0.0
     logic = logic_prior(think.lower, text_tokens=think.tokens)
     score = (
@@ -368,6 +460,7 @@ class PaperProfile:
     """The paper's reward (see the module docstring and ``docs/rewards.md``)."""
 
     name = "paper"
+    normalisations = tuple(EQ7_TOTALS)
 
     def score(
         self,
@@ -377,8 +470,10 @@ class PaperProfile:
         ground_truth: GroundTruth,
         alpha: float = 1.0,
         beta: float = 1.0,
+        normalisation: str = DEFAULT_NORMALISATION,
     ) -> RewardBreakdown:
-        """Score one completion (never raises on its content)."""
+        """Score one completion (never raises on its content); ``normalisation`` is the
+        Eq. 7 reading, ``"components"`` or ``"base"`` (see the module docstring)."""
         issues: list[str] = []
         parsed = parse_response(completion)
         references = reference_boxes(problem)
@@ -399,6 +494,7 @@ class PaperProfile:
             alpha=alpha,
             beta=beta,
             issues=tuple(issues),
+            normalisation=normalisation,
         )
 
 

@@ -120,13 +120,22 @@ TAG_STRUCTURE_WEIGHT = 1.0
 """tag_format share for exactly the expected tags, once each, closed, in order, all valid."""
 
 FOCUS_COPY_RATIO = 0.6
-"""A ``<focus>`` containing more than this fraction of the question's words is a copy."""
+"""A ``<focus>`` is a copy of the question when it contains more than this fraction of
+the question's content words and names no object (keyword) the question does not."""
 
 THINK_DUMP_MIN_WORDS = 8
 """A think of at least this many words is checked for being a keyword list."""
 
 THINK_MIN_FUNCTION_WORD_RATIO = 0.15
-"""...and is a keyword list (not reasoning) when fewer than this fraction are function words."""
+"""...when fewer than this fraction of its words are function words (terse reasoning is
+like that too, so the next two rules decide)."""
+
+KEYWORD_LIST_RUN_WORDS = 8
+"""A keyword list: this many content words in a row inside one sentence (commas and
+colons do not break the run)."""
+
+KEYWORD_LIST_FRAGMENT_SHARE = 0.5
+"""A keyword list: more than this fraction of the words are one-word sentences."""
 
 REFERENCE_COPY_IOU = 0.9
 """An answer box with continuous IoU >= this with a reference box restates the reference."""

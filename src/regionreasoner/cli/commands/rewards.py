@@ -31,11 +31,14 @@ ground truth stops the command with exit code 2.
 Profiles (docs/rewards.md):
   paper     the paper's equations, each component in [0, 2],
             total = base + alpha * ref_citation + beta * consistency   (default)
+            base = the sum of the four base components (--normalisation components,
+            default) or their mean, in [0, 2] (--normalisation base)
   official  the released reward code, value for value
 
 examples:
   regionreasoner rewards completions.jsonl --profile official --out scored.jsonl
   regionreasoner rewards completions.jsonl --alpha 0.5 --beta 2 > scored.jsonl
+  regionreasoner rewards completions.jsonl --normalisation base > scored.jsonl
 """
     order = 70
 
@@ -65,6 +68,13 @@ examples:
             help="weight of consistency in the total (default 1)",
         )
         parser.add_argument(
+            "--normalisation",
+            choices=("components", "base"),
+            default="components",
+            help="reading of Eq. 7: R_base is the sum of its components (default) or "
+            "their mean, in [0, 2] ('base'; paper profile only)",
+        )
+        parser.add_argument(
             "--with-issues",
             action="store_true",
             help='add "reward_issues": the reasons components lost points',
@@ -78,9 +88,15 @@ examples:
 
         from regionreasoner.errors import DataFormatError, UserInputError
         from regionreasoner.fileio import atomic_write, dump_json_line, iter_jsonl
-        from regionreasoner.rewards import REWARD_KEYS, check_weights, score_completion
+        from regionreasoner.rewards import (
+            REWARD_KEYS,
+            check_normalisation,
+            check_weights,
+            score_completion,
+        )
 
         alpha, beta = check_weights(args.alpha, args.beta)
+        check_normalisation(args.profile, args.normalisation)
         if not os.path.isfile(args.input):
             raise UserInputError(f"no such file: {args.input}")
         sums = dict.fromkeys(REWARD_KEYS, 0.0)
@@ -97,6 +113,7 @@ examples:
                         profile=args.profile,
                         alpha=alpha,
                         beta=beta,
+                        normalisation=args.normalisation,
                     )
                 except DataFormatError as e:
                     raise DataFormatError(
@@ -112,7 +129,12 @@ examples:
                 count += 1
                 bar.update()
         means = " ".join(f"{k}={sums[k] / max(count, 1):.4f}" for k in REWARD_KEYS)
-        print(f"rewards ({args.profile}, {count} rows): mean {means}", file=sys.stderr)
+        setting = (
+            args.profile
+            if args.normalisation == "components"
+            else (f"{args.profile}, normalisation {args.normalisation}")
+        )
+        print(f"rewards ({setting}, {count} rows): mean {means}", file=sys.stderr)
         return 0
 
 
