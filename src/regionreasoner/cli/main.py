@@ -51,6 +51,8 @@ def main(argv: list[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    if not args.verbose:  # one INFO line per HTTP request would bury the progress bar
+        logging.getLogger("httpx").setLevel(logging.WARNING)
     command = getattr(args, "_command", None)
     if command is None:
         parser.print_help(sys.stderr)

@@ -17,7 +17,10 @@ metrics.json, report.md, rounds.png and report.html.
 
 Model specs:
   hf:<path-or-id>                 transformers chat VLM (Qwen2.5-VL, Qwen2-VL, ...)
-  openai:<base_url>#<model>       OpenAI-compatible server (vLLM, SGLang)
+  openai:<base_url>#<model>       OpenAI-compatible server (vLLM, SGLang, transformers
+                                  serve); serve it without a reasoning parser, or the
+                                  text before <think> is lost and format/citation
+                                  metrics come out null (docs/evaluation.md)
   replay:<predictions.jsonl>      re-score recorded outputs (text in the model frame)
   oracle[:delay=S,noise=PX,seed=N]  the ground truth in perfect format (tests)
 
@@ -263,6 +266,7 @@ class EvalCommand(Command):
             DEFAULT_REQUEST_TIMEOUT_S,
             DEFAULT_RETRY_BACKOFF_S,
         )
+        from regionreasoner.cli.notices import warn_unavailable_metrics
         from regionreasoner.data.io import read_dialogues
         from regionreasoner.dialogue.policy import get_reference_policy
         from regionreasoner.dialogue.prompts import get_prompt
@@ -437,6 +441,7 @@ class EvalCommand(Command):
         metrics = write_reports([args.out], data_path=args.data)
         print(format_round_table(metrics))
         print(f"\nwrote {args.out}/metrics.json, report.md, rounds.png and report.html")
+        warn_unavailable_metrics(metrics, self.name)
         return 0
 
 
