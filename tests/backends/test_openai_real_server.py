@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,27 @@ from regionreasoner.cli.main import main
 from regionreasoner.parsing import extract_tag
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
+
+
+@pytest.fixture(scope="session")
+def transformers_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedModel]:
+    """``transformers serve`` hosting the bundled micro model on 127.0.0.1 (a free port),
+    started once per session and stopped with its whole process group.
+
+    Needs the ``hf`` extra and ``transformers[serving]`` (the ``dev`` extra installs it);
+    a missing serving dependency fails the tests with the server's own message.
+    """
+    pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    from regionreasoner.assets import bundled_model_path
+
+    model_dir = bundled_model_path()
+    if model_dir is None:
+        pytest.skip("this installation has no bundled micro model")
+    log = tmp_path_factory.mktemp("transformers_serve") / "serve.log"
+    with served_model(model_dir, log) as served:
+        yield served
+
 
 MAX_NEW_TOKENS = 96
 """Enough for every answer of the bundled model on these dialogues (30-70 tokens)."""
