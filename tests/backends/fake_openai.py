@@ -13,20 +13,27 @@ from typing import Any
 
 @dataclass
 class Reply:
-    """What the server answers: a status, a JSON body (or raw text), headers, a delay."""
+    """What the server answers: a status, a JSON body (or raw text), headers, a delay.
+
+    ``message`` replaces the whole assistant message (e.g. with ``reasoning_content``);
+    otherwise the message holds ``content`` only.
+    """
 
     status: int = 200
     content: str | None = "ok"
     raw: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
     delay_s: float = 0.0
+    message: dict[str, Any] | None = None
+    finish_reason: str = "stop"
 
 
-def chat_body(content: Any) -> dict[str, Any]:
+def chat_body(content: Any, message: dict[str, Any] | None = None, finish: str = "stop") -> dict:
+    message = message if message is not None else {"role": "assistant", "content": content}
     return {
         "id": "x",
         "object": "chat.completion",
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": content}}],
+        "choices": [{"index": 0, "message": message, "finish_reason": finish}],
     }
 
 
@@ -60,7 +67,11 @@ class FakeOpenAIServer:
                         reply = Reply(404, raw="not found")
                     time.sleep(reply.delay_s)
                     payload = (
-                        reply.raw if reply.raw is not None else json.dumps(chat_body(reply.content))
+                        reply.raw
+                        if reply.raw is not None
+                        else json.dumps(
+                            chat_body(reply.content, reply.message, reply.finish_reason)
+                        )
                     ).encode()
                     self.send_response(reply.status)
                     for key, value in reply.headers.items():

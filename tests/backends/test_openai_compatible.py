@@ -279,3 +279,67 @@ def test_eval_against_a_dead_server_records_failed_turns(synth_bench, tmp_path) 
     assert len(rows) == 11 and all(r["failed"] and "HTTP 503" in r["error"] for r in rows)
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["failed_turns"] == 11 and metrics["overall"]["acc@0.5"] == 0.0
+
+
+SPLIT = {  # ANSWER as a reasoning parser returns it: the text before <think> is gone
+    "role": "assistant",
+    "content": '<answer>[{"bbox_2d": [10, 10, 300, 300], "point_2d": [100, 100]}]</answer>',
+    "reasoning_content": "the shape",
+}
+
+
+def test_a_split_reasoning_is_rebuilt_marked_lost_and_warned_about_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with FakeOpenAIServer(lambda n, body: Reply(message=SPLIT)) as server:
+        backend = _backend(server)
+        with caplog.at_level("WARNING", logger=oa.__name__):
+            out = backend.generate([GenerationRequest(_image(), f"q{i}") for i in range(3)])
+        backend.close()
+    assert {g.text for g in out} == {ANSWER.removeprefix("<scene>a scene with shapes</scene>")}
+    assert {g.text_lost for g in out} == {"before_reasoning"} and not out[0].failed
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and "--reasoning-parser" in warnings[0]
+
+
+def test_eval_reports_text_metrics_as_unavailable_when_the_server_drops_text(  # type: ignore[no-untyped-def]
+    synth_bench, tmp_path, capsys
+) -> None:
+    out = tmp_path / "run"
+    with FakeOpenAIServer(lambda n, body: Reply(message=SPLIT)) as server:
+        code = main(
+            [
+                "eval",
+                "--data",
+                str(synth_bench),
+                "--model",
+                f"openai:{server.base_url}#rr-7b",
+                "--out",
+                str(out),
+                "--segmenter",
+                "box-fill",
+                "--limit",
+                "2",
+            ]
+        )
+    assert code == 0
+    rows = _eval_rows(out)
+    assert len(rows) == 11 and all(r["text_lost"] == "before_reasoning" for r in rows)
+    metrics = json.loads((out / "metrics.json").read_text())
+    for entry in (metrics["overall"], *metrics["rounds"].values()):
+        assert entry["format_ok"] is None and entry["citation_rate"] is None
+        assert entry["hallucinated_citation_rate"] is None
+        assert entry["acc@0.5"] is not None  # the answer arrived: boxes are still scored
+    assert metrics["overall"]["text_lost_turns"] == 11
+    assert metrics["text_lost"] == {"before_reasoning": 11}
+    assert set(metrics["unavailable"]) == {
+        "format_ok",
+        "citation_rate",
+        "hallucinated_citation_rate",
+    }
+    assert "11 of 11 turns" in metrics["unavailable"]["format_ok"]
+    err = capsys.readouterr().err
+    assert "format_ok, citation_rate, hallucinated_citation_rate are reported as null" in err
+    assert "--reasoning-parser" in err and "response_template" in err
+    report = (out / "report.md").read_text()
+    assert "Unavailable (n/a): format_ok" in report

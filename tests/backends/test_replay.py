@@ -41,6 +41,19 @@ def test_replay_returns_recorded_text_and_fails_missing_turns(tmp_path: Path) ->
     assert backend.describe()["recorded_turns"] == 2
 
 
+def test_replay_keeps_the_text_lost_mark_of_a_recorded_row(tmp_path: Path) -> None:
+    path = tmp_path / "p.jsonl"
+    path.write_text(_line("a", 0, "<answer>[]</answer>", text_lost="before_reasoning"))
+    path.write_text(path.read_text() + _line("a", 1))
+    (lost, whole) = load_backend(f"replay:{path}").generate([_req("a", 0), _req("a", 1)])
+    assert (lost.text, lost.text_lost) == ("<answer>[]</answer>", "before_reasoning")
+    assert whole.text_lost is None
+    path.write_text(_line("a", 0, text_lost=1))
+    with pytest.raises(DataFormatError) as info:
+        read_recorded_texts(path)
+    assert info.value.field == "text_lost"
+
+
 def test_replay_ignores_a_torn_last_line_only(tmp_path: Path) -> None:
     path = tmp_path / "p.jsonl"
     path.write_text(_line("a", 0) + '{"dialogue_id": "a", "turn_in')

@@ -279,3 +279,90 @@ def test_convert_through_a_subprocess(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert [r["turns"][1]["refers_to"] for r in _rows(out)] == [0, 0]
+
+
+def _released_defects() -> list[dict[str, Any]]:
+    """One dialogue per defect class seen in the released question files, plus
+    dialogues that cannot be repaired without inventing a fact."""
+    chain: dict[str, Any] = _official(4, masks=False)
+    chain["conversational_turns"].append(
+        {
+            "question": f"the spoon by {PLACEHOLDER}",
+            "context_from_turn": 2,
+            "bboxes": [[0, 0, 2, 2]],
+        }
+    )  # refers to itself
+    _with(chain, 1, context_from_turn=2)  # refers to a later turn
+    no_image = _official(5, masks=False)
+    del no_image["image_path"]
+    bad_box = _with(_official(6, masks=False), 0, bboxes=[[5, 5, 1, 1]])
+    return [
+        _official(1),  # nothing to repair
+        _with(_official(2), 1, question="the plate on the right."),  # ref, no placeholder
+        _with(_official(3, masks=False), 0, question=f"the cup left of the {PLACEHOLDER} ."),
+        chain,
+        no_image,  # image_path missing
+        bad_box,
+        _official(1, masks=False),  # duplicate image_id
+    ]
+
+
+def test_convert_lenient_gets_through_every_released_defect_class(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = _write(tmp_path / "official.json", _released_defects())
+    out = tmp_path / "bench.jsonl"
+    assert main(["convert", str(src), str(out)]) == 2  # strict: unchanged, nothing written
+    assert not out.exists() and "dialogue 2: conversational_turns[1].question" in (
+        capsys.readouterr().err
+    )
+
+    assert main(["convert", str(src), str(out), "--lenient"]) == 3
+    captured = capsys.readouterr()
+    rows = {r["dialogue_id"]: r for r in _rows(out)}
+    assert list(rows) == ["1", "2", "3", "4"]  # every repairable dialogue, in file order
+    assert rows["1"] == _rows_of(tmp_path, [_official(1)])[0]  # untouched
+    plain = rows["2"]["turns"][1]
+    assert (plain["question"], plain["refers_to"]) == ("the plate on the right.", None)
+    literal = rows["3"]["turns"][0]
+    assert (literal["question"], literal["refers_to"]) == ("the cup left of the.", None)
+    assert [t["refers_to"] for t in rows["4"]["turns"]] == [None, 0, 1]
+
+    repairs = [line for line in captured.err.splitlines() if line.startswith("repair: ")]
+    assert [line.split(": ")[2:4] for line in repairs] == [
+        ["dialogue 2", "conversational_turns[1].context_from_turn"],
+        ["dialogue 3", "conversational_turns[0].question"],
+        ["dialogue 4", "conversational_turns[1].context_from_turn"],
+        ["dialogue 4", "conversational_turns[2].context_from_turn"],
+    ]
+    assert "reference dropped, question unchanged" in repairs[0]
+    assert "placeholder removed, question now 'the cup left of the.'" in repairs[1]
+    assert "pointed at a later turn; now 0" in repairs[2]
+    assert "pointed at the turn itself; now 1" in repairs[3]
+    skipped = [line for line in captured.err.splitlines() if line.startswith("skipped: ")]
+    assert len(skipped) == 3
+    assert "dialogue 5: image_path: image_path must be a non-empty" in skipped[0]
+    assert "dialogue 6: conversational_turns[0].bboxes[0]:" in skipped[1]
+    assert "dialogue 1: image_id: duplicate image_id" in skipped[2]
+    assert "4 repairs, 3 skipped" in captured.out
+    assert "3 dialogues skipped" in captured.err and "exit code 3" in captured.err
+
+    assert main(["validate", str(out)]) == 0  # strict validation accepts the output
+
+
+def _rows_of(tmp_path: Path, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    src = _write(tmp_path / "clean.json", items)
+    assert main(["convert", str(src), str(tmp_path / "clean.jsonl")]) == 0
+    return _rows(tmp_path / "clean.jsonl")
+
+
+def test_convert_lenient_with_nothing_to_keep_writes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    no_image = _official(5)
+    del no_image["image_path"]
+    src = _write(tmp_path / "official.json", [no_image])
+    out = tmp_path / "bench.jsonl"
+    assert main(["convert", str(src), str(out), "--lenient"]) == 2
+    assert not out.exists()
+    assert "no dialogue could be kept (1 skipped)" in capsys.readouterr().err

@@ -3,10 +3,12 @@ evaluation, resume after SIGKILL and Ctrl-C, shards, and input errors."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import random
 import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -281,7 +283,12 @@ def test_official_protocol_matches_the_released_computation(
 # --------------------------------------------------------------------------------------
 
 
-def _spawn(bench: Path, out: Path, *extra: str) -> subprocess.Popen[bytes]:
+def _spawn(
+    bench: Path, out: Path, *extra: str, sigint: signal.Handlers = signal.SIG_DFL
+) -> subprocess.Popen[bytes]:
+    """``eval`` in a child process whose SIGINT disposition is ``sigint``, whatever this
+    process inherited (a background job of a non-interactive shell starts with SIGINT
+    ignored, and children inherit that)."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     return subprocess.Popen(
         [
@@ -304,6 +311,7 @@ def _spawn(bench: Path, out: Path, *extra: str) -> subprocess.Popen[bytes]:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=env,
+        preexec_fn=functools.partial(signal.signal, signal.SIGINT, sigint),
     )
 
 
@@ -371,6 +379,63 @@ def test_ctrl_c_exits_130_and_leaves_a_resumable_run(synth_bench: Path, tmp_path
     )
     keys = {(r["dialogue_id"], r["turn_index"]) for r in _rows(out)}
     assert len(keys) == len(_rows(out)) == 47
+
+
+def _resume_to_the_end(bench: Path, out: Path) -> None:
+    process = _spawn(bench, out, "--resume")
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 0, stderr.decode()
+    keys = [(r["dialogue_id"], r["turn_index"]) for r in _rows(out)]
+    assert len(keys) == len(set(keys)) == 47  # nothing lost, nothing done twice
+
+
+@pytest.mark.parametrize(
+    ("sent", "inherited", "code"),
+    [
+        pytest.param(signal.SIGINT, signal.SIG_IGN, 130, id="SIGINT inherited ignored"),
+        pytest.param(signal.SIGTERM, signal.SIG_DFL, 143, id="SIGTERM"),
+    ],
+)
+def test_sigint_and_sigterm_stop_eval_the_same_way_whatever_it_inherited(
+    synth_bench: Path,
+    tmp_path: Path,
+    sent: signal.Signals,
+    inherited: signal.Handlers,
+    code: int,
+) -> None:
+    out = tmp_path / "interrupted"
+    process = _spawn(synth_bench, out, sigint=inherited)
+    _wait_for_rows(out, 3, process)
+    process.send_signal(sent)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == code, stderr.decode()
+    assert f"interrupted ({sent.name})" in stderr.decode() and b"--resume" in stderr
+    assert 3 <= len(_rows(out)) < 47
+    _resume_to_the_end(synth_bench, out)
+
+
+@pytest.mark.slow
+def test_the_interruption_tests_pass_from_a_background_job_of_a_script() -> None:
+    """``bash -c 'make test & wait'``: the suite's children start with SIGINT ignored."""
+    tests = [
+        f"{__file__}::test_ctrl_c_exits_130_and_leaves_a_resumable_run",
+        f"{__file__}::test_sigint_and_sigterm_stop_eval_the_same_way_whatever_it_inherited",
+    ]
+    pytest_command = shlex.join(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *tests]
+    )
+    script = f"{pytest_command} & wait $!"
+    result = subprocess.run(
+        ["bash", "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        cwd=Path(__file__).resolve().parents[2],  # as the suite runs (relative PYTHONPATH)
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "3 passed" in result.stdout
 
 
 def test_shards_partition_the_dialogues_and_merge_to_the_full_run(

@@ -27,6 +27,7 @@ from regionreasoner.data.official import (
     remove_placeholder,
 )
 from regionreasoner.data.validate_file import validate_path
+from regionreasoner.data.validation import Problem
 from regionreasoner.errors import DataFormatError, UserInputError
 
 PLACEHOLDER = "<box>{context_bbox}</box>"
@@ -567,6 +568,44 @@ def test_lenient_mode_repairs_and_lists_every_repair() -> None:
     t0, t1, t2 = result.dialogue.turns
     assert (t0.refers_to, t0.question) == (None, "the cup near the.")  # nothing earlier
     assert t1.refers_to == 0 and t2.refers_to == 1  # nearest earlier turn
+
+
+def test_reference_and_placeholder_must_agree_and_lenient_mode_repairs_both() -> None:
+    item = _item(7)
+    _turn(item, 1).update(question="the plate on the right")  # a reference, no placeholder
+    _turn(item, 0).update(question=f"the cup by the {PLACEHOLDER}")  # the reverse
+    strict = convert_official_item(item)
+    assert [p.field for p in strict.errors] == [
+        "conversational_turns[0].question",
+        "conversational_turns[1].question",
+    ]
+    assert all("--lenient" in p.message for p in strict.errors)
+    lenient = convert_official_item(item, lenient=True)
+    assert lenient.dialogue is not None and not lenient.errors
+    assert [(p.severity, p.field) for p in lenient.problems] == [
+        ("repair", "conversational_turns[0].question"),
+        ("repair", "conversational_turns[1].context_from_turn"),
+    ]
+    t0, t1 = lenient.dialogue.turns
+    assert (t0.question, t0.refers_to) == ("the cup by the", None)
+    assert (t1.question, t1.refers_to) == ("the plate on the right", None)
+
+
+def test_convert_official_lenient_skips_what_it_cannot_repair(tmp_path: Path) -> None:
+    no_image = _item(2)
+    del no_image["image_path"]
+    src = _write(tmp_path / "in.json", [_item(1), no_image, _item(1)])
+    seen: list[Problem] = []
+    summary = convert_official(src, tmp_path / "out.jsonl", lenient=True, on_problem=seen.append)
+    assert (summary.dialogues, summary.skipped) == (1, 2)
+    assert [(p.severity, p.record, p.field) for p in seen] == [
+        ("skipped", "dialogue 2", "image_path"),
+        ("skipped", "dialogue 1", "image_id"),
+    ]
+    assert validate_path(tmp_path / "out.jsonl").ok
+    with pytest.raises(DataFormatError, match="image_path"):
+        convert_official(src, tmp_path / "strict.jsonl")
+    assert not (tmp_path / "strict.jsonl").exists()
 
 
 @pytest.mark.parametrize(

@@ -202,6 +202,26 @@ def test_round_accumulator_hand_computed():
     assert acc.compute()["turns"] == 0 and acc.compute()["acc@0.5"] is None
 
 
+def test_text_metrics_are_null_when_any_turn_lost_text():
+    lost = score_row(row(text_lost="before_reasoning", format_ok=False, cited_reference=False))
+    whole = score_row(row(1, format_ok=True, cited_reference=True, hallucinated_citation=False))
+    assert lost.text_lost and not whole.text_lost
+    metrics = MetricsAccumulator().update_all([lost, whole]).compute()
+    overall, first, second = metrics["overall"], metrics["rounds"]["1"], metrics["rounds"]["2"]
+    for entry in (overall, first):
+        assert entry["format_ok"] is None and entry["citation_rate"] is None
+        assert entry["hallucinated_citation_rate"] is None
+    assert overall["acc@0.5"] == 1.0 and overall["text_lost_turns"] == 1
+    # a round whose turns all arrived whole keeps its rates
+    assert (second["format_ok"], second["citation_rate"], second["text_lost_turns"]) == (1, 1, 0)
+
+
+def test_score_row_rejects_a_non_string_text_lost():
+    with pytest.raises(DataFormatError) as info:
+        score_row(row(text_lost=True))
+    assert info.value.field == "text_lost"
+
+
 def test_round_accumulator_detection_only_gives_null_segmentation():
     acc = (
         RoundAccumulator().update(_score(1, True, None, None)).update(_score(1, False, None, None))

@@ -98,17 +98,20 @@ class Generation:
     """The answer to one request.
 
     Attributes:
-        text: the raw model text ("" when the request failed).
+        text: the model's completion ("" when the request failed).
         latency_s: wall-clock seconds the request waited for its answer (for a batched
             backend: the duration of the batch it was part of; retries included).
         error: why the request failed after all retries, or ``None`` on success.
         attempts: how many attempts were made (1 without retries).
+        text_lost: why part of the completion is missing from ``text`` (the server
+            dropped it: see :mod:`regionreasoner.backends.chat_message`), or ``None``.
     """
 
     text: str
     latency_s: float
     error: str | None = None
     attempts: int = 1
+    text_lost: str | None = None
 
     @property
     def failed(self) -> bool:

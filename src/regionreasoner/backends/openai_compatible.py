@@ -11,6 +11,12 @@ request still failing after ``max_retries`` retries comes back as a failed gener
 the engine records the turn as failed and the run goes on. An answer that arrives is
 returned as it is, even when it cannot be parsed: it is never retried.
 
+The completion is rebuilt from every message field real servers use (``content`` as a
+string or parts, ``reasoning_content``, ``reasoning``), in the model's order, by
+:func:`~regionreasoner.backends.chat_message.rebuild_completion`. When the server's
+reasoning parser dropped part of it, the generation says so (``text_lost``) and the first
+such answer logs a warning naming the server setting that avoids it.
+
 The API key comes from ``OPENAI_API_KEY`` when set (vLLM and SGLang accept any key or
 none).
 
@@ -39,6 +45,11 @@ from regionreasoner.backends.base import (
     BackendOptions,
     Generation,
     GenerationRequest,
+)
+from regionreasoner.backends.chat_message import (
+    TEXT_LOST_ADVICE,
+    RebuiltCompletion,
+    rebuild_completion,
 )
 from regionreasoner.errors import ConfigError
 
@@ -178,6 +189,7 @@ class OpenAICompatibleBackend:
         # id(image) -> (weak reference, data URL); PIL images are unhashable.
         self._url_cache: dict[int, tuple[weakref.ref[Any], str]] = {}
         self._cache_lock = threading.Lock()
+        self._warned_lost: set[str] = set()  # text_lost causes already logged
 
     @classmethod
     def from_spec(cls, argument: str, options: BackendOptions) -> OpenAICompatibleBackend:
@@ -279,7 +291,7 @@ class OpenAICompatibleBackend:
             body["seed"] = self.seed
         return body
 
-    def _attempt(self, body: dict[str, Any]) -> str:
+    def _attempt(self, body: dict[str, Any]) -> RebuiltCompletion:
         httpx = self._httpx
         try:
             response = self._client.post(self.endpoint, json=body)
@@ -296,16 +308,27 @@ class OpenAICompatibleBackend:
         if status >= 400:
             raise _Fatal(f"HTTP {status}: {response.text[:ERROR_BODY_CHARS]}")
         try:
-            content = response.json()["choices"][0]["message"]["content"]
+            choice = response.json()["choices"][0]
+            message = choice["message"]
+            if not isinstance(message, dict):
+                raise TypeError(f"message is a {type(message).__name__}")
         except (ValueError, KeyError, IndexError, TypeError) as e:
             raise _Fatal(
                 f"unexpected response body ({e!r}): {response.text[:ERROR_BODY_CHARS]}"
             ) from e
-        if content is None:
-            return ""
-        if isinstance(content, list):  # content parts
-            return "".join(p.get("text", "") for p in content if isinstance(p, dict))
-        return str(content)
+        return rebuild_completion(message, choice.get("finish_reason"))
+
+    def _warn_lost(self, completion: RebuiltCompletion) -> None:
+        cause = completion.text_lost
+        if cause is None or cause in self._warned_lost:
+            return
+        self._warned_lost.add(cause)  # a set add is atomic: at worst two threads warn
+        logger.warning(
+            "%s: %s; the affected turns are marked text_lost and their format and "
+            "citation metrics will be reported as unavailable (null)",
+            self.endpoint,
+            TEXT_LOST_ADVICE[cause],
+        )
 
     def _one(self, request: GenerationRequest) -> Generation:
         start = time.perf_counter()
@@ -314,8 +337,14 @@ class OpenAICompatibleBackend:
         while True:
             attempts += 1
             try:
-                text = self._attempt(body)
-                return Generation(text, time.perf_counter() - start, attempts=attempts)
+                completion = self._attempt(body)
+                self._warn_lost(completion)
+                return Generation(
+                    completion.text,
+                    time.perf_counter() - start,
+                    attempts=attempts,
+                    text_lost=completion.text_lost,
+                )
             except _Fatal as e:
                 return Generation("", time.perf_counter() - start, str(e), attempts)
             except _Retryable as e:

@@ -3,9 +3,11 @@
 The file is JSONL with at least ``{"dialogue_id", "turn_index", "text"}`` per row, the
 text in the MODEL frame of the run being replayed (a ``predictions.jsonl`` of an earlier
 run qualifies). When a turn has several rows the last one wins; rows marked
-``"failed": true`` carry no answer. A turn with no usable row comes back as a failed
-generation, so it is recorded as failed and scored as a miss. A torn last line (an
-interrupted write) is ignored with a warning; any other invalid line is an error.
+``"failed": true`` carry no answer. A row's ``text_lost`` (part of the completion was
+dropped by the server that produced it) is replayed with its text. A turn with no
+usable row comes back as a failed generation, so it is recorded as failed and scored as
+a miss. A torn last line (an interrupted write) is ignored with a warning; any other
+invalid line is an error.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -28,6 +31,14 @@ from regionreasoner.errors import ConfigError, DataFormatError
 logger = logging.getLogger(__name__)
 
 TurnKey = tuple[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedText:
+    """One recorded completion: its text and the row's ``text_lost`` (or ``None``)."""
+
+    text: str
+    text_lost: str | None = None
 
 
 def _row_key(row: Any, *, path: str, line: int) -> TurnKey:
@@ -52,8 +63,8 @@ def _row_key(row: Any, *, path: str, line: int) -> TurnKey:
     return str(dialogue_id), turn_index
 
 
-def read_recorded_texts(path: str | Path) -> dict[TurnKey, str]:
-    """Map ``(dialogue_id, turn_index)`` to the recorded text of a replay file.
+def read_recorded_texts(path: str | Path) -> dict[TurnKey, RecordedText]:
+    """Map ``(dialogue_id, turn_index)`` to the recorded completion of a replay file.
 
     Raises:
         ConfigError: the file does not exist.
@@ -64,7 +75,7 @@ def read_recorded_texts(path: str | Path) -> dict[TurnKey, str]:
         raise ConfigError(f"replay file not found: {file}")
     data = file.read_bytes()
     lines = data.split(b"\n")
-    texts: dict[TurnKey, str] = {}
+    texts: dict[TurnKey, RecordedText] = {}
     for number, raw in enumerate(lines, start=1):
         if not raw.strip():
             continue
@@ -89,7 +100,15 @@ def read_recorded_texts(path: str | Path) -> dict[TurnKey, str]:
                 record=f"line {number}",
                 field="text",
             )
-        texts[key] = text
+        text_lost = row.get("text_lost")
+        if text_lost is not None and not isinstance(text_lost, str):
+            raise DataFormatError(
+                f"expected a string or null text_lost, got {text_lost!r}",
+                path=str(file),
+                record=f"line {number}",
+                field="text_lost",
+            )
+        texts[key] = RecordedText(text, text_lost)
     return texts
 
 
@@ -127,8 +146,8 @@ class ReplayBackend:
         out = []
         for request in requests:
             key = (str(request.meta(META_DIALOGUE_ID)), int(request.meta(META_TURN_INDEX)))
-            text = self._texts.get(key)
-            if text is None:
+            recorded = self._texts.get(key)
+            if recorded is None:
                 out.append(
                     Generation(
                         "",
@@ -138,5 +157,5 @@ class ReplayBackend:
                     )
                 )
             else:
-                out.append(Generation(text, 0.0))
+                out.append(Generation(recorded.text, 0.0, text_lost=recorded.text_lost))
         return out

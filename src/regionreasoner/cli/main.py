@@ -1,7 +1,7 @@
 """``regionreasoner`` entry point: ``main(argv) -> exit code``.
 
 Exit codes: 0 success, 2 bad input or usage (one clear message on stderr), 1 internal
-error, 130 interrupted.
+error, 130 interrupted (Ctrl-C), 143 interrupted by SIGTERM (commands that handle it).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import sys
 
 from regionreasoner import __version__
 from regionreasoner.cli.commands import get_commands
+from regionreasoner.cli.signals import exit_code_of
 from regionreasoner.errors import MissingDependencyError, UserInputError
 
 EPILOG = """\
@@ -51,6 +52,8 @@ def main(argv: list[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    if not args.verbose:  # one INFO line per HTTP request would bury the progress bar
+        logging.getLogger("httpx").setLevel(logging.WARNING)
     command = getattr(args, "_command", None)
     if command is None:
         parser.print_help(sys.stderr)
@@ -63,9 +66,9 @@ def main(argv: list[str] | None = None) -> int:
     except MissingDependencyError as e:
         print(f"regionreasoner {command.name}: error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as interrupt:
         print(f"regionreasoner {command.name}: interrupted", file=sys.stderr)
-        return 130
+        return exit_code_of(interrupt)
     except BrokenPipeError:
         return 0
 

@@ -55,6 +55,12 @@ OFFICIAL_PLACEHOLDER_RE = re.compile(
 OFFICIAL_SOURCE = "official"
 """``source`` of converted records."""
 
+REPAIR = "repair"
+"""Severity of a lenient repair (the dialogue is kept, changed as the message says)."""
+
+SKIPPED = "skipped"
+"""Severity of a dialogue that lenient conversion could not repair and left out."""
+
 READ_CHUNK_BYTES = 4 << 20
 """Bytes read from the file at a time."""
 
@@ -669,10 +675,9 @@ def convert_official_item(
         line: the line where the element starts, for locations.
         images_root: folder the ``image_path`` values are relative to; when given, images
             must exist and ``image_wh`` is read from the header when there is no mask.
-        lenient: repair references to the same or a later turn (or a negative index)
-            instead of failing: point them at the nearest earlier turn, or on the first
-            turn drop the reference and the placeholder. Every repair is a ``"repair"``
-            problem.
+        lenient: repair what can be repaired without inventing facts instead of failing
+            (the repairs are listed in ``docs/data_format.md``). Every repair is a
+            :data:`REPAIR` problem.
         source: ``source`` of the converted record.
 
     Returns:
@@ -826,12 +831,14 @@ def _check_turn(turn: dict[str, Any], i: int, where: str, ctx: _Ctx) -> None:
     has_placeholder = OFFICIAL_PLACEHOLDER_RE.search(question) is not None
     if has_placeholder and ref is None:
         ctx.add(
-            f"question contains {OFFICIAL_PLACEHOLDER} but context_from_turn is missing",
+            f"question contains {OFFICIAL_PLACEHOLDER} but context_from_turn is missing"
+            + _REPAIR_HINT,
             f"{where}.question",
         )
     if ref is not None and not has_placeholder:
         ctx.add(
-            f"context_from_turn is set but the question has no {OFFICIAL_PLACEHOLDER}",
+            f"context_from_turn is set but the question has no {OFFICIAL_PLACEHOLDER}"
+            + _REPAIR_HINT,
             f"{where}.question",
         )
     for key in ("ann_ids", "masks"):
@@ -862,36 +869,65 @@ def _check_turn(turn: dict[str, Any], i: int, where: str, ctx: _Ctx) -> None:
 
 
 def _repair_references(turns: list[Any], ctx: _Ctx) -> list[Any]:
-    """Lenient mode: fix ``context_from_turn`` values that do not name an earlier turn."""
+    """Lenient mode: make every turn's reference agree with its question, inventing nothing.
+
+    Per turn, as found in the released files (what the released evaluation does with
+    each is in ``docs/data_format.md``):
+
+    - ``context_from_turn`` set, no placeholder in the question: the question cites no
+      region, so the reference is dropped (the question is kept as it is);
+    - a placeholder, no ``context_from_turn``: nothing says which region it cites, so the
+      placeholder is removed from the question (:func:`remove_placeholder`);
+    - ``context_from_turn`` naming the turn itself, a later turn or a negative index: it
+      points at the nearest earlier turn; on the first turn the reference and the
+      placeholder are dropped.
+
+    Every repair is added to ``ctx`` as a :data:`REPAIR` problem naming the turn's field
+    and what changed. A turn whose fields have the wrong types is left for the checks.
+    """
     repaired = list(turns)
     for i, turn in enumerate(turns):
-        if not isinstance(turn, dict):
+        if not isinstance(turn, dict) or not isinstance(turn.get("question"), str):
             continue
+        question: str = turn["question"]
         ref = turn.get("context_from_turn")
-        if not _is_int(ref) or 0 <= ref < i:
-            continue
-        where = f"conversational_turns[{i}].context_from_turn"
-        what = "the turn itself" if ref == i else ("a later turn" if ref > i else "no turn")
+        has_placeholder = OFFICIAL_PLACEHOLDER_RE.search(question) is not None
+        where = f"conversational_turns[{i}]"
         new = dict(turn)
-        if i > 0:
-            new["context_from_turn"] = i - 1
-            ctx.add(
-                f"repaired: context_from_turn {ref} pointed at {what}; now {i - 1}, the "
-                "nearest earlier turn",
-                where,
-                "repair",
+        if ref is None:
+            if not has_placeholder:
+                continue
+            new["question"] = remove_placeholder(question)
+            message = (
+                f"repaired: the question has {OFFICIAL_PLACEHOLDER} but no "
+                f"context_from_turn; placeholder removed, question now {new['question']!r}"
             )
+            ctx.add(message, f"{where}.question", REPAIR)
+        elif not _is_int(ref) or (0 <= ref < i and has_placeholder):
+            continue
+        elif not has_placeholder:
+            new.pop("context_from_turn")
+            message = (
+                f"repaired: context_from_turn {ref} but the question has no "
+                f"{OFFICIAL_PLACEHOLDER}; reference dropped, question unchanged"
+            )
+            ctx.add(message, f"{where}.context_from_turn", REPAIR)
         else:
-            del new["context_from_turn"]
-            question = turn.get("question")
-            if isinstance(question, str):
+            what = "the turn itself" if ref == i else ("a later turn" if ref > i else "no turn")
+            if i > 0:
+                new["context_from_turn"] = i - 1
+                message = (
+                    f"repaired: context_from_turn {ref} pointed at {what}; now {i - 1}, "
+                    "the nearest earlier turn (a guess: the file does not say which turn)"
+                )
+            else:
+                new.pop("context_from_turn")
                 new["question"] = remove_placeholder(question)
-            ctx.add(
-                f"repaired: context_from_turn {ref} pointed at {what} and there is no "
-                f"earlier turn; reference dropped, question now {new.get('question')!r}",
-                where,
-                "repair",
-            )
+                message = (
+                    f"repaired: context_from_turn {ref} pointed at {what} and there is no "
+                    f"earlier turn; reference dropped, question now {new['question']!r}"
+                )
+            ctx.add(message, f"{where}.context_from_turn", REPAIR)
         repaired[i] = new
     return repaired
 
@@ -964,6 +1000,7 @@ class ConvertSummary:
         repairs: lenient repairs made.
         bytes_in: size of the input file.
         bytes_out: size of the output file.
+        skipped: dialogues left out by lenient conversion (not repairable).
     """
 
     dialogues: int
@@ -973,6 +1010,7 @@ class ConvertSummary:
     repairs: int
     bytes_in: int
     bytes_out: int
+    skipped: int = 0
 
 
 def convert_official(
@@ -996,18 +1034,22 @@ def convert_official(
         dst: the RegionDial JSONL to write.
         images_root: folder of the images (checked, and read for ``image_wh`` when a
             dialogue has no mask).
-        lenient: repair references to the same or a later turn (see
-            :func:`convert_official_item`) instead of failing.
+        lenient: repair what can be repaired without inventing facts (see
+            ``docs/data_format.md``) and skip, instead of failing on, a dialogue that
+            cannot be repaired (a missing ``image_path``, a bad box, a duplicate
+            ``image_id``, ...): each skip is reported as a :data:`SKIPPED` problem
+            located at the dialogue's first error, and counted in ``skipped``.
         source: ``source`` of the records.
-        on_problem: receives every warning and repair (default: logged).
+        on_problem: receives every warning, repair and skip (default: logged).
         on_progress: receives the number of input bytes consumed after each dialogue.
 
     Returns:
         Counts of what was written.
 
     Raises:
-        DataFormatError: the first invalid dialogue (file, dialogue id or line, field),
-            invalid JSON, a duplicate ``image_id``, or an input that is not a JSON list.
+        DataFormatError: the first invalid dialogue (file, dialogue id or line, field)
+            or a duplicate ``image_id`` (strict mode), invalid JSON, an input that is
+            not a JSON list, or no dialogue to write.
         UserInputError: ``src`` is missing or ``dst`` is ``src``.
     """
     src_path, dst_path = Path(src), Path(dst)
@@ -1023,7 +1065,19 @@ def convert_official(
         )
     report = on_problem or _log_problem
     reader = OfficialJSONReader(src_path, mask_hook=encode_mask)
-    counts = {"dialogues": 0, "turns": 0, "masks": 0, "warnings": 0, "repairs": 0}
+    counts = {
+        "dialogues": 0,
+        "turns": 0,
+        "masks": 0,
+        "warnings": 0,
+        "repairs": 0,
+        "skipped": 0,
+    }
+
+    def skip(problem: Problem) -> None:
+        counts["skipped"] += 1
+        report(problem)
+
     new_dirs = [d for d in (dst_path.parent, *dst_path.parent.parents) if not d.exists()]
     try:
         with atomic_write(dst_path) as handle:
@@ -1037,20 +1091,30 @@ def convert_official(
                     lenient=lenient,
                     source=source,
                 )
-                _raise_first_error(result)
-                for problem in result.problems:
-                    counts["warnings"] += problem.severity == "warning"
-                    counts["repairs"] += problem.severity == "repair"
-                    report(problem)
+                first = first_error(result)
+                if first is not None:
+                    if not lenient:
+                        raise first.to_error()
+                    skip(first)
+                    continue
                 dialogue = result.dialogue
                 assert dialogue is not None
                 if dialogue.dialogue_id in seen:
-                    raise DataFormatError(
+                    duplicate = Problem(
                         f"duplicate image_id (first at line {seen[dialogue.dialogue_id]})",
-                        path=str(src_path),
-                        record=f"dialogue {dialogue.dialogue_id}",
-                        field="image_id",
+                        str(src_path),
+                        f"dialogue {dialogue.dialogue_id}",
+                        "image_id",
+                        SKIPPED,
                     )
+                    if not lenient:
+                        raise duplicate.to_error()
+                    skip(duplicate)
+                    continue
+                for problem in result.problems:
+                    counts["warnings"] += problem.severity == "warning"
+                    counts["repairs"] += problem.severity == REPAIR
+                    report(problem)
                 seen[dialogue.dialogue_id] = item.line
                 handle.write(dump_json_line(dialogue.to_dict()))
                 counts["dialogues"] += 1
@@ -1059,7 +1123,12 @@ def convert_official(
                 if on_progress is not None:
                     on_progress(reader.bytes_read)
             if not counts["dialogues"]:
-                raise DataFormatError("the list holds no dialogues", path=str(src_path))
+                what = (
+                    f"no dialogue could be kept ({counts['skipped']} skipped)"
+                    if counts["skipped"]
+                    else "the list holds no dialogues"
+                )
+                raise DataFormatError(what, path=str(src_path))
     except BaseException:
         # atomic_write removed its temporary file; also remove folders it created.
         for folder in new_dirs:
@@ -1071,10 +1140,12 @@ def convert_official(
     )
 
 
-def _raise_first_error(result: ConvertedItem) -> None:
+def first_error(result: ConvertedItem) -> Problem | None:
+    """The first error of a converted item (with a count of the others), as a
+    :data:`SKIPPED` problem at its location, or ``None`` when there is none."""
     errors = result.errors
     if not errors:
-        return
+        return None
     first, more = errors[0], len(errors) - 1
     suffix = (
         f" (and {more} more problem{'s' if more > 1 else ''} in this dialogue; "
@@ -1082,9 +1153,7 @@ def _raise_first_error(result: ConvertedItem) -> None:
         if more
         else ""
     )
-    raise DataFormatError(
-        first.message + suffix, path=first.path, record=first.record, field=first.field
-    )
+    return Problem(first.message + suffix, first.path, first.record, first.field, SKIPPED)
 
 
 def _log_problem(problem: Problem) -> None:
@@ -1093,6 +1162,8 @@ def _log_problem(problem: Problem) -> None:
 
 __all__ = [
     "OFFICIAL_PLACEHOLDER",
+    "REPAIR",
+    "SKIPPED",
     "ConvertSummary",
     "ConvertedItem",
     "EncodedMask",
@@ -1104,6 +1175,7 @@ __all__ = [
     "convert_official_item",
     "detect_format",
     "encode_mask",
+    "first_error",
     "iter_official_items",
     "official_item_problems",
     "remove_placeholder",

@@ -95,7 +95,11 @@ class TurnRecord:
         protocol, reference_policy: how the turn was run.
         question: the question with the reference substituted.
         prompt: the full user text sent to the model.
-        text: the raw model output ("" when the backend failed).
+        text: the model's completion ("" when the backend failed); for a server that
+            split it into several fields, rebuilt in the model's order.
+        text_lost: why part of the completion is missing from ``text`` (the server
+            dropped it, e.g. ``before_reasoning``), or ``None``; format and citation
+            metrics are then unavailable.
         failed: the backend failed after its retries (scored as a miss).
         error: the failure message, or ``None``.
         attempts: backend attempts for this turn.
@@ -129,6 +133,7 @@ class TurnRecord:
     question: str
     prompt: str
     text: str
+    text_lost: str | None
     failed: bool
     error: str | None
     attempts: int

@@ -509,6 +509,7 @@ def finish_turn(
         question=question,
         prompt=request.user_text,
         text=generation.text,
+        text_lost=generation.text_lost,
         failed=generation.failed,
         error=generation.error,
         attempts=generation.attempts,

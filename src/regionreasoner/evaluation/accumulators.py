@@ -23,6 +23,10 @@ Row fields read by :func:`score_row` (all written by ``regionreasoner eval``):
   not format-valid.
 - ``cited_reference``/``hallucinated_citation`` (bool or null; null = the prompt had no
   reference, so the citation rates do not apply).
+- ``text_lost`` (string or null): why part of the completion is missing from ``text``
+  (the server dropped it). A group of turns with any such turn reports the metrics of
+  :data:`TEXT_METRIC_KEYS` as null (unavailable), never as a rate over a text that is
+  not all there; ``text_lost_turns`` counts those turns.
 """
 
 from __future__ import annotations
@@ -60,8 +64,13 @@ ROUND_METRIC_KEYS = (
     "hallucinated_citation_rate",
     "reference_turns",
     "failed_turns",
+    "text_lost_turns",
 )
 """Keys of every entry of ``metrics.json``'s ``overall`` and ``rounds``."""
+
+TEXT_METRIC_KEYS = ("format_ok", "citation_rate", "hallucinated_citation_rate")
+"""Metrics read from the completion's text beyond its answer (tags, ``<think>``
+citations): null for a group of turns where any turn's text is incomplete."""
 
 
 def round_of(turn_index: int) -> int:
@@ -111,6 +120,8 @@ class TurnScore:
         hallucinated: the reasoning cited a box that is not the reference (``None``: no
             reference).
         failed: the backend failed on this turn (scored as a miss).
+        text_lost: part of the completion is missing (the server dropped it), so the
+            text metrics of this turn cannot be known.
     """
 
     round: int
@@ -122,6 +133,7 @@ class TurnScore:
     cited: bool | None
     hallucinated: bool | None
     failed: bool
+    text_lost: bool = False
 
     @property
     def has_segmentation(self) -> bool:
@@ -247,6 +259,11 @@ def score_row(
     format_ok = _optional_bool(row, "format_ok")
     if format_ok is None:
         format_ok = not failed and not row.get("parse_issues")
+    text_lost = row.get("text_lost")
+    if text_lost is not None and not isinstance(text_lost, str):
+        raise DataFormatError(
+            f"expected a string or null, got {text_lost!r}", record=_record(row), field="text_lost"
+        )
 
     return TurnScore(
         round=round_number,
@@ -258,6 +275,7 @@ def score_row(
         cited=_optional_bool(row, "cited_reference"),
         hallucinated=_optional_bool(row, "hallucinated_citation"),
         failed=failed,
+        text_lost=text_lost is not None,
     )
 
 
@@ -265,7 +283,8 @@ class RoundAccumulator:
     """Aggregates :class:`TurnScore` values of one round (or of all rounds).
 
     ``compute()`` returns the keys of :data:`ROUND_METRIC_KEYS`; segmentation metrics
-    are computed over the turns that have mask counts and are ``None`` when none has.
+    are computed over the turns that have mask counts and are ``None`` when none has;
+    the :data:`TEXT_METRIC_KEYS` are ``None`` when any turn's text is incomplete.
     """
 
     def __init__(self) -> None:
@@ -281,6 +300,7 @@ class RoundAccumulator:
         self._cited: list[bool | None] = []
         self._hallucinated: list[bool | None] = []
         self._failed = 0
+        self._text_lost = 0
 
     def update(self, score: TurnScore) -> RoundAccumulator:
         """Add one turn; returns ``self`` so calls chain."""
@@ -293,6 +313,7 @@ class RoundAccumulator:
         self._cited.append(score.cited)
         self._hallucinated.append(score.hallucinated)
         self._failed += int(score.failed)
+        self._text_lost += int(score.text_lost)
         return self
 
     @property
@@ -316,7 +337,10 @@ class RoundAccumulator:
             "hallucinated_citation_rate": fraction(self._hallucinated),
             "reference_turns": sum(c is not None for c in self._cited),
             "failed_turns": self._failed,
+            "text_lost_turns": self._text_lost,
         }
+        if self._text_lost:
+            out.update(dict.fromkeys(TEXT_METRIC_KEYS))
         return out
 
 
@@ -353,6 +377,7 @@ class MetricsAccumulator:
 
 __all__ = [
     "ROUND_METRIC_KEYS",
+    "TEXT_METRIC_KEYS",
     "MetricsAccumulator",
     "RoundAccumulator",
     "TurnScore",

@@ -202,7 +202,9 @@ def render_turn_card(turn: GalleryTurn, image: Any | None, missing_reason: str |
     ]
     if score.failed:
         facts.append("FAILED")
-    if not score.format_ok:
+    if score.text_lost:
+        facts.append(f"text lost by the server ({row.get('text_lost')})")
+    elif not score.format_ok:
         facts.append("format issues")
     tags = extract_tags(row.get("text"))
     details = "".join(

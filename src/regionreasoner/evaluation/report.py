@@ -6,7 +6,9 @@ reference policy, model, data, prompt and segmenter), scores every turn and writ
 
 - ``metrics.json``: the DESIGN 3.4 schema (``overall``, ``rounds``, ``protocol``,
   ``reference_policy``) plus extra keys (``acc@0.5_top1``, ``pass@0.3``...,
-  ``failed_turns``, ``backend``, ``model``, ``prompt``, ``segmenter``, ``benchmark``...).
+  ``failed_turns``, ``backend``, ``model``, ``prompt``, ``segmenter``, ``benchmark``...,
+  ``text_lost`` and ``unavailable``: the metrics reported as null because the server
+  dropped part of the completions, each with its reason).
 - ``report.md``: the per-round tables shaped like the paper's Tables 1-2 (percent, one
   decimal), a header with the settings, the paper's published numbers beside the
   measured ones when the data is RegionDial-Bench, and notes.
@@ -33,6 +35,7 @@ from regionreasoner.data.io import read_dialogues, resolve_image_path
 from regionreasoner.data.schema import Dialogue, Turn
 from regionreasoner.errors import DataFormatError, UserInputError
 from regionreasoner.evaluation.accumulators import (
+    TEXT_METRIC_KEYS,
     MetricsAccumulator,
     RoundAccumulator,
     TurnScore,
@@ -384,11 +387,34 @@ def breakdown_metrics(run: ScoredRun, name: str) -> dict[str, dict[str, Any]]:
     return {key: accumulators[key].compute() for key in sorted(accumulators)}
 
 
+def unavailable_text_metrics(
+    overall: Mapping[str, Any], text_lost: Mapping[str, int]
+) -> dict[str, str]:
+    """``{metric: reason}`` for the text metrics a run cannot report (``{}`` if none).
+
+    Args:
+        overall: the ``overall`` metrics (``turns``, ``text_lost_turns``).
+        text_lost: turns per ``text_lost`` cause.
+    """
+    lost = overall.get("text_lost_turns") or 0
+    if not lost:
+        return {}
+    causes = ", ".join(sorted(text_lost))
+    reason = (
+        f"{lost} of {overall['turns']} turns lack part of their completion: the server "
+        f"dropped it (text_lost: {causes} in {PREDICTIONS_FILE}); this metric needs the "
+        "whole text, so it is null, not 0"
+    )
+    return dict.fromkeys(TEXT_METRIC_KEYS, reason)
+
+
 def compute_metrics(run: ScoredRun) -> dict[str, Any]:
     """The ``metrics.json`` dict of a scored run."""
     metrics = MetricsAccumulator().update_all(run.scores).compute()
     settings = run.settings
     sources = Counter(str(r.get("reference_source") or "none") for r in run.rows)
+    lost = Counter(str(r["text_lost"]) for r in run.rows if r.get("text_lost"))
+    text_lost = dict(sorted(lost.items()))
     data = str(run.data_path) if run.data_path is not None else settings.data
     return {
         "overall": metrics["overall"],
@@ -405,6 +431,8 @@ def compute_metrics(run: ScoredRun) -> dict[str, Any]:
         "dialogues": len({str(r["dialogue_id"]) for r in run.rows}),
         "failed_turns": metrics["overall"]["failed_turns"],
         "reference_sources": dict(sorted(sources.items())),
+        "text_lost": text_lost,
+        "unavailable": unavailable_text_metrics(metrics["overall"], text_lost),
         **run.counts,
         "run_dirs": [str(d) for d in run.run_dirs],
         "shards": list(run.shards) or None,
@@ -657,6 +685,13 @@ def report_notes(metrics: Mapping[str, Any]) -> list[str]:
         if failed
         else "No failed turns."
     )
+    unavailable = metrics.get("unavailable") or {}
+    if unavailable:
+        names = ", ".join(unavailable)
+        notes.append(
+            f"Unavailable (n/a): {names}. {next(iter(unavailable.values()))}. See "
+            "docs/evaluation.md, 'Serving a model for a faithful evaluation'."
+        )
     sources = metrics.get("reference_sources") or {}
     if sources:
         listed = ", ".join(f"{k}: {v}" for k, v in sources.items())
@@ -945,5 +980,6 @@ __all__ = [
     "render_html",
     "render_markdown",
     "score_run",
+    "unavailable_text_metrics",
     "write_reports",
 ]

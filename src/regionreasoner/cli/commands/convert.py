@@ -7,6 +7,9 @@ import sys
 
 from regionreasoner.cli.commands.base import Command
 
+EXIT_SKIPPED = 3
+"""Exit code of a lenient conversion that wrote its output but left dialogues out."""
+
 
 class ConvertCommand(Command):
     """Convert an official RegionDial-Bench JSON file to RegionDial JSONL, streaming."""
@@ -22,10 +25,24 @@ bounded memory (the released files are 13 GB and 26 GB); dense masks become COCO
 dialogue_id is str(image_id). Mapping in docs/data_format.md.
 
 Strict by default: the first invalid dialogue stops the conversion with exit 2 and a
-located message, and nothing is written. --lenient repairs references to the same or a
-later turn (they then point at the nearest earlier turn; on the first turn the reference
-and its placeholder are dropped) and lists every repair on stderr. All-zero masks are
-converted and reported as warnings.
+located message, and nothing is written. All-zero masks are converted and reported as
+warnings.
+
+--lenient keeps every dialogue it can keep without inventing facts and lists every
+repair on stderr ("repair: FILE: dialogue ID: TURN FIELD: what changed"):
+  context_from_turn set, no <box>{context_bbox}</box>   the reference is dropped
+  the placeholder, no context_from_turn                 the placeholder is removed
+  a reference to the turn itself or a later turn        it points at the nearest earlier
+                                                        turn (on the first turn: dropped,
+                                                        with its placeholder)
+A dialogue it cannot repair (no image_path, a bad box, a duplicate image_id, ...) is
+left out with a located "skipped:" message and counted at the end. The output always
+passes `regionreasoner validate`. What the released evaluation does with each defect:
+docs/data_format.md.
+
+Exit codes: 0 written (nothing left out), 2 bad input or usage (strict: the first
+invalid dialogue; nothing written), 3 written by --lenient with dialogues skipped, 1
+internal error.
 
 examples:
   regionreasoner convert raw/refcocog_multi_turn.json data/refcocog.jsonl --images-root raw/
@@ -46,8 +63,9 @@ examples:
         parser.add_argument(
             "--lenient",
             action="store_true",
-            help="repair references to the same or a later turn instead of failing "
-            "(every repair is listed on stderr)",
+            help="repair what can be repaired without inventing facts, skip the dialogues "
+            f"that cannot be (exit {EXIT_SKIPPED} when any was skipped); every repair and "
+            "skip is listed on stderr",
         )
 
     def run(self, args: argparse.Namespace) -> int:
@@ -99,6 +117,8 @@ examples:
             )
         )
         notes = f"{_plural(summary.warnings, 'warning')}, {_plural(summary.repairs, 'repair')}"
+        if args.lenient:
+            notes += f", {summary.skipped} skipped"
         sizes = f"{_human_bytes(summary.bytes_in)} -> {_human_bytes(summary.bytes_out)}"
         print(f"wrote {args.dst}: {counts}; {notes}; {sizes}")
         if summary.repairs:
@@ -106,6 +126,13 @@ examples:
                 f"{_plural(summary.repairs, 'lenient repair')} made (listed above on stderr)",
                 file=sys.stderr,
             )
+        if summary.skipped:
+            print(
+                f"{_plural(summary.skipped, 'dialogue')} skipped: they could not be repaired "
+                f"(listed above as 'skipped:'); exit code {EXIT_SKIPPED}",
+                file=sys.stderr,
+            )
+            return EXIT_SKIPPED
         return 0
 
 

@@ -17,7 +17,10 @@ metrics.json, report.md, rounds.png and report.html.
 
 Model specs:
   hf:<path-or-id>                 transformers chat VLM (Qwen2.5-VL, Qwen2-VL, ...)
-  openai:<base_url>#<model>       OpenAI-compatible server (vLLM, SGLang)
+  openai:<base_url>#<model>       OpenAI-compatible server (vLLM, SGLang, transformers
+                                  serve); serve it without a reasoning parser, or the
+                                  text before <think> is lost and format/citation
+                                  metrics come out null (docs/evaluation.md)
   replay:<predictions.jsonl>      re-score recorded outputs (text in the model frame)
   oracle[:delay=S,noise=PX,seed=N]  the ground truth in perfect format (tests)
 
@@ -27,8 +30,10 @@ Protocols:
   official  the released evaluation: 840x840, references as [x1, y1, x2, y2] in image
             pixels, GT fallback, strict parsing, greedy decoding
 
-An interrupted run (Ctrl-C, a crash, a kill) continues with --resume; no turn is lost
-or done twice. Exit codes: 0 done, 2 bad input, 130 interrupted (resumable).
+An interrupted run (Ctrl-C, SIGTERM, a crash, a kill) continues with --resume; no turn
+is lost or done twice. Ctrl-C (SIGINT) and SIGTERM stop the run the same way, even when
+it was started with SIGINT ignored (a background job of a script). Exit codes: 0 done,
+2 bad input, 130 interrupted by SIGINT, 143 interrupted by SIGTERM (both resumable).
 
 examples:
   regionreasoner eval --data data/synth/synth.jsonl --model oracle --segmenter box-fill \\
@@ -41,8 +46,6 @@ examples:
   regionreasoner eval --data bench.jsonl --model oracle --segmenter box-fill \\
       --out runs/s0 --shard 0/4
 """
-
-EXIT_INTERRUPTED = 130
 
 
 def _shard(text: str) -> tuple[int, int]:
@@ -255,6 +258,12 @@ class EvalCommand(Command):
         )
 
     def run(self, args: argparse.Namespace) -> int:
+        from regionreasoner.cli.signals import interrupt_on_signals
+
+        with interrupt_on_signals():
+            return self._run(args)
+
+    def _run(self, args: argparse.Namespace) -> int:
         from regionreasoner.backends import BackendOptions, load_backend
         from regionreasoner.backends.base import (
             DEFAULT_CONCURRENCY,
@@ -263,6 +272,8 @@ class EvalCommand(Command):
             DEFAULT_REQUEST_TIMEOUT_S,
             DEFAULT_RETRY_BACKOFF_S,
         )
+        from regionreasoner.cli.notices import warn_unavailable_metrics
+        from regionreasoner.cli.signals import exit_code_of
         from regionreasoner.data.io import read_dialogues
         from regionreasoner.dialogue.policy import get_reference_policy
         from regionreasoner.dialogue.prompts import get_prompt
@@ -415,14 +426,14 @@ class EvalCommand(Command):
                 stats = runner.run(
                     dialogues, done=done, emit=log.append, end_round=log.sync, progress=bar.update
                 )
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as interrupt:
             bar.close()
             print(
-                f"regionreasoner eval: interrupted; continue with the same command plus "
-                f"--resume (run directory {args.out})",
+                f"regionreasoner eval: interrupted ({str(interrupt) or 'SIGINT'}); continue with "
+                f"the same command plus --resume (run directory {args.out})",
                 file=sys.stderr,
             )
-            return EXIT_INTERRUPTED
+            return exit_code_of(interrupt)
         finally:
             bar.close()
             backend.close()
@@ -437,6 +448,7 @@ class EvalCommand(Command):
         metrics = write_reports([args.out], data_path=args.data)
         print(format_round_table(metrics))
         print(f"\nwrote {args.out}/metrics.json, report.md, rounds.png and report.html")
+        warn_unavailable_metrics(metrics, self.name)
         return 0
 
 

@@ -25,6 +25,8 @@ Metrics (per round R1.. from the stored turn_index, and pooled as Avg):
   gIoU / cIoU    mean per-turn mask I/U / sum I over sum U (null without masks)
   pass@T         turns with mask IoU > T, for T in 0.3 0.5 0.7 0.9
   format_ok, citation_rate, hallucinated_citation_rate, failed_turns
+                 (the first three are null, with a warning, when a server dropped part of
+                 the completions: see text_lost in predictions.jsonl)
 
 examples:
   regionreasoner score runs/oracle
@@ -65,6 +67,7 @@ examples:
         )
 
     def run(self, args: argparse.Namespace) -> int:
+        from regionreasoner.cli.notices import warn_unavailable_metrics
         from regionreasoner.errors import UserInputError
         from regionreasoner.evaluation.report import (
             DEFAULT_GALLERY_DIALOGUES,
@@ -88,6 +91,7 @@ examples:
         print(f"\nwrote {written} to {target}")
         if metrics["failed_turns"]:
             print(f"note: {metrics['failed_turns']} failed turns were scored as misses")
+        warn_unavailable_metrics(metrics, self.name)
         return 0
 
 

@@ -29,9 +29,11 @@ Model specs (as for eval):
   openai:<base_url>#<model>       OpenAI-compatible server (vLLM, SGLang)
   oracle                          answers the example images' own questions from their
                                   ground truth (tests, demos without a model)
---model is required while the package bundles no model.
+Without --model, the micro RegionReasoner bundled with the package is served (an
+installation without the bundled model needs --model).
 
 examples:
+  regionreasoner serve
   regionreasoner serve --model oracle
   regionreasoner serve --model hf:Qwen/Qwen2.5-VL-7B-Instruct --segmenter sam2 --device cuda
   regionreasoner serve --model "openai:http://localhost:8000/v1#lmsdss/RegionReasoner-7B" \\
