@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 from pycocotools import mask as coco_mask
 
+import regionreasoner
 from regionreasoner.cli.main import main
 from regionreasoner.evaluation.report import write_reports
 
@@ -77,6 +78,7 @@ def test_oracle_scores_one_in_every_round_and_replay_matches(
     config = json.loads((tmp_path / "oracle" / "config.json").read_text())
     assert config["protocol"] == "paper" and config["reference_policy"] == "predicted"
     assert config["versions"]["numpy"] and config["backend"] == "oracle"
+    assert config["versions"]["regionreasoner"] == regionreasoner.__version__
 
     replay = f"replay:{tmp_path / 'oracle' / 'predictions.jsonl'}"
     assert _eval(synth_bench, tmp_path / "replay", model=replay) == 0

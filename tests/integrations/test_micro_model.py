@@ -136,7 +136,9 @@ def test_bundle_halves_the_weights_and_loads_in_float32(saved_micro, tmp_path):
     from regionreasoner.integrations.micro_model import BUNDLE_FILES, bundle_micro
 
     dest = bundle_micro(saved_micro, tmp_path / "bundle")
-    assert sorted(p.name for p in dest.iterdir()) == sorted((*BUNDLE_FILES, "model.safetensors"))
+    assert sorted(p.name for p in dest.iterdir()) == sorted(
+        (*BUNDLE_FILES, "model.safetensors", "README.md")
+    )
     assert dest.stat().st_mode & 0o777 == 0o755
     assert {p.stat().st_mode & 0o777 for p in dest.iterdir()} == {0o644}
     source_size = (saved_micro / "model.safetensors").stat().st_size
@@ -209,3 +211,23 @@ def test_default_bundle_is_where_the_demo_looks(saved_micro, tmp_path, monkeypat
     monkeypatch.setattr(micro_model, "bundled_model_dir", lambda: tmp_path / "pkg" / "micro-model")
     assert micro_model.bundle_micro(saved_micro) == tmp_path / "pkg" / "micro-model"
     assert (tmp_path / "pkg" / "micro-model" / "config.json").is_file()
+
+
+def test_the_bundled_model_states_its_licence_beside_the_weights():
+    """The package's micro model carries the card a bundle writes, with its licence.
+
+    (``tests/test_release.py`` checks that this licence is the package's own.)
+    """
+    import yaml
+
+    import regionreasoner.assets as assets
+    from regionreasoner.integrations.micro_model import MODEL_CARD, MODEL_CARD_FILE, MODEL_LICENSE
+
+    folder = assets.bundled_model_path()
+    if folder is None:
+        pytest.skip("this installation has no bundled micro model")
+    card = (folder / MODEL_CARD_FILE).read_text(encoding="utf-8")
+    assert card == MODEL_CARD  # rewrite the card when MODEL_CARD changes
+    front_matter = yaml.safe_load(card.split("---\n")[1])
+    assert front_matter["license"] == MODEL_LICENSE.lower()  # Hugging Face licence ids
+    assert front_matter["library_name"] == "transformers"

@@ -7,9 +7,11 @@ from pathlib import Path
 
 import pytest
 
+import regionreasoner
 from regionreasoner.errors import ConfigError, DataFormatError
 from regionreasoner.integrations.train import (
     DATA_CACHE_DIR,
+    RESOLVED_CONFIG_FILE,
     SUMMARY_FILE,
     TrainResult,
     find_resume_checkpoint,
@@ -282,6 +284,9 @@ def test_grpo_two_steps_log_every_reward_component(
     summary = json.loads((run / SUMMARY_FILE).read_text())
     assert summary["global_step"] == 2
     assert "rewards/accuracy/mean" in summary["last_log"]
+    versions = json.loads((run / RESOLVED_CONFIG_FILE).read_text())["versions"]
+    assert versions["regionreasoner"] == regionreasoner.__version__
+    assert versions["trl"] and versions["torch"]
 
 
 @pytest.mark.slow

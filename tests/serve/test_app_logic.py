@@ -17,6 +17,7 @@ import pytest
 from PIL import Image
 from serve_helpers import ScriptedBackend
 
+import regionreasoner
 from regionreasoner.backends import BackendOptions, load_backend
 from regionreasoner.backends.base import Generation, GenerationRequest
 from regionreasoner.cli.main import main as cli_main
@@ -331,6 +332,7 @@ def test_corrected_boxes_are_cited_and_exported(
     assert obj["turns"][0]["targets"][0]["bbox"] == [10, 20, 110, 120]
     assert obj["turns"][1]["refers_to"] == 0 and "{ref}" in obj["turns"][1]["question"]
     assert obj["meta"]["corrections"][0]["label"] == "R1"
+    assert obj["meta"]["regionreasoner_version"] == regionreasoner.__version__
     assert obj["image"] == "images/my-dialogue.png" and obj["image_wh"] == [320, 240]
     folder = tmp_path / "unzipped"
     with zipfile.ZipFile(archive) as zf:

@@ -47,6 +47,7 @@ from regionreasoner.integrations.train_config import (
     TrainConfig,
     config_to_dict,
 )
+from regionreasoner.provenance import software_versions
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +70,9 @@ SUMMARY_FILE = "train_summary.json"
 MERGED_DIR = "merged"
 """Sub-folder of ``output_dir`` with LoRA adapters merged into the base weights."""
 RESOLVED_CONFIG_FILE = "train_config.json"
+VERSIONS_RECORDED = ("torch", "transformers", "trl", "peft", "datasets")
+"""Packages whose versions ``train_config.json`` records (``versions``), beside Python's
+and this package's own."""
 TRAINING_PROMPT = "regionreasoner-train"
 """Prompt whose user message the policy is trained on (paper Table 7 wording)."""
 
@@ -661,18 +665,6 @@ def _write_json(path: Path, payload: Any) -> None:
         handle.write("\n")
 
 
-def _versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    found = {}
-    for name in ("regionreasoner", "torch", "transformers", "trl", "peft", "datasets"):
-        try:
-            found[name] = version(name)
-        except PackageNotFoundError:
-            continue
-    return found
-
-
 def _finite(entry: Mapping[str, Any]) -> dict[str, Any]:
     return {
         k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in entry.items()
@@ -735,7 +727,7 @@ def run_training(
                 {
                     "config": config_to_dict(config),
                     "source": config_source,
-                    "versions": _versions(),
+                    "versions": software_versions(VERSIONS_RECORDED),
                 },
             )
         model_path = resolve_model(config.model)

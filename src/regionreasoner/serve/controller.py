@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 
 from PIL import Image, ImageOps
 
+from regionreasoner import __version__
 from regionreasoner.data.io import write_dialogues
 from regionreasoner.data.schema import Turn
 from regionreasoner.data.validation import dialogue_problems
@@ -424,6 +425,7 @@ class ServeController:
             dialogue_id,
             meta={
                 "created_with": "regionreasoner serve",
+                "regionreasoner_version": __version__,
                 "model": self.settings.model_spec,
                 "protocol": self.engine.protocol.name,
                 "prompt": self.engine.prompt.name,

@@ -59,26 +59,9 @@ def _shard(text: str) -> tuple[int, int]:
     return i, n
 
 
-def _versions() -> dict[str, str | None]:
-    import importlib.metadata
-    import platform
-
-    out: dict[str, str | None] = {"python": platform.python_version()}
-    for package in (
-        "regionreasoner",
-        "numpy",
-        "pillow",
-        "pycocotools",
-        "torch",
-        "transformers",
-        "sam2",
-        "httpx",
-    ):
-        try:
-            out[package] = importlib.metadata.version(package)
-        except importlib.metadata.PackageNotFoundError:
-            out[package] = None
-    return out
+VERSIONS_RECORDED = ("numpy", "pillow", "pycocotools", "torch", "transformers", "sam2", "httpx")
+"""Packages whose versions ``config.json`` records (``versions``), beside Python's and
+this package's own."""
 
 
 class EvalCommand(Command):
@@ -300,6 +283,7 @@ class EvalCommand(Command):
             format_round_table,
             write_reports,
         )
+        from regionreasoner.provenance import software_versions
         from regionreasoner.segmenters import load_segmenter
 
         if not args.data.is_file():
@@ -400,7 +384,7 @@ class EvalCommand(Command):
                     "segmenter_settings": segmenter.describe(),
                     "protocol_settings": protocol.describe(),
                     "system_prompt": prompt.system,
-                    "versions": _versions(),
+                    "versions": software_versions(VERSIONS_RECORDED),
                 },
             )
 
