@@ -9,7 +9,7 @@ and ``hf:<path>`` load. GRPO then runs through ``regionreasoner train``.
 Target styles (``--style``): ``direct`` (the recipe's current choice: ``<scene>`` counts
 the shapes, ``<think>`` names the target and gives its box, see ``recipes/micro``),
 ``caption`` (the builder's scene caption) and ``enumerate``, shown here. Options of the
-loop: dense visual-token probes (``--aux-weight``, :mod:`.micro_aux`), Gaussian soft
+loop: dense visual-token probes (``--aux-weight``, :mod:`.probes`), Gaussian soft
 targets on coordinates (``--coord-sigma``), ``--device``.
 
 Style ``enumerate`` ("enumerate, then copy"): the ``<scene>`` caption LISTS every object of
@@ -24,18 +24,16 @@ plain enumeration and choosing the target is copying a listed box by matching wo
     striped yellow star at [270,454,349,525] fits. </think>
     <answer>[{"bbox_2d": [270,454,349,525], "point_2d": [310,490]}]</answer>
 
-Run as ``python -m regionreasoner.integrations.micro_train --help``.
+Run one stage with ``regionreasoner micro train`` (see ``--help``).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import math
 import random
 import re
-import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -50,10 +48,17 @@ from regionreasoner.data.relations import RELATIONS
 from regionreasoner.data.schema import Dialogue, Turn
 from regionreasoner.dialogue.prompts import get_prompt
 from regionreasoner.errors import DataFormatError, UserInputError
-from regionreasoner.geometry.frames import Frame
+from regionreasoner.geometry.boxes import IOU_HIT
+from regionreasoner.geometry.frames import OFFICIAL_MODEL_SIZE, Frame
 from regionreasoner.geometry.pairs import box_iou_pair
-from regionreasoner.integrations.micro_aux import (
-    BOX_MODES,
+from regionreasoner.micro.model import (
+    MICRO_IMAGE_SIDE,
+    integer_tokens,
+    new_micro_model,
+    use_micro_chat_template,
+)
+from regionreasoner.micro.options import PROMPT_NAME, TARGET_STYLES
+from regionreasoner.micro.probes import (
     CellTarget,
     CoordinateSoftLoss,
     attention_pointer_loss,
@@ -62,29 +67,17 @@ from regionreasoner.integrations.micro_aux import (
     cell_targets,
     pointer_loss,
 )
-from regionreasoner.integrations.micro_model import (
-    MICRO_IMAGE_SIDE,
-    integer_tokens,
-    use_micro_chat_template,
-)
+from regionreasoner.micro.qwen import save_pretrained_atomic
 from regionreasoner.parsing.references import format_reference
 from regionreasoner.parsing.response import parse_response
 
 logger = logging.getLogger(__name__)
 
-PROMPT_NAME = "regionreasoner"
-"""The prompt the micro model is trained on (the evaluation default)."""
-
-MODEL_SIDE = 840
-"""The paper protocol's square model frame."""
-
-IOU_HIT = 0.5
 CHECKPOINT_DIR = "checkpoint"
 STATE_FILE = "train_state.pt"
 LOG_FILE = "train_log.jsonl"
 EVAL_MAX_NEW_TOKENS = 200
 EVAL_FORCED_TOKENS = 80
-TARGET_STYLES = ("enumerate", "caption", "direct")
 PROBE_SIGMA = 12.0
 """Soft-target width (pixels) of the vocabulary box probe when ``--coord-sigma`` is 0."""
 MERGED_PATCH = 28
@@ -103,7 +96,7 @@ class MicroSample:
         object_xyxy: every object's box in the model frame (random-object baseline).
         kind: ``first`` (no reference) or ``relation``.
         ref_xyxy: the reference box in the model frame, or ``None``.
-        cells: dense targets of the visual tokens (:mod:`.micro_aux`), raster order.
+        cells: dense targets of the visual tokens (:mod:`.probes`), raster order.
     """
 
     image_path: Path
@@ -146,7 +139,7 @@ def dialogue_cells(dialogue: Dialogue, frame: Frame) -> tuple[CellTarget, ...]:
         (str(o["colour"]), str(o["category"]), str(o["texture"]), _model_box(frame, o["bbox"]))
         for o in (dialogue.meta or {}).get("objects") or []
     ]
-    return cell_targets(objects, grid=MICRO_IMAGE_SIDE // MERGED_PATCH, side=MODEL_SIDE)
+    return cell_targets(objects, grid=MICRO_IMAGE_SIDE // MERGED_PATCH, side=OFFICIAL_MODEL_SIZE)
 
 
 def render_completion(
@@ -269,7 +262,7 @@ class ImageCache:
         if path not in self._images:
             with Image.open(path) as img:
                 frame = img.convert("RGB").resize(
-                    (MODEL_SIDE, MODEL_SIDE), Image.Resampling.BILINEAR
+                    (OFFICIAL_MODEL_SIZE, OFFICIAL_MODEL_SIZE), Image.Resampling.BILINEAR
                 )
             self._images[path] = frame.resize((self.side, self.side), Image.Resampling.BICUBIC)
         return self._images[path]
@@ -531,10 +524,8 @@ def _save_checkpoint(
     out: Path, model: Any, processor: Any, optimizer: Any, state: dict[str, Any]
 ) -> None:
     torch = require("torch", extra="hf")
-    from regionreasoner.integrations.micro_model import save_micro
-
     ckpt = out / CHECKPOINT_DIR
-    save_micro(model, processor, ckpt)
+    save_pretrained_atomic(model, processor, ckpt)
     tmp = out / (STATE_FILE + ".tmp")
     torch.save({"optimizer": optimizer.state_dict(), **state}, tmp)
     tmp.replace(out / STATE_FILE)
@@ -569,22 +560,24 @@ def run_stage(
 ) -> dict[str, Any]:
     """Train one stage into ``out`` (resumable); returns the final log entry.
 
-    With ``aux_weight > 0`` the dense probes of :mod:`.micro_aux` add their loss
+    With ``aux_weight > 0`` the dense probes of :mod:`.probes` add their loss
     (times ``aux_weight``) to the language-model loss. With ``coord_sigma > 0``
     coordinate tokens are trained on a Gaussian soft target of that width
-    (:class:`.micro_aux.CoordinateSoftLoss`). With ``pointer_weight > 0`` the pointer
-    probe (:func:`.micro_aux.pointer_loss`) adds its loss times ``pointer_weight``.
-    ``text_first`` switches a checkpoint made before :data:`.micro_model.MICRO_CHAT_TEMPLATE`
+    (:class:`.probes.CoordinateSoftLoss`). With ``pointer_weight > 0`` the pointer
+    probe (:func:`.probes.pointer_loss`) adds its loss times ``pointer_weight``.
+    ``text_first`` switches a checkpoint made before :data:`.model.MICRO_CHAT_TEMPLATE`
     to it (new models have it already). ``init_probes``: a ``train_state.pt`` whose probe
     weights start this stage (heads missing there start fresh). With ``attn_weight > 0``
     the last language-model layer runs eager attention and
-    :func:`.micro_aux.attention_pointer_loss` (times ``attn_weight``) makes one of its
+    :func:`.probes.attention_pointer_loss` (times ``attn_weight``) makes one of its
     heads read the target's visual tokens where the box's coordinates are predicted.
     """
     torch = require("torch", extra="hf")
     transformers = require("transformers", extra="hf")
-    from regionreasoner.integrations.micro_model import new_micro_model
 
+    # the data first: a bad benchmark fails before the model is built or OUT is created
+    samples = samples_from_bench(spec.bench, prompt_names=prompt_names, style=style)
+    held_out = samples_from_bench(eval_bench, style=style)[:eval_samples] if eval_bench else []
     torch.set_num_threads(threads)
     out.mkdir(parents=True, exist_ok=True)
     state: dict[str, Any] = {"step": 0, "wall_s": 0.0, "stage": spec.name}
@@ -631,8 +624,6 @@ def run_stage(
             probes.load_state_dict(probe_state)
         state.update(saved)
         logger.info("resumed %s at step %d", spec.name, state["step"])
-    samples = samples_from_bench(spec.bench, prompt_names=prompt_names, style=style)
-    held_out = samples_from_bench(eval_bench, style=style)[:eval_samples] if eval_bench else []
     images = ImageCache()
     rng = random.Random(f"micro:{seed}:{spec.name}:{state['step']}")
     log_path = out / LOG_FILE
@@ -675,7 +666,7 @@ def run_stage(
         if probes is not None and aux_weight > 0:
             terms.append((aux_weight, aux_loss(
                 probes, outputs.hidden_states, inputs["input_ids"], model.config.image_token_id,
-                cells, side=MODEL_SIDE,
+                cells, side=OFFICIAL_MODEL_SIZE,
                 integer_embeddings=model.get_input_embeddings().weight[int_ids.to(device)],
                 sigma=coord_sigma or PROBE_SIGMA,
                 query_positions=last_prompt_positions(inputs["labels"]) if query_probe else None,
@@ -685,7 +676,7 @@ def run_stage(
             terms.append((pointer_weight, pointer_loss(
                 probes["pointer"], outputs.hidden_states, visual,
                 [s.gt_xyxy for s in batch], [s.ref_xyxy for s in batch],
-                grid=grid, side=MODEL_SIDE, cells=cells,
+                grid=grid, side=OFFICIAL_MODEL_SIZE, cells=cells,
             )))  # fmt: skip
         if attn_weight > 0:
             queries = [
@@ -697,7 +688,7 @@ def run_stage(
             ]  # fmt: skip
             terms.append((attn_weight, attention_pointer_loss(
                 outputs.attentions[-1], queries, visual, [s.gt_xyxy for s in batch],
-                grid=grid, side=MODEL_SIDE, cells=cells,
+                grid=grid, side=OFFICIAL_MODEL_SIZE, cells=cells,
             )))  # fmt: skip
         for weight, (extra, parts) in terms:
             loss = loss + weight * extra
@@ -730,107 +721,3 @@ def run_stage(
             _save_checkpoint(out, model, processor, optimizer, {**state, **extra_state})
             last_ckpt = time.monotonic()
     return entry
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Command line: one SFT stage (``python -m regionreasoner.integrations.micro_train``)."""
-    parser = argparse.ArgumentParser(
-        prog="python -m regionreasoner.integrations.micro_train",
-        description="One resumable SFT stage of the micro model on a synth benchmark. "
-        "Example: python -m regionreasoner.integrations.micro_train --bench data/s1 "
-        "--out artifacts/micro/s1 --steps 2000 --eval-bench data/test",
-    )
-    parser.add_argument("--bench", type=Path, required=True, help="build synth output folder")
-    parser.add_argument("--out", type=Path, required=True, help="stage folder (checkpoint/)")
-    parser.add_argument("--init", type=Path, help="HF folder to start from (default: new model)")
-    parser.add_argument("--eval-bench", type=Path, help="held-out synth folder")
-    parser.add_argument("--eval-samples", type=int, default=64)
-    parser.add_argument("--name", default="sft")
-    parser.add_argument("--style", choices=TARGET_STYLES, default="enumerate")
-    parser.add_argument(
-        "--prompts", default=PROMPT_NAME, help="comma-separated prompt names cycled over turns"
-    )
-    parser.add_argument(
-        "--aux-weight", type=float, default=0.0,
-        help="weight of the dense visual-token probes (micro_aux); 0 turns them off",
-    )  # fmt: skip
-    parser.add_argument(
-        "--probe-box", choices=BOX_MODES, default="regression",
-        help="box probe: regression (4 numbers after layer 2) or vocab (scores the integer "
-        "tokens with the model's own embeddings after layer 3)",
-    )  # fmt: skip
-    parser.add_argument(
-        "--query-probe", action="store_true",
-        help="with --probe-box vocab: the last prompt token must hold the target's box "
-        "after layer 3 (trains the question -> object lookup)",
-    )  # fmt: skip
-    parser.add_argument(
-        "--pointer-weight", type=float, default=0.0,
-        help="weight of the pointer probe: a softmax over the visual tokens must find the "
-        "target's cells (and the reference's); needs the question before the image",
-    )  # fmt: skip
-    parser.add_argument(
-        "--attn-weight", type=float, default=0.0,
-        help="weight of the attention pointer: one head of the last layer must read the "
-        "target's visual tokens where its box is predicted (eager attention)",
-    )  # fmt: skip
-    parser.add_argument(
-        "--text-first", action="store_true",
-        help="switch an --init checkpoint made before the micro chat template to it "
-        "(question before image); new models have it already",
-    )  # fmt: skip
-    parser.add_argument(
-        "--init-probes", type=Path,
-        help="train_state.pt whose probe weights start this stage (others start fresh)",
-    )  # fmt: skip
-    parser.add_argument(
-        "--coord-sigma", type=float, default=0.0,
-        help="Gaussian soft targets of this width (pixels) on coordinate tokens; 0 = one-hot",
-    )  # fmt: skip
-    parser.add_argument(
-        "--coord-weight", type=float, default=1.0,
-        help="with --coord-sigma: factor on the coordinate tokens' loss terms",
-    )  # fmt: skip
-    parser.add_argument(
-        "--exact-copies", action="store_true",
-        help="with --coord-sigma: one-hot targets for coordinates that copy an earlier token "
-        "(the cited reference, the answer repeating the think box)",
-    )  # fmt: skip
-    parser.add_argument("--steps", type=int, default=1000)
-    parser.add_argument(
-        "--schedule-steps", type=int,
-        help="length of the cosine lr schedule (default --steps; larger = stop early on it)",
-    )  # fmt: skip
-    parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--warmup", type=int, default=50)
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument(
-        "--device", default="cpu", help="torch device (cpu, cuda, cuda:1, ...; default cpu)"
-    )
-    parser.add_argument("--resume", action="store_true")
-    parser.add_argument("--eval-every-s", type=float, default=300.0)
-    parser.add_argument("--checkpoint-every-s", type=float, default=300.0)
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(message)s")
-    spec = StageSpec(
-        args.name, args.bench, args.steps, args.lr, warmup=args.warmup,
-        schedule_steps=args.schedule_steps,
-    )  # fmt: skip
-    run_stage(
-        spec, out=args.out, init=args.init, eval_bench=args.eval_bench, seed=args.seed,
-        batch_size=args.batch_size, threads=args.threads, resume=args.resume,
-        eval_every_s=args.eval_every_s, checkpoint_every_s=args.checkpoint_every_s,
-        eval_samples=args.eval_samples, prompt_names=args.prompts.split(","),
-        style=args.style, aux_weight=args.aux_weight, coord_sigma=args.coord_sigma,
-        device=args.device, probe_box=args.probe_box, query_probe=args.query_probe,
-        pointer_weight=args.pointer_weight, text_first=args.text_first,
-        init_probes=args.init_probes, coord_weight=args.coord_weight,
-        attn_weight=args.attn_weight, exact_copies=args.exact_copies,
-    )  # fmt: skip
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -6,7 +6,7 @@ import pytest
 
 from regionreasoner.data.schema import Dialogue
 from regionreasoner.geometry.frames import Frame
-from regionreasoner.integrations.micro_train import (
+from regionreasoner.micro.sft import (
     StageSpec,
     _lr,
     render_completion,
@@ -109,7 +109,7 @@ def bench(tmp_path_factory):
 
 def test_samples_cover_every_turn_with_references_in_the_840_frame(bench):
     from regionreasoner.data.io import read_dialogues
-    from regionreasoner.integrations.micro_train import samples_from_bench
+    from regionreasoner.micro.sft import samples_from_bench
 
     dialogues = read_dialogues(bench / "synth.jsonl")
     samples = samples_from_bench(bench, prompt_names=("regionreasoner", "regionreasoner-train"))
@@ -135,8 +135,8 @@ def test_samples_cover_every_turn_with_references_in_the_840_frame(bench):
 
 @pytest.mark.slow
 def test_collate_puts_labels_on_the_completion_only(bench):
-    from regionreasoner.integrations.micro_model import build_micro_processor, build_micro_tokenizer
-    from regionreasoner.integrations.micro_train import ImageCache, collate, samples_from_bench
+    from regionreasoner.micro.model import build_micro_processor, build_micro_tokenizer
+    from regionreasoner.micro.sft import ImageCache, collate, samples_from_bench
 
     processor = build_micro_processor(build_micro_tokenizer(seed=0))
     samples = samples_from_bench(bench)[:3]
@@ -165,7 +165,10 @@ def test_stage_trains_with_probes_and_soft_targets_then_resumes(bench, tmp_path)
     transformers = pytest.importorskip("transformers")
     import json
 
-    from regionreasoner.integrations.micro_train import main
+    from regionreasoner.cli.main import main as cli_main
+
+    def main(argv: list[str]) -> int:  # one stage through the CLI, as recipes/micro/run.sh
+        return cli_main(["micro", "train", *argv])
 
     out = tmp_path / "stage"
     args = [
@@ -226,7 +229,7 @@ def test_stage_trains_with_probes_and_soft_targets_then_resumes(bench, tmp_path)
 
 def test_last_prompt_positions():
     torch = pytest.importorskip("torch")
-    from regionreasoner.integrations.micro_train import last_prompt_positions
+    from regionreasoner.micro.sft import last_prompt_positions
 
     labels = torch.tensor([[-100, -100, 7, 8, -100], [-100, 5, 6, -100, -100]])
     assert last_prompt_positions(labels).tolist() == [1, 0]
@@ -236,7 +239,7 @@ def test_last_prompt_positions():
 
 def test_box_query_positions_find_the_first_labelled_box():
     torch = pytest.importorskip("torch")
-    from regionreasoner.integrations.micro_train import box_query_positions
+    from regionreasoner.micro.sft import box_query_positions
 
     # prompt: the same box in the question (unlabelled); completion: "[ 1 , 2 , 3 , 4 ]"
     ids = torch.tensor([7, 1, 9, 2, 9, 3, 9, 4, 8, 1, 9, 2, 9, 3, 9, 4, 8])
