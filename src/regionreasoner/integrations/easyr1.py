@@ -59,10 +59,7 @@ def score_one(
     breakdown = score_completion(
         text, problem=problem, solution=solution, profile=profile, alpha=alpha, beta=beta
     )
-    out = {"overall": breakdown.total}
-    for key in COMPONENTS:
-        out[key] = getattr(breakdown, key)
-    return out
+    return breakdown.to_dict(total_key=SCORE_KEYS[0])
 
 
 def _one(reward_input: Any, index: int | None, **settings: Any) -> dict[str, float]:

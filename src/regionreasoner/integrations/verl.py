@@ -79,7 +79,4 @@ def compute_score(
     breakdown = score_completion(
         text, problem=problem, solution=solution, profile=profile, alpha=alpha, beta=beta
     )
-    out = {"score": breakdown.total}
-    for key in COMPONENTS:
-        out[key] = getattr(breakdown, key)
-    return out
+    return breakdown.to_dict(total_key=SCORE_KEYS[0])
