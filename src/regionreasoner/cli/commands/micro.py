@@ -11,7 +11,7 @@ from regionreasoner.cli.argtypes import (
     positive_float,
     positive_int,
 )
-from regionreasoner.cli.commands.base import Command
+from regionreasoner.cli.commands.base import Command, add_parser
 
 DESCRIPTION = """\
 The micro RegionReasoner: a few-million-parameter Qwen2.5-VL trained from scratch on CPU
@@ -81,20 +81,20 @@ class MicroCommand(Command):
 
         actions = parser.add_subparsers(title="actions", metavar="ACTION", dest="micro_action")
         actions.required = True
-        train = actions.add_parser(
+        train = add_parser(
+            actions,
             "train",
-            help="one resumable SFT stage of the micro model on a synth benchmark",
-            description=TRAIN_DESCRIPTION,
-            formatter_class=argparse.RawDescriptionHelpFormatter,
+            "one resumable SFT stage of the micro model on a synth benchmark",
+            TRAIN_DESCRIPTION,
         )
         _add_train_arguments(train)
         train.set_defaults(_micro=self._run_train)
 
-        bundle = actions.add_parser(
+        bundle = add_parser(
+            actions,
             "bundle",
-            help="copy a trained checkpoint into the package (weights in float16)",
-            description=BUNDLE_DESCRIPTION,
-            formatter_class=argparse.RawDescriptionHelpFormatter,
+            "copy a trained checkpoint into the package (weights in float16)",
+            BUNDLE_DESCRIPTION,
         )
         bundle.add_argument(
             "src",
