@@ -7,7 +7,8 @@
   :func:`.model.bundle_micro`, which ships a trained checkpoint as the model
   ``regionreasoner demo`` loads.
 * :mod:`.sft`: its supervised warm start (one resumable stage: ``regionreasoner micro
-  train``), with the dense auxiliary probes of :mod:`.probes`.
+  train``) on the samples of :mod:`.samples` (four-tag targets rendered from the ground
+  truth), with the dense auxiliary probes of :mod:`.probes`.
 * :mod:`.qwen`: what the two models share (tokenizer, chat template, config, processor,
   atomic save); :mod:`.options`: the named choices the CLI offers.
 
