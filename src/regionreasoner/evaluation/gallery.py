@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from regionreasoner.evaluation.accumulators import TurnScore
-from regionreasoner.evaluation.drawing import dashed_rectangle
+from regionreasoner.evaluation.canvas import dashed_rectangle
 from regionreasoner.evaluation.metrics import turn_iou
 from regionreasoner.geometry import decode_rle
 

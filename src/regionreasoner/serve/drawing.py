@@ -15,7 +15,7 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image, ImageDraw, ImageFont
 
-from regionreasoner.evaluation.drawing import dashed_rectangle
+from regionreasoner.evaluation.canvas import dashed_rectangle
 
 DISPLAY_LONG_SIDE = 640
 """Target length (pixels) of the longer side of the drawing."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from PIL import Image, ImageDraw
 
-from regionreasoner.evaluation.drawing import dashed_rectangle
+from regionreasoner.evaluation.canvas import dashed_rectangle
 
 FILL = (255, 215, 0)
 
