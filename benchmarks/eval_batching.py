@@ -1,6 +1,6 @@
 """Dialogues per second of ``regionreasoner eval`` on CPU: batch 1 vs batch 16.
 
-Builds the tiny offline Qwen2.5-VL (``regionreasoner.integrations.tiny_model``) and a
+Builds the tiny offline Qwen2.5-VL (``regionreasoner.micro.tiny``) and a
 synthetic benchmark, loads the ``hf`` backend once, then runs the round-synchronous engine
 over the SAME dialogues with ``--batch-size 1`` and ``--batch-size 16`` (``box-fill``
 masks, the ``paper`` protocol, 840x840 frame), side by side, after a warm-up run.
@@ -29,7 +29,7 @@ from regionreasoner.dialogue.policy import get_reference_policy
 from regionreasoner.dialogue.prompts import get_prompt
 from regionreasoner.dialogue.protocols import get_protocol
 from regionreasoner.dialogue.runner import DialogueRunner, RunStats
-from regionreasoner.integrations.tiny_model import build_tiny_model
+from regionreasoner.micro.tiny import build_tiny_model
 from regionreasoner.segmenters.box_fill import BoxFillSegmenter
 
 TARGET_SPEEDUP = 3.0

@@ -11,12 +11,15 @@ import pytest
 from regionreasoner._imports import is_available, require
 from regionreasoner.errors import MissingDependencyError
 
-HEAVY = ("torch", "transformers", "sam2")
+HEAVY = ("torch", "transformers", "sam2", "pycocotools")
+"""Never loaded by the light modules (pycocotools: only RLE work needs it)."""
 LIGHT_MODULES = (
     "regionreasoner",
     "regionreasoner.geometry",
     "regionreasoner.parsing",
     "regionreasoner.data",
+    "regionreasoner.rewards",
+    "regionreasoner.micro",
 )
 
 
@@ -71,3 +74,26 @@ def test_light_import_in_a_fresh_interpreter(module):
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout.strip().splitlines()[-1]) == []
+
+
+def test_geometry_loads_rle_and_matching_on_first_use():
+    code = (
+        "import json, sys\n"
+        "import regionreasoner.geometry as g\n"
+        "before = 'pycocotools' in sys.modules, 'scipy' in sys.modules\n"
+        "names = {'decode_rle', 'hungarian_match'} <= set(dir(g))\n"
+        "rle = g.encode_rle(__import__('numpy').ones((2, 3), bool))\n"
+        "print(json.dumps([*before, names, g.rle_area(rle), 'pycocotools' in sys.modules]))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == [False, False, True, 6, True]
+
+
+def test_geometry_unknown_attribute_is_an_attribute_error():
+    import regionreasoner.geometry as geometry
+
+    with pytest.raises(AttributeError, match="no_such_name"):
+        _ = geometry.no_such_name

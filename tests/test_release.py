@@ -142,7 +142,7 @@ def test_citation_cff_repeats_version_date_and_licence(
 
 
 def test_licence_is_apache_2_everywhere(pyproject: dict[str, Any]) -> None:
-    from regionreasoner.integrations.micro_model import MODEL_LICENSE
+    from regionreasoner.micro.model import MODEL_LICENSE
 
     assert pyproject["project"]["license"] == "Apache-2.0"
     assert pyproject["project"]["license-files"] == ["LICENSE"]

@@ -9,8 +9,9 @@ log_time() {
 }
 
 # stage_seconds <train_log.jsonl> <fallback>: the stage's own training clock, i.e. the
-# `wall_s` of its last log line, which micro_train carries across resumes. A stage that
-# ran over several invocations (sessions) would otherwise log only its last invocation.
+# `wall_s` of its last log line, which `regionreasoner micro train` carries across
+# resumes. A stage that ran over several invocations (sessions) would otherwise log only
+# its last invocation.
 stage_seconds() {
   local s
   s=$(tail -n 1 "$1" 2>/dev/null | grep -o '"wall_s": [0-9.]*' | grep -o '[0-9][0-9]*' | head -n 1)

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # The micro RegionReasoner recipe (see recipes/micro/README.md): synthetic data from
-# `regionreasoner build synth`, a staged SFT warm start ("direct" four-tag targets, dense
-# visual-token probes, Gaussian soft targets on coordinates), GRPO with the
-# RegionReasoner rewards through `regionreasoner train`, the multi-round evaluation, and
-# `bundle` (copies the chosen model into the package, where `regionreasoner demo` finds
-# it). Every stage is resumable: run the script again and it continues where it stopped
+# `regionreasoner build synth`, a staged SFT warm start through `regionreasoner micro
+# train` ("direct" four-tag targets, dense visual-token probes, Gaussian soft targets on
+# coordinates), GRPO with the RegionReasoner rewards through `regionreasoner train`, the
+# multi-round evaluation, and `regionreasoner micro bundle` (copies the chosen model into
+# the package, where `regionreasoner demo` finds it). Every stage is resumable: run the script again and it continues where it stopped
 # (finished stages are skipped). Wall times go to $ROOT/walltimes.tsv.
 #
 #   THREADS=2 recipes/micro/run.sh            # everything (hours on a 2-core CPU)
@@ -14,7 +14,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-PY=${PY:-.venv/bin/python}
 RR=${RR:-.venv/bin/regionreasoner}
 ROOT=${ROOT:-artifacts/micro}
 THREADS=${THREADS:-2}
@@ -51,7 +50,7 @@ build() {  # build <name> <dialogues> <seed> [max-turns]
 sft() {  # sft <name> <bench> <eval-bench> <steps> <init or ''> <extra flags...>
   local name=$1 bench=$2 eval_bench=$3 steps=$4 init=$5 t=$SECONDS
   shift 5
-  "$PY" -m regionreasoner.integrations.micro_train --name "$name" \
+  "$RR" micro train --name "$name" \
     --bench "$DATA/$bench" --eval-bench "$DATA/$eval_bench" --eval-samples 48 \
     --out "$ROOT/$name" ${init:+--init "$init"} --steps "$steps" \
     --batch-size "${BATCH:-8}" --device "${DEVICE:-cpu}" --threads "$THREADS" --seed "$SEED" \
@@ -180,5 +179,5 @@ fi
 if want bundle; then
   # The model `regionreasoner demo` loads by default: model (weights stored in float16,
   # loaded in float32), tokenizer, processor and chat template only.
-  "$PY" -m regionreasoner.integrations.micro_model bundle "$ROOT/$BUNDLE_FROM"
+  "$RR" micro bundle "$ROOT/$BUNDLE_FROM"
 fi

@@ -12,7 +12,7 @@ from regionreasoner.backends import BackendOptions, load_backend
 from regionreasoner.backends.base import GenerationRequest
 from regionreasoner.backends.hf import TransformersBackend
 from regionreasoner.errors import ConfigError
-from regionreasoner.integrations.tiny_model import SYSTEM_PROMPT_DEFAULT, build_tiny_model
+from regionreasoner.micro.tiny import SYSTEM_PROMPT_DEFAULT, build_tiny_model
 
 pytest.importorskip("transformers")
 torch = pytest.importorskip("torch")

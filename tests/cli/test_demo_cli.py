@@ -60,7 +60,7 @@ def test_demo_uses_the_bundled_model_with_a_bounded_budget(tmp_path, capsys, mon
     """With a bundled checkpoint the demo evaluates it (hf backend), not the oracle."""
     from regionreasoner import assets
     from regionreasoner.cli.commands.demo import BUNDLED_MAX_NEW_TOKENS
-    from regionreasoner.integrations.micro_model import build_micro_model
+    from regionreasoner.micro.model import build_micro_model
 
     model_dir = build_micro_model(tmp_path / "micro", seed=0)  # untrained: any output
     monkeypatch.setattr(assets, "bundled_model_path", lambda: model_dir)

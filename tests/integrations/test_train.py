@@ -34,7 +34,7 @@ REWARD_COMPONENTS = (
 
 @pytest.fixture(scope="module")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from regionreasoner.integrations.tiny_model import build_tiny_model
+    from regionreasoner.micro.tiny import build_tiny_model
 
     return build_tiny_model(tmp_path_factory.mktemp("tiny") / "model", seed=0)
 

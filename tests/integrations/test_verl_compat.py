@@ -191,8 +191,8 @@ def test_verl_reads_our_parquet_and_loads_compute_score(
     synth_bench: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from regionreasoner.integrations.export import export_train
-    from regionreasoner.integrations.tiny_model import build_tiny_model
     from regionreasoner.integrations.verl import compute_score
+    from regionreasoner.micro.tiny import build_tiny_model
 
     venv = Path(os.environ.get("REGIONREASONER_VERL_VENV", REPO / ".venv-verl"))
     install_s = _ensure_venv(venv)

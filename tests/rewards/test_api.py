@@ -33,6 +33,9 @@ def test_both_profiles_return_the_same_keys(profile):
     result = score_completion(GOOD_COMPLETION, problem=PROBLEM, solution=SOLUTION, profile=profile)
     assert isinstance(result, RewardBreakdown)
     assert tuple(result.to_dict()) == REWARD_KEYS
+    renamed = result.to_dict(total_key="score")
+    assert tuple(renamed) == ("score", *REWARD_KEYS[1:])
+    assert list(renamed.values()) == list(result.to_dict().values())
     assert isinstance(result.issues, tuple)
     with pytest.raises(AttributeError):
         result.total = 0.0  # frozen

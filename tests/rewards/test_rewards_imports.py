@@ -1,4 +1,5 @@
-"""Import hygiene: the reward stack never pulls in torch, transformers, trl or verl."""
+"""Import hygiene: the reward stack never pulls in torch, transformers, trl, verl or
+pycocotools (RLE masks are evaluation's business; geometry loads them lazily)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import sys
 
 import pytest
 
-HEAVY = ("torch", "transformers", "trl", "verl", "vllm", "datasets")
+HEAVY = ("torch", "transformers", "trl", "verl", "vllm", "datasets", "pycocotools")
 
 SCRIPT = """
 import json, sys

@@ -8,36 +8,20 @@ specification. Conversions are strict: :meth:`Dialogue.from_dict` raises
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from regionreasoner.errors import DataFormatError
-
-SCHEMA_VERSION = 1
-"""Current version of the RegionDial format."""
-
-SUPPORTED_SCHEMA_VERSIONS = frozenset({1})
-
-REF_PLACEHOLDER = "{ref}"
-"""Where a question cites the region of an earlier turn."""
-
-PAPER_RELATIONS = (
-    "next_to",
-    "above",
-    "below",
-    "left_of",
-    "right_of",
-    "inside",
-    "overlapping",
-    "touching",
+from regionreasoner.data.spec import (
+    EXTRA_RELATIONS,
+    KNOWN_RELATIONS,
+    PAPER_RELATIONS,
+    REF_PLACEHOLDER,
+    SCHEMA_VERSION,
+    SUPPORTED_SCHEMA_VERSIONS,
+    is_finite_number,
 )
-"""The eight relation templates of the paper (Table 5)."""
-
-EXTRA_RELATIONS = ("farthest_from", "closest_to", "contains")
-"""Relations the builders add beyond the paper's eight (rules in ``docs/benchmark.md``)."""
-
-KNOWN_RELATIONS = PAPER_RELATIONS + EXTRA_RELATIONS
+from regionreasoner.data.validation import dialogue_problems
+from regionreasoner.errors import DataFormatError
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,8 +143,6 @@ class Dialogue:
         Raises:
             DataFormatError: with the file, dialogue id (or line) and field path.
         """
-        from regionreasoner.data.validation import dialogue_problems
-
         errors = [p for p in dialogue_problems(obj, path=path, line=line) if p.severity == "error"]
         if errors:  # warnings (e.g. an all-zero mask) do not make a record invalid
             raise errors[0].to_error()
@@ -205,17 +187,16 @@ def _build(obj: dict[str, Any]) -> Dialogue:
     )
 
 
-def is_finite_number(value: Any) -> bool:
-    """Whether ``value`` is an int/float (not bool) and finite."""
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
-
 __all__ = [
+    "EXTRA_RELATIONS",
+    "KNOWN_RELATIONS",
     "PAPER_RELATIONS",
     "REF_PLACEHOLDER",
     "SCHEMA_VERSION",
+    "SUPPORTED_SCHEMA_VERSIONS",
     "DataFormatError",
     "Dialogue",
     "Target",
     "Turn",
+    "is_finite_number",
 ]

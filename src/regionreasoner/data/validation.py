@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from regionreasoner.data.schema import (
+from regionreasoner.data.spec import (
     KNOWN_RELATIONS,
     REF_PLACEHOLDER,
     SUPPORTED_SCHEMA_VERSIONS,

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from regionreasoner.evaluation.accumulators import TurnScore
+from regionreasoner.evaluation.canvas import dashed_rectangle
 from regionreasoner.evaluation.metrics import turn_iou
 from regionreasoner.geometry import decode_rle
 
@@ -83,24 +84,6 @@ def extract_tags(text: str | None) -> dict[str, str]:
     return found
 
 
-def _dashed_rectangle(draw: Any, xyxy: Sequence[float], color: tuple[int, int, int]) -> None:
-    x1, y1, x2, y2 = xyxy
-    edges = (((x1, y1), (x2, y1)), ((x2, y1), (x2, y2)), ((x2, y2), (x1, y2)), ((x1, y2), (x1, y1)))
-    for (ax, ay), (bx, by) in edges:
-        length = max(abs(bx - ax), abs(by - ay))
-        steps = max(int(length // DASH_LENGTH), 1)
-        for k in range(0, steps, 2):
-            t0, t1 = k / steps, min((k + 1) / steps, 1.0)
-            draw.line(
-                [
-                    (ax + (bx - ax) * t0, ay + (by - ay) * t0),
-                    (ax + (bx - ax) * t1, ay + (by - ay) * t1),
-                ],
-                fill=color,
-                width=LINE_WIDTH,
-            )
-
-
 def _valid_box(box: Any) -> list[float] | None:
     if isinstance(box, list | tuple) and len(box) == 4:
         try:
@@ -149,7 +132,7 @@ def draw_turn(image: Any, turn: GalleryTurn) -> Any:
     reference = _valid_box(turn.row.get("reference_bbox"))
     if reference is not None:
         ref = scaled(reference)
-        _dashed_rectangle(draw, ref, REFERENCE_COLOR)
+        dashed_rectangle(draw, ref, REFERENCE_COLOR, width=LINE_WIDTH, dash_px=DASH_LENGTH)
         draw.text((ref[0] + 3, ref[1] + 2), "ref", fill=REFERENCE_COLOR)
     return thumb
 

@@ -26,10 +26,11 @@ import numpy as np
 import numpy.typing as npt
 
 from regionreasoner.geometry import box_iou_batch
+from regionreasoner.geometry.boxes import IOU_HIT as IOU_HIT_THRESHOLD
 from regionreasoner.geometry.boxes import as_xyxy_array
 
-IOU_HIT_THRESHOLD = 0.5
-"""A predicted box hits when its IoU with the first GT box is strictly greater than this."""
+# IOU_HIT_THRESHOLD (imported above, geometry's IOU_HIT): a predicted box hits when its IoU
+# with the first GT box is strictly greater than this; the accuracy reward uses the same.
 
 PASS_THRESHOLDS = (0.3, 0.5, 0.7, 0.9)
 """Mask-IoU thresholds of the pass rates (strictly greater), as in the released code."""

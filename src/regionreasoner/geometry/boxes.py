@@ -16,6 +16,11 @@ import numpy.typing as npt
 
 FloatArray = npt.NDArray[np.float64]
 
+IOU_HIT = 0.5
+"""A predicted box hits a ground-truth box when their IoU is strictly greater than this:
+the paper's ``acc@0.5`` ("AP", :mod:`regionreasoner.evaluation.metrics`) and the box term
+of the accuracy reward (:mod:`regionreasoner.rewards.accuracy`) use this one value."""
+
 
 def as_xyxy_array(boxes: npt.ArrayLike) -> FloatArray:
     """Return ``boxes`` as a float64 ``(N, 4)`` array (a single box becomes ``(1, 4)``).

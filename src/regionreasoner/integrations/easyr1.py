@@ -69,10 +69,7 @@ def score_one(
         beta=beta,
         normalisation=normalisation,
     )
-    out = {"overall": breakdown.total}
-    for key in COMPONENTS:
-        out[key] = getattr(breakdown, key)
-    return out
+    return breakdown.to_dict(total_key=SCORE_KEYS[0])
 
 
 def _one(reward_input: Any, index: int | None, **settings: Any) -> dict[str, float]:

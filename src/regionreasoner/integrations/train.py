@@ -4,7 +4,7 @@ The launcher turns a validated :class:`~regionreasoner.integrations.train_config
 into a TRL run:
 
 1. the policy: a checkpoint folder, a Hub id, or ``tiny://DIR`` (the offline tiny
-   Qwen2.5-VL of :mod:`regionreasoner.integrations.tiny_model`, built when missing);
+   Qwen2.5-VL of :mod:`regionreasoner.micro.tiny`, built when missing);
 2. the data: a ``datasets`` folder with the columns ``prompt`` (conversational; the user
    message is the four-tag training prompt), ``image``, ``problem`` and ``solution`` (the
    ground truth in the square training frame), taken from ``export-train --format trl``,
@@ -132,7 +132,7 @@ def resolve_model(section: ModelSection) -> str:
         )
     folder = Path(spec[len(TINY_SCHEME) :])
     if not (folder / "config.json").is_file():
-        from regionreasoner.integrations.tiny_model import build_tiny_model
+        from regionreasoner.micro.tiny import build_tiny_model
 
         logger.info("building the tiny Qwen2.5-VL in %s (seed %d)", folder, section.tiny_seed)
         build_tiny_model(folder, seed=section.tiny_seed)

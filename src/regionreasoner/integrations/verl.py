@@ -89,7 +89,4 @@ def compute_score(
         beta=beta,
         normalisation=normalisation,
     )
-    out = {"score": breakdown.total}
-    for key in COMPONENTS:
-        out[key] = getattr(breakdown, key)
-    return out
+    return breakdown.to_dict(total_key=SCORE_KEYS[0])

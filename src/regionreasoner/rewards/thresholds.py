@@ -8,10 +8,12 @@ paper is silent (see ``docs/rewards.md``). Shared accuracy thresholds are used b
 
 from __future__ import annotations
 
+from regionreasoner.geometry.boxes import IOU_HIT as IOU_HIT  # re-exported
+
 # --- accuracy (both profiles) ---------------------------------------------------------
 
-IOU_HIT = 0.5
-"""A predicted box "hits" a GT box when IoU > this (strict)."""
+# IOU_HIT (imported above): a predicted box "hits" a GT box when IoU > this (strict); one
+# value with the evaluation's acc@0.5.
 
 BOX_L1_HIT_PX = 10.0
 """A predicted box "hits" when the mean absolute coordinate difference is < this (px)."""

@@ -98,10 +98,11 @@ class RewardBreakdown:
             issues=issues,
         )
 
-    def to_dict(self) -> dict[str, float]:
-        """The seven values keyed by :data:`REWARD_KEYS` (issues excluded)."""
+    def to_dict(self, total_key: str = "total") -> dict[str, float]:
+        """The seven values keyed by :data:`REWARD_KEYS` (issues excluded); ``total_key``
+        renames the total (``"score"`` for veRL, ``"overall"`` for EasyR1)."""
         return {
-            "total": self.total,
+            total_key: self.total,
             "tag_format": self.tag_format,
             "answer_format": self.answer_format,
             "ref_citation": self.ref_citation,

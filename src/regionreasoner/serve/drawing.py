@@ -15,6 +15,8 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image, ImageDraw, ImageFont
 
+from regionreasoner.evaluation.canvas import dashed_rectangle
+
 DISPLAY_LONG_SIDE = 640
 """Target length (pixels) of the longer side of the drawing."""
 
@@ -109,26 +111,6 @@ def colour(index: int) -> tuple[int, int, int]:
     return PALETTE[index % len(PALETTE)]
 
 
-def _dashed_rectangle(
-    draw: ImageDraw.ImageDraw, box: Sequence[float], fill: tuple[int, ...], width: int
-) -> None:
-    x1, y1, x2, y2 = box
-    edges = (((x1, y1), (x2, y1)), ((x2, y1), (x2, y2)), ((x2, y2), (x1, y2)), ((x1, y2), (x1, y1)))
-    for (ax, ay), (bx, by) in edges:
-        length = max(abs(bx - ax), abs(by - ay))
-        steps = max(1, int(length // DASH_PX))
-        for i in range(0, steps, 2):
-            t0, t1 = i / steps, min(1.0, (i + 1) / steps)
-            draw.line(
-                [
-                    (ax + (bx - ax) * t0, ay + (by - ay) * t0),
-                    (ax + (bx - ax) * t1, ay + (by - ay) * t1),
-                ],
-                fill=fill,
-                width=width,
-            )
-
-
 def _label(
     draw: ImageDraw.ImageDraw,
     text: str,
@@ -203,7 +185,7 @@ def draw_annotations(
                 width=3,
             )
         if region.user:
-            _dashed_rectangle(draw, box, rgb, width)
+            dashed_rectangle(draw, box, rgb, width=width, dash_px=DASH_PX)
         else:
             draw.rectangle(box, outline=rgb, width=width)
         if region.point_xy is not None:
@@ -215,7 +197,7 @@ def draw_annotations(
         text = f"{region.label} (ref)" if region.cited else region.label
         _label(draw, text, (box[0], box[1]), REFERENCE_RGB if region.cited else rgb, canvas_wh)
     if pending_xyxy is not None:
-        _dashed_rectangle(draw, scaled(pending_xyxy), PENDING_RGB, LINE_PX)
+        dashed_rectangle(draw, scaled(pending_xyxy), PENDING_RGB, width=LINE_PX, dash_px=DASH_PX)
     if pending_corner is not None:
         cx, cy = pending_corner[0] * scale, pending_corner[1] * scale
         arm = 8

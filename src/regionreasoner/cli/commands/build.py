@@ -7,7 +7,7 @@ import sys
 from collections.abc import Iterable
 from typing import Any
 
-from regionreasoner.cli.commands.base import Command
+from regionreasoner.cli.commands.base import Command, add_parser
 
 REFCOCO_DESCRIPTION = """\
 Build multi-round dialogues from the refer toolkit's files (RefCOCO, RefCOCO+, RefCOCOg):
@@ -84,11 +84,11 @@ examples:
         sources = parser.add_subparsers(title="sources", metavar="SOURCE", dest="build_source")
         sources.required = True
 
-        refcoco = sources.add_parser(
+        refcoco = add_parser(
+            sources,
             "refcoco",
-            help="dialogues from refer-toolkit refs + COCO instances",
-            description=REFCOCO_DESCRIPTION,
-            formatter_class=argparse.RawDescriptionHelpFormatter,
+            "dialogues from refer-toolkit refs + COCO instances",
+            REFCOCO_DESCRIPTION,
         )
         refcoco.add_argument(
             "--refs",
@@ -127,11 +127,8 @@ examples:
         )
         refcoco.set_defaults(_build=self._run_refcoco)
 
-        synth = sources.add_parser(
-            "synth",
-            help="procedural scenes with exact masks and captions",
-            description=SYNTH_DESCRIPTION,
-            formatter_class=argparse.RawDescriptionHelpFormatter,
+        synth = add_parser(
+            sources, "synth", "procedural scenes with exact masks and captions", SYNTH_DESCRIPTION
         )
         synth.add_argument(
             "--out", required=True, metavar="DIR", help="output folder (synth.jsonl + images/)"

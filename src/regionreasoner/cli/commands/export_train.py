@@ -57,9 +57,9 @@ examples:
         parser.add_argument(
             "--frame",
             type=int,
-            default=840,
+            default=None,
             metavar="SIZE",
-            help="side of the square model frame (default 840)",
+            help="side of the square model frame (default: the paper's 840)",
         )
         parser.add_argument(
             "--images-root",
@@ -71,6 +71,7 @@ examples:
     def run(self, args: argparse.Namespace) -> int:
         from tqdm import tqdm
 
+        from regionreasoner.geometry.frames import OFFICIAL_MODEL_SIZE
         from regionreasoner.integrations.export import export_train
 
         def progress(iterable: Iterable[Any], total: int) -> Iterable[Any]:
@@ -84,17 +85,18 @@ examples:
                 leave=False,
             )
 
+        frame = OFFICIAL_MODEL_SIZE if args.frame is None else args.frame
         result = export_train(
             args.bench,
             args.out,
             args.fmt,
-            frame=args.frame,
+            frame=frame,
             images_root=args.images_root,
             progress=progress,
         )
         print(
-            f"wrote {result.samples} samples ({result.images} images, {args.frame}x"
-            f"{args.frame}) as {result.format} to {result.path}",
+            f"wrote {result.samples} samples ({result.images} images, {frame}x{frame}) "
+            f"as {result.format} to {result.path}",
             file=sys.stderr,
         )
         return 0

@@ -34,7 +34,7 @@ class MakeTinyModelCommand(Command):
         )
 
     def run(self, args: argparse.Namespace) -> int:
-        from regionreasoner.integrations.tiny_model import build_tiny_model
+        from regionreasoner.micro.tiny import build_tiny_model
 
         out = build_tiny_model(args.out_dir, seed=args.seed)
         print(out)

@@ -12,12 +12,8 @@ pytest.importorskip("transformers")
 pytest.importorskip("tokenizers")
 
 from regionreasoner.cli.main import main
-from regionreasoner.integrations.tiny_model import (
-    CHAT_TEMPLATE,
-    SPECIAL_TOKENS,
-    build_tiny_model,
-    build_tiny_tokenizer,
-)
+from regionreasoner.micro.qwen import CHAT_TEMPLATE, SPECIAL_TOKENS
+from regionreasoner.micro.tiny import build_tiny_model, build_tiny_tokenizer
 
 
 def _digests(folder: Path) -> dict[str, str]:

@@ -38,6 +38,7 @@ from typing import Any
 
 from regionreasoner._imports import require
 from regionreasoner.data.builders.templates import SYNTH_COLOURS, SYNTH_SHAPES, SYNTH_TEXTURES
+from regionreasoner.micro.options import BOX_MODES
 
 ATTRIBUTE_LAYER = 1
 """``hidden_states`` index probed for attributes (1 = after the first decoder layer)."""
@@ -63,13 +64,6 @@ POINTER_REFERENCE_LAYER = 2
 
 POINTER_TARGET_LAYER = 3
 """``hidden_states`` index where the pointer probe finds the target's cells."""
-
-BOX_MODES = ("regression", "vocab")
-"""``regression``: a linear head regresses the 4 coordinates / 840 after
-:data:`BOX_LAYER`. ``vocab``: four linear maps send the state after
-:data:`VOCAB_BOX_LAYER` into the token-embedding space, where the model's own (tied)
-integer-token embeddings score every value 0..840 (Gaussian soft targets), so a box is
-held in the same code the output layer reads."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -279,7 +273,7 @@ def build_probes(
 ) -> Any:
     """The linear heads: ``attributes`` (colour + shape + texture logits) and ``box``
     (``regression``: 4 outputs) or ``box_vocab`` (``vocab``: 4 maps into the embedding
-    space, see :data:`BOX_MODES`). ``query=True`` (vocab only) adds ``query_box``: the
+    space, see :data:`.options.BOX_MODES`). ``query=True`` (vocab only) adds ``query_box``: the
     same kind of map for the last prompt token, which must hold the TARGET's box.
     ``pointer=True`` adds ``pointer`` (see :func:`pointer_loss`)."""
     torch = require("torch", extra="hf")

@@ -1,4 +1,4 @@
-"""Supervised warm start of the micro model: target rendering, a plain PyTorch loop, eval.
+"""Supervised warm start of the micro model: a plain PyTorch loop and its evaluation.
 
 Why a plain loop and not ``regionreasoner train --stage sft``: on a 2-core CPU the
 warm start needs thousands of steps of a 5 M-parameter model; the loop here keeps the
@@ -6,309 +6,63 @@ images in memory, batches by hand and checkpoints by wall time, and saves the sa
 folder (``Qwen2_5_VLForConditionalGeneration`` + processor) that ``train --stage grpo``
 and ``hf:<path>`` load. GRPO then runs through ``regionreasoner train``.
 
-Target styles (``--style``): ``direct`` (the recipe's current choice: ``<scene>`` counts
-the shapes, ``<think>`` names the target and gives its box, see ``recipes/micro``),
-``caption`` (the builder's scene caption) and ``enumerate``, shown here. Options of the
-loop: dense visual-token probes (``--aux-weight``, :mod:`.micro_aux`), Gaussian soft
-targets on coordinates (``--coord-sigma``), ``--device``.
-
-Style ``enumerate`` ("enumerate, then copy"): the ``<scene>`` caption LISTS every object of
-the synthetic image with its box in the model frame, top to bottom, so perception is
-plain enumeration and choosing the target is copying a listed box by matching words
-(first turns) or by matching the reference box and applying the relation (later turns)::
-
-    <scene> the image shows 3 shapes: green diamond [82,86,311,315]; yellow circle
-    [94,476,248,630]; striped yellow star [270,454,349,525]. </scene>
-    <focus> the reference holds the yellow circle </focus>            (reference turns)
-    <think> the target is to the right of the reference bbox=[94,476,248,630]; the
-    striped yellow star at [270,454,349,525] fits. </think>
-    <answer>[{"bbox_2d": [270,454,349,525], "point_2d": [310,490]}]</answer>
-
-Run as ``python -m regionreasoner.integrations.micro_train --help``.
+The samples and their target styles are :mod:`.samples`. Options of the loop: dense
+visual-token probes (``--aux-weight``, :mod:`.probes`), Gaussian soft targets on
+coordinates (``--coord-sigma``), ``--device``. Run one stage with
+``regionreasoner micro train`` (see ``--help``).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import math
 import random
 import re
-import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from PIL import Image
-
 from regionreasoner._imports import require
-from regionreasoner.data.io import read_dialogues, resolve_image_path
-from regionreasoner.data.relations import RELATIONS
-from regionreasoner.data.schema import Dialogue, Turn
-from regionreasoner.dialogue.prompts import get_prompt
-from regionreasoner.errors import DataFormatError, UserInputError
-from regionreasoner.geometry.frames import Frame
+from regionreasoner.geometry.boxes import IOU_HIT
+from regionreasoner.geometry.frames import OFFICIAL_MODEL_SIZE
 from regionreasoner.geometry.pairs import box_iou_pair
-from regionreasoner.integrations.micro_aux import (
-    BOX_MODES,
-    CellTarget,
+from regionreasoner.micro.model import (
+    MICRO_IMAGE_SIDE,
+    integer_tokens,
+    new_micro_model,
+    use_micro_chat_template,
+)
+from regionreasoner.micro.options import PROMPT_NAME
+from regionreasoner.micro.probes import (
     CoordinateSoftLoss,
     attention_pointer_loss,
     aux_loss,
     build_probes,
-    cell_targets,
     pointer_loss,
 )
-from regionreasoner.integrations.micro_model import (
-    MICRO_IMAGE_SIDE,
-    integer_tokens,
-    use_micro_chat_template,
+from regionreasoner.micro.qwen import save_pretrained_atomic
+from regionreasoner.micro.samples import (
+    MERGED_PATCH,
+    ImageCache,
+    MicroSample,
+    collate,
+    render_prompt,
+    samples_from_bench,
 )
-from regionreasoner.parsing.references import format_reference
 from regionreasoner.parsing.response import parse_response
 
 logger = logging.getLogger(__name__)
 
-PROMPT_NAME = "regionreasoner"
-"""The prompt the micro model is trained on (the evaluation default)."""
-
-MODEL_SIDE = 840
-"""The paper protocol's square model frame."""
-
-IOU_HIT = 0.5
 CHECKPOINT_DIR = "checkpoint"
 STATE_FILE = "train_state.pt"
 LOG_FILE = "train_log.jsonl"
 EVAL_MAX_NEW_TOKENS = 200
 EVAL_FORCED_TOKENS = 80
-TARGET_STYLES = ("enumerate", "caption", "direct")
 PROBE_SIGMA = 12.0
 """Soft-target width (pixels) of the vocabulary box probe when ``--coord-sigma`` is 0."""
-MERGED_PATCH = 28
-"""Pixels of the processed image per visual token (patch 14 x spatial merge 2)."""
-
-
-@dataclass(frozen=True, slots=True)
-class MicroSample:
-    """One supervised turn: image, prompt text, target completion and ground truth.
-
-    Attributes:
-        image_path: the synthetic image.
-        user_text: the rendered prompt (question with the reference in the model frame).
-        completion: the four-tag target text (without ``<|im_end|>``).
-        gt_xyxy: target box in the model frame.
-        object_xyxy: every object's box in the model frame (random-object baseline).
-        kind: ``first`` (no reference) or ``relation``.
-        ref_xyxy: the reference box in the model frame, or ``None``.
-        cells: dense targets of the visual tokens (:mod:`.micro_aux`), raster order.
-    """
-
-    image_path: Path
-    user_text: str
-    completion: str
-    gt_xyxy: tuple[int, int, int, int]
-    object_xyxy: tuple[tuple[int, int, int, int], ...]
-    kind: str
-    ref_xyxy: tuple[int, int, int, int] | None
-    cells: tuple[CellTarget, ...] = ()
-
-
-def _box_text(xyxy: Sequence[int]) -> str:
-    return "[" + ",".join(str(int(v)) for v in xyxy) + "]"
-
-
-def _model_box(frame: Frame, image_xyxy: Sequence[float]) -> tuple[int, int, int, int]:
-    box = frame.to_model_xyxy([list(image_xyxy)])[0]
-    return tuple(round(float(v)) for v in box)  # type: ignore[return-value]
-
-
-def _raster_key(xyxy: Sequence[int]) -> tuple[float, float]:
-    return ((xyxy[1] + xyxy[3]) / 2, (xyxy[0] + xyxy[2]) / 2)
-
-
-def scene_objects(dialogue: Dialogue, frame: Frame) -> list[tuple[str, tuple[int, ...]]]:
-    """``(expression, model_xyxy)`` of every object, top to bottom (centre y, then x)."""
-    objects = (dialogue.meta or {}).get("objects")
-    if not objects:
-        raise DataFormatError(
-            "synthetic dialogue without meta.objects", record=dialogue.dialogue_id
-        )
-    listed = [(str(o["expression"]), _model_box(frame, o["bbox"])) for o in objects]
-    return sorted(listed, key=lambda item: _raster_key(item[1]))
-
-
-def dialogue_cells(dialogue: Dialogue, frame: Frame) -> tuple[CellTarget, ...]:
-    """Dense targets of the micro model's visual tokens for a synthetic image."""
-    objects = [
-        (str(o["colour"]), str(o["category"]), str(o["texture"]), _model_box(frame, o["bbox"]))
-        for o in (dialogue.meta or {}).get("objects") or []
-    ]
-    return cell_targets(objects, grid=MICRO_IMAGE_SIDE // MERGED_PATCH, side=MODEL_SIDE)
-
-
-def render_completion(
-    listed: Sequence[tuple[str, Sequence[int]]],
-    target_xyxy: Sequence[int],
-    *,
-    ref_xyxy: Sequence[int] | None,
-    relation_phrase: str | None,
-    style: str = "enumerate",
-    scene_caption: str | None = None,
-) -> str:
-    """The four-tag target text for one turn (see the module docstring).
-
-    ``style="enumerate"`` lists every object with its box in ``<scene>``;
-    ``style="caption"`` (the control) writes ``scene_caption`` there instead, the
-    builder's plain caption that names the objects without boxes; ``style="direct"``
-    only counts the shapes there, so the target names and boxes the answer at once.
-    """
-    if style not in TARGET_STYLES:
-        raise UserInputError(f"unknown target style {style!r}; expected {TARGET_STYLES}")
-
-    def _name(box: Sequence[int]) -> str:
-        best = max(listed, key=lambda item: box_iou_pair(item[1], box))
-        return best[0]
-
-    entries = "; ".join(f"{name} {_box_text(box)}" for name, box in listed)
-    scene = f"<scene> the image shows {len(listed)} shapes: {entries}. </scene>"
-    if style == "caption":
-        scene = f"<scene> {scene_caption or ''} </scene>"
-    elif style == "direct":
-        scene = f"<scene> the image shows {len(listed)} shapes. </scene>"
-    target = _box_text(target_xyxy)
-    if ref_xyxy is None:
-        parts = [scene, f"<think> the {_name(target_xyxy)} is at {target}. </think>"]
-    else:
-        ref = format_reference(ref_xyxy)
-        parts = [
-            scene,
-            f"<focus> the reference holds the {_name(ref_xyxy)} </focus>",
-            f"<think> the target is {relation_phrase or 'related to'} the reference {ref}; "
-            f"the {_name(target_xyxy)} at {target} fits. </think>",
-        ]
-    x1, y1, x2, y2 = (int(v) for v in target_xyxy)
-    answer = (
-        f'[{{"bbox_2d": [{x1},{y1},{x2},{y2}], "point_2d": [{(x1 + x2) // 2},{(y1 + y2) // 2}]}}]'
-    )
-    parts.append(f"<answer>{answer}</answer>")
-    return "\n".join(parts)
-
-
-def _relation_phrase(turn: Turn) -> str | None:
-    if turn.relation and turn.relation in RELATIONS:
-        return RELATIONS.get(turn.relation).phrase
-    return None
-
-
-def samples_from_bench(
-    bench_dir: Path, *, prompt_names: Sequence[str] = (PROMPT_NAME,), style: str = "enumerate"
-) -> list[MicroSample]:
-    """Every turn of ``bench_dir/synth.jsonl`` as a sample, with ground-truth references.
-
-    With several ``prompt_names`` the turns cycle through them (the evaluation prompt and
-    the training prompt of ``regionreasoner train`` differ in their fixed text).
-    """
-    prompts = [get_prompt(name) for name in prompt_names]
-    path = bench_dir / "synth.jsonl"
-    if not path.is_file():
-        raise UserInputError(f"{path}: not found (run 'regionreasoner build synth' first)")
-    out: list[MicroSample] = []
-    for dialogue in read_dialogues(path):
-        frame = Frame.square(tuple(dialogue.image_wh))  # type: ignore[arg-type]
-        listed = scene_objects(dialogue, frame)
-        image_path = resolve_image_path(dialogue, path)
-        cells = dialogue_cells(dialogue, frame)
-        for turn in dialogue.turns:
-            if len(turn.targets) != 1:
-                continue
-            gt = _model_box(frame, turn.targets[0].bbox)
-            ref = None
-            if turn.has_reference and turn.refers_to is not None:
-                ref_turn = dialogue.turns[turn.refers_to]
-                ref = _model_box(frame, ref_turn.targets[0].bbox)
-            question = turn.render_question(format_reference(ref) if ref else None)
-            out.append(
-                MicroSample(
-                    image_path=Path(image_path),
-                    user_text=prompts[len(out) % len(prompts)].render_user(question),
-                    completion=render_completion(
-                        listed,
-                        gt,
-                        ref_xyxy=ref,
-                        relation_phrase=_relation_phrase(turn),
-                        style=style,
-                        scene_caption=(turn.captions or {}).get("scene"),
-                    ),
-                    gt_xyxy=gt,
-                    object_xyxy=tuple(box for _, box in listed),  # type: ignore[misc]
-                    kind="first" if ref is None else "relation",
-                    ref_xyxy=ref,
-                    cells=cells,
-                )
-            )
-    return out
-
-
-class ImageCache:
-    """Images as the micro model sees them, kept in memory.
-
-    The evaluation resizes an image to the 840x840 frame (BILINEAR) and the processor
-    resizes that to its 224x224 budget (BICUBIC); both resizes are done once here, so
-    the processor's own resize is a no-op and a batch only costs the normalisation.
-    """
-
-    def __init__(self, side: int | None = None) -> None:
-        self.side = side or MICRO_IMAGE_SIDE
-        self._images: dict[Path, Image.Image] = {}
-
-    def get(self, path: Path) -> Image.Image:
-        """The image at ``path``, resized as in evaluation."""
-        if path not in self._images:
-            with Image.open(path) as img:
-                frame = img.convert("RGB").resize(
-                    (MODEL_SIDE, MODEL_SIDE), Image.Resampling.BILINEAR
-                )
-            self._images[path] = frame.resize((self.side, self.side), Image.Resampling.BICUBIC)
-        return self._images[path]
-
-
-def _messages(user_text: str) -> list[dict[str, Any]]:
-    return [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": user_text}]}]
-
-
-def collate(processor: Any, images: ImageCache, batch: Sequence[MicroSample]) -> dict[str, Any]:
-    """Right-padded model inputs with ``labels`` on the completion tokens only."""
-    torch = require("torch", extra="hf")
-    tokenizer = processor.tokenizer
-    prompts = [
-        processor.apply_chat_template(
-            _messages(s.user_text), tokenize=False, add_generation_prompt=True
-        )
-        for s in batch
-    ]
-    texts = [p + s.completion + "<|im_end|>\n" for p, s in zip(prompts, batch, strict=True)]
-    pil = [images.get(s.image_path) for s in batch]
-    side = tokenizer.padding_side
-    tokenizer.padding_side = "right"
-    try:
-        full = processor(text=texts, images=pil, padding=True, return_tensors="pt")
-    finally:
-        tokenizer.padding_side = side
-    # The completion starts with an added token right after "assistant\n", so its tokens
-    # are the same alone as inside the full text: the last n of each (unpadded) row.
-    n_completion = torch.tensor(
-        [len(tokenizer(s.completion + "<|im_end|>\n")["input_ids"]) for s in batch]
-    )
-    length = full["attention_mask"].sum(dim=1)
-    labels = full["input_ids"].clone()
-    positions = torch.arange(labels.shape[1])[None, :]
-    labels[positions < (length - n_completion)[:, None]] = -100
-    labels[full["attention_mask"] == 0] = -100
-    full["labels"] = labels
-    return dict(full)
 
 
 _LISTED_BOX = re.compile(r"\[(\d+),(\d+),(\d+),(\d+)\]")
@@ -342,11 +96,7 @@ def _generate(
 ) -> list[str]:
     torch = require("torch", extra="hf")
     prompts = [
-        processor.apply_chat_template(
-            _messages(s.user_text), tokenize=False, add_generation_prompt=True
-        )
-        + prefix
-        for s, prefix in zip(chunk, prefixes, strict=True)
+        render_prompt(processor, s) + prefix for s, prefix in zip(chunk, prefixes, strict=True)
     ]
     processor.tokenizer.padding_side = "left"
     inputs = processor(
@@ -531,10 +281,8 @@ def _save_checkpoint(
     out: Path, model: Any, processor: Any, optimizer: Any, state: dict[str, Any]
 ) -> None:
     torch = require("torch", extra="hf")
-    from regionreasoner.integrations.micro_model import save_micro
-
     ckpt = out / CHECKPOINT_DIR
-    save_micro(model, processor, ckpt)
+    save_pretrained_atomic(model, processor, ckpt)
     tmp = out / (STATE_FILE + ".tmp")
     torch.save({"optimizer": optimizer.state_dict(), **state}, tmp)
     tmp.replace(out / STATE_FILE)
@@ -569,22 +317,24 @@ def run_stage(
 ) -> dict[str, Any]:
     """Train one stage into ``out`` (resumable); returns the final log entry.
 
-    With ``aux_weight > 0`` the dense probes of :mod:`.micro_aux` add their loss
+    With ``aux_weight > 0`` the dense probes of :mod:`.probes` add their loss
     (times ``aux_weight``) to the language-model loss. With ``coord_sigma > 0``
     coordinate tokens are trained on a Gaussian soft target of that width
-    (:class:`.micro_aux.CoordinateSoftLoss`). With ``pointer_weight > 0`` the pointer
-    probe (:func:`.micro_aux.pointer_loss`) adds its loss times ``pointer_weight``.
-    ``text_first`` switches a checkpoint made before :data:`.micro_model.MICRO_CHAT_TEMPLATE`
+    (:class:`.probes.CoordinateSoftLoss`). With ``pointer_weight > 0`` the pointer
+    probe (:func:`.probes.pointer_loss`) adds its loss times ``pointer_weight``.
+    ``text_first`` switches a checkpoint made before :data:`.model.MICRO_CHAT_TEMPLATE`
     to it (new models have it already). ``init_probes``: a ``train_state.pt`` whose probe
     weights start this stage (heads missing there start fresh). With ``attn_weight > 0``
     the last language-model layer runs eager attention and
-    :func:`.micro_aux.attention_pointer_loss` (times ``attn_weight``) makes one of its
+    :func:`.probes.attention_pointer_loss` (times ``attn_weight``) makes one of its
     heads read the target's visual tokens where the box's coordinates are predicted.
     """
     torch = require("torch", extra="hf")
     transformers = require("transformers", extra="hf")
-    from regionreasoner.integrations.micro_model import new_micro_model
 
+    # the data first: a bad benchmark fails before the model is built or OUT is created
+    samples = samples_from_bench(spec.bench, prompt_names=prompt_names, style=style)
+    held_out = samples_from_bench(eval_bench, style=style)[:eval_samples] if eval_bench else []
     torch.set_num_threads(threads)
     out.mkdir(parents=True, exist_ok=True)
     state: dict[str, Any] = {"step": 0, "wall_s": 0.0, "stage": spec.name}
@@ -631,8 +381,6 @@ def run_stage(
             probes.load_state_dict(probe_state)
         state.update(saved)
         logger.info("resumed %s at step %d", spec.name, state["step"])
-    samples = samples_from_bench(spec.bench, prompt_names=prompt_names, style=style)
-    held_out = samples_from_bench(eval_bench, style=style)[:eval_samples] if eval_bench else []
     images = ImageCache()
     rng = random.Random(f"micro:{seed}:{spec.name}:{state['step']}")
     log_path = out / LOG_FILE
@@ -675,7 +423,7 @@ def run_stage(
         if probes is not None and aux_weight > 0:
             terms.append((aux_weight, aux_loss(
                 probes, outputs.hidden_states, inputs["input_ids"], model.config.image_token_id,
-                cells, side=MODEL_SIDE,
+                cells, side=OFFICIAL_MODEL_SIZE,
                 integer_embeddings=model.get_input_embeddings().weight[int_ids.to(device)],
                 sigma=coord_sigma or PROBE_SIGMA,
                 query_positions=last_prompt_positions(inputs["labels"]) if query_probe else None,
@@ -685,7 +433,7 @@ def run_stage(
             terms.append((pointer_weight, pointer_loss(
                 probes["pointer"], outputs.hidden_states, visual,
                 [s.gt_xyxy for s in batch], [s.ref_xyxy for s in batch],
-                grid=grid, side=MODEL_SIDE, cells=cells,
+                grid=grid, side=OFFICIAL_MODEL_SIZE, cells=cells,
             )))  # fmt: skip
         if attn_weight > 0:
             queries = [
@@ -697,7 +445,7 @@ def run_stage(
             ]  # fmt: skip
             terms.append((attn_weight, attention_pointer_loss(
                 outputs.attentions[-1], queries, visual, [s.gt_xyxy for s in batch],
-                grid=grid, side=MODEL_SIDE, cells=cells,
+                grid=grid, side=OFFICIAL_MODEL_SIZE, cells=cells,
             )))  # fmt: skip
         for weight, (extra, parts) in terms:
             loss = loss + weight * extra
@@ -730,107 +478,3 @@ def run_stage(
             _save_checkpoint(out, model, processor, optimizer, {**state, **extra_state})
             last_ckpt = time.monotonic()
     return entry
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Command line: one SFT stage (``python -m regionreasoner.integrations.micro_train``)."""
-    parser = argparse.ArgumentParser(
-        prog="python -m regionreasoner.integrations.micro_train",
-        description="One resumable SFT stage of the micro model on a synth benchmark. "
-        "Example: python -m regionreasoner.integrations.micro_train --bench data/s1 "
-        "--out artifacts/micro/s1 --steps 2000 --eval-bench data/test",
-    )
-    parser.add_argument("--bench", type=Path, required=True, help="build synth output folder")
-    parser.add_argument("--out", type=Path, required=True, help="stage folder (checkpoint/)")
-    parser.add_argument("--init", type=Path, help="HF folder to start from (default: new model)")
-    parser.add_argument("--eval-bench", type=Path, help="held-out synth folder")
-    parser.add_argument("--eval-samples", type=int, default=64)
-    parser.add_argument("--name", default="sft")
-    parser.add_argument("--style", choices=TARGET_STYLES, default="enumerate")
-    parser.add_argument(
-        "--prompts", default=PROMPT_NAME, help="comma-separated prompt names cycled over turns"
-    )
-    parser.add_argument(
-        "--aux-weight", type=float, default=0.0,
-        help="weight of the dense visual-token probes (micro_aux); 0 turns them off",
-    )  # fmt: skip
-    parser.add_argument(
-        "--probe-box", choices=BOX_MODES, default="regression",
-        help="box probe: regression (4 numbers after layer 2) or vocab (scores the integer "
-        "tokens with the model's own embeddings after layer 3)",
-    )  # fmt: skip
-    parser.add_argument(
-        "--query-probe", action="store_true",
-        help="with --probe-box vocab: the last prompt token must hold the target's box "
-        "after layer 3 (trains the question -> object lookup)",
-    )  # fmt: skip
-    parser.add_argument(
-        "--pointer-weight", type=float, default=0.0,
-        help="weight of the pointer probe: a softmax over the visual tokens must find the "
-        "target's cells (and the reference's); needs the question before the image",
-    )  # fmt: skip
-    parser.add_argument(
-        "--attn-weight", type=float, default=0.0,
-        help="weight of the attention pointer: one head of the last layer must read the "
-        "target's visual tokens where its box is predicted (eager attention)",
-    )  # fmt: skip
-    parser.add_argument(
-        "--text-first", action="store_true",
-        help="switch an --init checkpoint made before the micro chat template to it "
-        "(question before image); new models have it already",
-    )  # fmt: skip
-    parser.add_argument(
-        "--init-probes", type=Path,
-        help="train_state.pt whose probe weights start this stage (others start fresh)",
-    )  # fmt: skip
-    parser.add_argument(
-        "--coord-sigma", type=float, default=0.0,
-        help="Gaussian soft targets of this width (pixels) on coordinate tokens; 0 = one-hot",
-    )  # fmt: skip
-    parser.add_argument(
-        "--coord-weight", type=float, default=1.0,
-        help="with --coord-sigma: factor on the coordinate tokens' loss terms",
-    )  # fmt: skip
-    parser.add_argument(
-        "--exact-copies", action="store_true",
-        help="with --coord-sigma: one-hot targets for coordinates that copy an earlier token "
-        "(the cited reference, the answer repeating the think box)",
-    )  # fmt: skip
-    parser.add_argument("--steps", type=int, default=1000)
-    parser.add_argument(
-        "--schedule-steps", type=int,
-        help="length of the cosine lr schedule (default --steps; larger = stop early on it)",
-    )  # fmt: skip
-    parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--warmup", type=int, default=50)
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument(
-        "--device", default="cpu", help="torch device (cpu, cuda, cuda:1, ...; default cpu)"
-    )
-    parser.add_argument("--resume", action="store_true")
-    parser.add_argument("--eval-every-s", type=float, default=300.0)
-    parser.add_argument("--checkpoint-every-s", type=float, default=300.0)
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(message)s")
-    spec = StageSpec(
-        args.name, args.bench, args.steps, args.lr, warmup=args.warmup,
-        schedule_steps=args.schedule_steps,
-    )  # fmt: skip
-    run_stage(
-        spec, out=args.out, init=args.init, eval_bench=args.eval_bench, seed=args.seed,
-        batch_size=args.batch_size, threads=args.threads, resume=args.resume,
-        eval_every_s=args.eval_every_s, checkpoint_every_s=args.checkpoint_every_s,
-        eval_samples=args.eval_samples, prompt_names=args.prompts.split(","),
-        style=args.style, aux_weight=args.aux_weight, coord_sigma=args.coord_sigma,
-        device=args.device, probe_box=args.probe_box, query_probe=args.query_probe,
-        pointer_weight=args.pointer_weight, text_first=args.text_first,
-        init_probes=args.init_probes, coord_weight=args.coord_weight,
-        attn_weight=args.attn_weight, exact_copies=args.exact_copies,
-    )  # fmt: skip
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,9 +1,10 @@
 """The micro recipe (`recipes/micro/run.sh`) as a pipeline: which stage starts from which.
 
-The script is run with stub `PY`/`RR` programs that only record their arguments, so these
-tests check the wiring of the stages (each stage starts from a checkpoint an earlier
-stage wrote, trains on data the data stage builds, GRPO starts from the last SFT stage)
-and the wall-time log, without training anything.
+The script is run with a stub `RR` program (for `regionreasoner`) that only records its
+arguments, so these tests check the wiring of the stages (each stage starts from a
+checkpoint an earlier stage wrote, trains on data the data stage builds, GRPO starts from
+the last SFT stage), that the real command-line parser accepts every call, and the
+wall-time log, without training anything.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from regionreasoner.cli.main import build_parser
 from regionreasoner.integrations.train_config import load_config
 
 REPO = Path(__file__).resolve().parents[2]
@@ -24,7 +26,8 @@ RUN_SH = REPO / "recipes" / "micro" / "run.sh"
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="a bash recipe")
 
-STAGE_CLOCK_S = 3808.4  # what the stub micro_train reports as its stage's training clock
+STAGE_CLOCK_S = 3808.4  # what the stub `micro train` reports as its stage's training clock
+MICRO_TRAIN = ["rr", "micro", "train"]
 
 
 def _stub(path: Path, log: Path, name: str) -> Path:
@@ -33,9 +36,9 @@ def _stub(path: Path, log: Path, name: str) -> Path:
         "import json, sys\n"
         f"with open({str(log)!r}, 'a') as f:\n"
         f"    f.write(json.dumps([{name!r}, *sys.argv[1:]]) + '\\n')\n"
-        # like micro_train: the stage's training clock (carried across resumes) is the
+        # like `micro train`: the stage's training clock (carried across resumes) is the
         # `wall_s` of the last line of OUT/train_log.jsonl
-        "if 'micro_train' in ' '.join(sys.argv) and '--out' in sys.argv:\n"
+        "if sys.argv[1:3] == ['micro', 'train'] and '--out' in sys.argv:\n"
         "    import pathlib\n"
         "    out = pathlib.Path(sys.argv[sys.argv.index('--out') + 1])\n"
         "    out.mkdir(parents=True, exist_ok=True)\n"
@@ -51,12 +54,7 @@ def _run(
 ) -> tuple[list[list[str]], Path]:
     log = tmp_path / "calls.jsonl"
     root = tmp_path / "root"
-    env = dict(
-        os.environ,
-        PY=str(_stub(tmp_path / "py", log, "py")),
-        RR=str(_stub(tmp_path / "rr", log, "rr")),
-        ROOT=str(root),
-    )
+    env = dict(os.environ, RR=str(_stub(tmp_path / "rr", log, "rr")), ROOT=str(root))
     if stages is not None:
         env["STAGES"] = stages
     else:
@@ -85,9 +83,7 @@ def test_every_stage_starts_from_an_earlier_stage_and_known_data(tmp_path: Path)
     calls, root = _run(tmp_path)
     built = {_flag(c, "--out") for c in calls if c[:3] == ["rr", "build", "synth"]}
     data_splits = {str(root / "data" / Path(out).name) for out in built}
-    sft_calls = [
-        c for c in calls if c[0] == "py" and "regionreasoner.integrations.micro_train" in c
-    ]
+    sft_calls = [c for c in calls if c[:3] == MICRO_TRAIN]
     order = [_flag(c, "--name") for c in sft_calls]
     assert order == [s for s in _default_stages() if s.startswith("sft")]
 
@@ -133,7 +129,7 @@ def test_walltimes_has_one_line_per_stage_across_reruns(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("device", "use_cpu"), [(None, "true"), ("cuda", "false")])
 def test_device_reaches_sft_and_grpo(tmp_path: Path, device: str | None, use_cpu: str) -> None:
     calls, _ = _run(tmp_path, stages="sft1 grpo", device=device)
-    (sft,) = [c for c in calls if c[0] == "py"]
+    (sft,) = [c for c in calls if c[:3] == MICRO_TRAIN]
     assert _flag(sft, "--device") == (device or "cpu")
     assert _flag(sft, "--batch-size") == "8", "the recipe's batch, on any device"
     (grpo,) = [c for c in calls if c[:2] == ["rr", "train"]]
@@ -143,6 +139,25 @@ def test_device_reaches_sft_and_grpo(tmp_path: Path, device: str | None, use_cpu
 def test_only_the_named_stages_run(tmp_path: Path) -> None:
     calls, _ = _run(tmp_path, stages="sft4")
     assert [_flag(c, "--name") for c in calls] == ["sft4"]
+
+
+def test_every_call_of_the_recipe_parses_with_the_real_cli(tmp_path: Path) -> None:
+    """The stub records the arguments; the real parser must accept each call (a flag the
+    recipe passes but `regionreasoner micro train` lacks would exit 2 here)."""
+    sft_stages = [s for s in _default_stages() if s.startswith("sft")] + ["sft9"]
+    calls, root = _run(tmp_path, stages=" ".join([*_default_stages(), "sft9", "bundle"]))
+    parser = build_parser()
+    commands = []
+    for call in calls:
+        args = parser.parse_args(call[1:])
+        commands.append(args._command.name)
+        if call[:3] == MICRO_TRAIN:
+            assert args.bench.parent == args.eval_bench.parent == root / "data"
+    # the eval stage finds no trained model (the stubs write none), so it calls nothing
+    assert set(commands) == {"build", "micro", "train"}
+    assert commands.count("micro") == len(sft_stages) + 1  # every SFT stage, the bundle
+    (bundle,) = [c for c in calls if c[:3] == ["rr", "micro", "bundle"]]
+    assert bundle[3:] == [str(root / "grpo")], "bundles the GRPO model by default"
 
 
 ABLATION_SH = REPO / "recipes" / "micro" / "ablation.sh"

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from regionreasoner.dialogue.prompts import get_prompt
-from regionreasoner.integrations.micro_model import (
+from regionreasoner.micro.model import (
     FORMAT_CHUNKS,
     MICRO_MAX_INT,
     build_micro_tokenizer,
@@ -85,7 +85,7 @@ def test_ordinal_code_is_smooth():
 
 
 def test_micro_chat_template_puts_the_question_before_the_image(tokenizer):
-    from regionreasoner.integrations.micro_model import MICRO_CHAT_TEMPLATE
+    from regionreasoner.micro.model import MICRO_CHAT_TEMPLATE
 
     messages = [
         {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "find it"}]}
@@ -99,12 +99,12 @@ def test_micro_chat_template_puts_the_question_before_the_image(tokenizer):
 
 
 def test_old_processors_switch_to_the_micro_template(tokenizer):
-    from regionreasoner.integrations.micro_model import (
+    from regionreasoner.micro.model import (
         MICRO_CHAT_TEMPLATE,
         build_micro_processor,
         use_micro_chat_template,
     )
-    from regionreasoner.integrations.tiny_model import CHAT_TEMPLATE
+    from regionreasoner.micro.qwen import CHAT_TEMPLATE
 
     processor = build_micro_processor(tokenizer)
     assert processor.chat_template == MICRO_CHAT_TEMPLATE
@@ -115,7 +115,7 @@ def test_old_processors_switch_to_the_micro_template(tokenizer):
 
 @pytest.fixture(scope="module")
 def saved_micro(tmp_path_factory):
-    from regionreasoner.integrations.micro_model import build_micro_model
+    from regionreasoner.micro.model import build_micro_model
 
     return build_micro_model(tmp_path_factory.mktemp("micro") / "model", seed=0)
 
@@ -133,7 +133,7 @@ def _logits(model_dir):
 def test_bundle_halves_the_weights_and_loads_in_float32(saved_micro, tmp_path):
     from safetensors.torch import load_file
 
-    from regionreasoner.integrations.micro_model import BUNDLE_FILES, bundle_micro
+    from regionreasoner.micro.model import BUNDLE_FILES, bundle_micro
 
     dest = bundle_micro(saved_micro, tmp_path / "bundle")
     assert sorted(p.name for p in dest.iterdir()) == sorted(
@@ -156,7 +156,7 @@ def test_bundle_replaces_a_previous_bundle_and_leaves_no_staging(saved_micro, tm
     import torch
     from safetensors.torch import load_file
 
-    from regionreasoner.integrations.micro_model import bundle_micro
+    from regionreasoner.micro.model import bundle_micro
 
     dest = tmp_path / "bundle"
     dest.mkdir()
@@ -171,10 +171,11 @@ def test_bundle_replaces_a_previous_bundle_and_leaves_no_staging(saved_micro, tm
 
 
 def test_bundle_rejects_a_folder_without_weights_and_keeps_the_old_bundle(
-    saved_micro, tmp_path, caplog
+    saved_micro, tmp_path, capsys
 ):
+    from regionreasoner.cli.main import main
     from regionreasoner.errors import UserInputError
-    from regionreasoner.integrations.micro_model import bundle_micro, main
+    from regionreasoner.micro.model import bundle_micro
 
     dest = bundle_micro(saved_micro, tmp_path / "bundle")
     before = (dest / "model.safetensors").read_bytes()
@@ -184,15 +185,16 @@ def test_bundle_rejects_a_folder_without_weights_and_keeps_the_old_bundle(
         bundle_micro(empty, dest)
     with pytest.raises(UserInputError, match="weights dtype"):
         bundle_micro(saved_micro, dest, weights_dtype="int8")
-    assert main(["bundle", str(empty), "--dest", str(dest)]) == 2
-    assert "not-a-model" in caplog.text
+    assert main(["micro", "bundle", str(empty), "--dest", str(dest)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("regionreasoner micro: error: ") and "not-a-model" in err
     assert (dest / "model.safetensors").read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bundle", "not-a-model"]
 
 
 def test_default_bundle_is_where_the_demo_looks(saved_micro, tmp_path, monkeypatch):
     import regionreasoner.assets as assets
-    from regionreasoner.integrations import micro_model
+    from regionreasoner.micro import model as micro_model
 
     assert assets.bundled_model_dir().parent == Path(assets.__file__).parent
     assert assets.bundled_model_dir().name == assets.BUNDLED_MODEL_DIR
@@ -221,7 +223,7 @@ def test_the_bundled_model_states_its_licence_beside_the_weights():
     import yaml
 
     import regionreasoner.assets as assets
-    from regionreasoner.integrations.micro_model import MODEL_CARD, MODEL_CARD_FILE, MODEL_LICENSE
+    from regionreasoner.micro.model import MODEL_CARD, MODEL_CARD_FILE, MODEL_LICENSE
 
     folder = assets.bundled_model_path()
     if folder is None:

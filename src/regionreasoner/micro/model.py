@@ -1,6 +1,6 @@
 """The micro Qwen2.5-VL: a few-million-parameter model meant to be TRAINED on CPU.
 
-It differs from :mod:`regionreasoner.integrations.tiny_model` (a 0.4 M-parameter random
+It differs from :mod:`regionreasoner.micro.tiny` (a 0.4 M-parameter random
 model for plumbing tests) in three ways that matter for learning grounding from scratch:
 
 * **One token per coordinate.** Every integer ``0..MICRO_MAX_INT`` is one token (an added,
@@ -25,32 +25,35 @@ chat template) usable as ``hf:<path>``.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import math
 import os
 import random
 import shutil
-import sys
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 
 from regionreasoner._imports import require
 from regionreasoner.assets import bundled_model_dir
 from regionreasoner.errors import UserInputError
-from regionreasoner.integrations.tiny_model import (
+from regionreasoner.geometry.frames import OFFICIAL_MODEL_SIZE
+from regionreasoner.micro.options import BUNDLE_WEIGHT_DTYPES
+from regionreasoner.micro.qwen import (
     SYSTEM_PROMPT_DEFAULT,
     QwenVLDims,
+    new_qwen_vl_model,
     qwen_chat_template,
     qwen_vl_config,
+    qwen_vl_processor,
+    save_pretrained_atomic,
     train_qwen_style_bpe,
     wrap_qwen_tokenizer,
 )
 
 logger = logging.getLogger(__name__)
 
-MICRO_MAX_INT = 840
+MICRO_MAX_INT = OFFICIAL_MODEL_SIZE
 """Largest integer with its own token: the paper's 840x840 model frame."""
 
 MICRO_IMAGE_SIDE = 224
@@ -59,19 +62,21 @@ MICRO_IMAGE_SIDE = 224
 MICRO_VOCAB_SIZE = 1024
 """Size of the BPE part of the vocabulary (special tokens included, integers excluded)."""
 
-MICRO_TEXT_HIDDEN = 256
-MICRO_TEXT_LAYERS = 4
-MICRO_TEXT_HEADS = 8
-MICRO_TEXT_KV_HEADS = 4
-MICRO_TEXT_INTERMEDIATE = 768
-MICRO_MROPE_SECTION = (6, 5, 5)
-"""Split of ``head_dim / 2 = 16`` rotary pairs into (t, h, w)."""
+MICRO_DIMS = QwenVLDims(
+    text_hidden=256,
+    text_intermediate=768,
+    text_layers=4,
+    text_heads=8,
+    text_kv_heads=4,
+    mrope_section=(6, 5, 5),  # head_dim / 2 = 16 rotary pairs split into (t, h, w)
+    max_positions=4096,
+    vision_depth=2,
+    vision_hidden=192,
+    vision_intermediate=576,
+    vision_heads=6,
+)
+"""Sizes of the micro model (text hidden 256 x 4 layers, vision hidden 192 x 2 blocks)."""
 
-MICRO_MAX_POSITIONS = 4096
-MICRO_VISION_DEPTH = 2
-MICRO_VISION_HIDDEN = 192
-MICRO_VISION_HEADS = 6
-MICRO_VISION_INTERMEDIATE = 576
 MICRO_INT_CODE_SCALE = 0.5
 """Norm scale of the ordinal code added to the integer-token embeddings at init."""
 
@@ -163,7 +168,7 @@ def build_micro_tokenizer(seed: int = 0, vocab_size: int = MICRO_VOCAB_SIZE) -> 
     """The micro model's ``PreTrainedTokenizerFast`` (left padding, integer tokens,
     :data:`MICRO_CHAT_TEMPLATE`)."""
     tokenizer = wrap_qwen_tokenizer(
-        _train_tokenizer(seed, vocab_size), model_max_length=MICRO_MAX_POSITIONS
+        _train_tokenizer(seed, vocab_size), model_max_length=MICRO_DIMS.max_positions
     )
     tokenizer.chat_template = MICRO_CHAT_TEMPLATE  # type: ignore[attr-defined]
     return tokenizer
@@ -171,22 +176,7 @@ def build_micro_tokenizer(seed: int = 0, vocab_size: int = MICRO_VOCAB_SIZE) -> 
 
 def micro_config(tokenizer: object) -> object:
     """The ``Qwen2_5_VLConfig`` of the micro model for ``tokenizer``."""
-    return qwen_vl_config(
-        tokenizer,
-        QwenVLDims(
-            text_hidden=MICRO_TEXT_HIDDEN,
-            text_intermediate=MICRO_TEXT_INTERMEDIATE,
-            text_layers=MICRO_TEXT_LAYERS,
-            text_heads=MICRO_TEXT_HEADS,
-            text_kv_heads=MICRO_TEXT_KV_HEADS,
-            mrope_section=tuple(MICRO_MROPE_SECTION),
-            max_positions=MICRO_MAX_POSITIONS,
-            vision_depth=MICRO_VISION_DEPTH,
-            vision_hidden=MICRO_VISION_HIDDEN,
-            vision_intermediate=MICRO_VISION_INTERMEDIATE,
-            vision_heads=MICRO_VISION_HEADS,
-        ),
-    )
+    return qwen_vl_config(tokenizer, MICRO_DIMS)
 
 
 def ordinal_code(values: object, dim: int) -> object:
@@ -217,13 +207,9 @@ def _init_integer_embeddings(model: object, tokenizer: object) -> None:
 
 def build_micro_processor(tokenizer: object) -> object:
     """A ``Qwen2_5_VLProcessor`` with the micro pixel budget (64 visual tokens)."""
-    transformers = require("transformers", extra="hf")
     pixels = MICRO_IMAGE_SIDE * MICRO_IMAGE_SIDE
-    return transformers.Qwen2_5_VLProcessor(
-        image_processor=transformers.Qwen2VLImageProcessor(min_pixels=pixels, max_pixels=pixels),
-        tokenizer=tokenizer,
-        video_processor=transformers.Qwen2VLVideoProcessor(min_pixels=pixels, max_pixels=pixels),
-        chat_template=MICRO_CHAT_TEMPLATE,
+    return qwen_vl_processor(
+        tokenizer, min_pixels=pixels, max_pixels=pixels, chat_template=MICRO_CHAT_TEMPLATE
     )
 
 
@@ -236,41 +222,16 @@ def use_micro_chat_template(processor: object) -> None:
 
 def new_micro_model(seed: int = 0) -> tuple[object, object]:
     """``(model, processor)`` of a fresh micro model with seeded random weights."""
-    torch = require("torch", extra="hf")
-    transformers = require("transformers", extra="hf")
     tokenizer = build_micro_tokenizer(seed)
-    config = micro_config(tokenizer)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = transformers.Qwen2_5_VLForConditionalGeneration(config)
-        _init_integer_embeddings(model, tokenizer)
-    model.generation_config = transformers.GenerationConfig(
-        bos_token_id=config.text_config.bos_token_id,
-        eos_token_id=config.text_config.eos_token_id,
-        pad_token_id=config.text_config.pad_token_id,
-        do_sample=False,
-    )
+    model = new_qwen_vl_model(micro_config(tokenizer), seed)
+    _init_integer_embeddings(model, tokenizer)
     return model, build_micro_processor(tokenizer)
-
-
-def save_micro(model: object, processor: object, out_dir: str | os.PathLike[str]) -> Path:
-    """Save model + processor into ``out_dir`` atomically (files moved in when complete)."""
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise UserInputError(f"{out}: exists and is not a folder")
-    out.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=f".{out.name}.", dir=out.parent) as tmp:
-        model.save_pretrained(tmp)  # type: ignore[attr-defined]
-        processor.save_pretrained(tmp)  # type: ignore[attr-defined]
-        for path in sorted(Path(tmp).iterdir()):
-            os.replace(path, out / path.name)
-    return out
 
 
 def build_micro_model(out_dir: str | os.PathLike[str], seed: int = 0) -> Path:
     """Build and save an untrained micro model (model, tokenizer, processor, template)."""
     model, processor = new_micro_model(seed)
-    out = save_micro(model, processor, out_dir)
+    out = save_pretrained_atomic(model, processor, out_dir)
     n_params = sum(p.numel() for p in model.parameters())  # type: ignore[attr-defined]
     logger.info("micro Qwen2.5-VL (%d parameters) saved to %s", n_params, out)
     return out
@@ -285,10 +246,6 @@ BUNDLE_FILES = (
     "tokenizer_config.json",
 )
 """What a bundled model keeps besides its weights: config, tokenizer, processor, template."""
-
-BUNDLE_WEIGHT_DTYPES = ("float16", "float32")
-"""Storage precisions of bundled weights. ``float16`` halves the file; the config keeps
-``float32``, so ``hf:<path>`` (``--dtype auto``) loads and computes in float32."""
 
 WEIGHTS_FILE = "model.safetensors"
 BUNDLE_DIR_MODE = 0o755
@@ -320,7 +277,7 @@ found in an earlier turn.
 {MODEL_LICENSE} (Apache License 2.0), the licence of the regionreasoner package (its
 `LICENSE` file). The regionreasoner project trained these weights itself, and they
 contain no third-party weights or data: the model started from random initialisation,
-the tokenizer was trained by `regionreasoner.integrations.micro_model`, and the
+the tokenizer was trained by `regionreasoner.micro.model`, and the
 training data were synthetic dialogues generated by `regionreasoner build synth`.
 
 ## How it was made
@@ -328,7 +285,7 @@ training data were synthetic dialogues generated by `regionreasoner build synth`
 Staged supervised fine-tuning, then GRPO on the RegionReasoner rewards, on a 2-core CPU
 with the project's own commands: the recipe is `recipes/micro/` in the regionreasoner
 repository and the lab log, with every measured figure and how it was measured, is
-`docs/micro_reproduction.md`. `python -m regionreasoner.integrations.micro_model bundle`
+`docs/micro_reproduction.md`. `regionreasoner micro bundle`
 wrote this folder (weights stored in float16, loaded and run in float32).
 
 It is a toy for demonstrations and tests, trained only on synthetic scenes of coloured
@@ -383,28 +340,3 @@ def bundle_micro(
     size = sum(p.stat().st_size for p in target.iterdir())
     logger.info("bundled %s -> %s (%.1f MB, weights %s)", source, target, size / 1e6, weights_dtype)
     return target
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m regionreasoner.integrations.micro_model bundle SRC [--dest DIR]``."""
-    parser = argparse.ArgumentParser(
-        prog="python -m regionreasoner.integrations.micro_model",
-        description="Bundle a trained micro checkpoint as the model `regionreasoner demo` loads.",
-    )
-    sub = parser.add_subparsers(dest="command", required=True)
-    bundle = sub.add_parser("bundle", help="copy a checkpoint into the package (half-size)")
-    bundle.add_argument("src", type=Path, help="checkpoint folder (config.json, model.safetensors)")
-    bundle.add_argument("--dest", type=Path, default=None, help="default: the package's folder")
-    bundle.add_argument("--weights-dtype", choices=BUNDLE_WEIGHT_DTYPES, default="float16")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s")
-    try:
-        bundle_micro(args.src, args.dest, args.weights_dtype)
-    except UserInputError as exc:
-        logger.error("error: %s", exc)
-        return 2
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
