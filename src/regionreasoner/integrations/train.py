@@ -728,10 +728,28 @@ def run_training(
             )
         model_path = resolve_model(config.model)
         processor = load_processor(model_path, config.model)
-        dataset = load_training_set(config, processor)
+        if config.rollout == "dialogue":
+            from regionreasoner.integrations import trl_dialogue
+
+            dataset = trl_dialogue.load_dialogue_set(config)
+        else:
+            dataset = load_training_set(config, processor)
     peft_config = _peft_config(config)
 
-    if config.stage == "grpo":
+    if config.rollout == "dialogue":
+        rollout = trl_dialogue.DialogueRollout.from_config(config)
+        reward_funcs, reward_weights = trl_dialogue.make_dialogue_reward_setup(rollout)
+        args = build_trl_args(config, reward_weights=list(reward_weights), source=config_source)
+        trainer = trl_dialogue.DialogueGRPOTrainer(
+            model=model_path,
+            reward_funcs=list(reward_funcs),
+            args=args,
+            train_dataset=dataset,
+            processing_class=processor,
+            peft_config=peft_config,
+            dialogue=rollout,
+        )
+    elif config.stage == "grpo":
         from regionreasoner.integrations.trl_rewards import make_trl_reward_setup
 
         reward_funcs, reward_weights = make_trl_reward_setup(
@@ -757,9 +775,11 @@ def run_training(
         )
 
     logger.info(
-        "%s on %d samples, model %s, output %s%s",
+        "%s%s on %d %s, model %s, output %s%s",
         config.stage.upper(),
+        " (dialogue rollouts)" if config.rollout == "dialogue" else "",
         len(dataset),
+        "dialogues" if config.rollout == "dialogue" else "samples",
         model_path,
         output_dir,
         f", resuming from {resume_from.name}" if resume_from else "",
