@@ -350,6 +350,45 @@ class DialogueTrajectory:
         """The turns this trajectory plays."""
         return self.dialogue.turns[: self.max_turns]
 
+    @property
+    def done(self) -> bool:
+        """Whether every turn has been answered."""
+        return len(self.steps) >= len(self.turns)
+
+    def next_request(
+        self, *, protocol: EvalProtocol, prompt: PromptTemplate, trajectory: int = 0
+    ) -> TurnRequest:
+        """The next turn, asked as the evaluation runner asks it
+        (:func:`~regionreasoner.dialogue.runner.ask_turn`: the policy's reference, written
+        by the protocol in this trajectory's frame).
+
+        Raises:
+            ValueError: the trajectory is done.
+        """
+        if self.done:
+            raise ValueError(f"dialogue {self.dialogue.dialogue_id}: every turn is answered")
+        turn = self.turns[len(self.steps)]
+        asked = ask_turn(
+            protocol, self.policy, prompt, self.dialogue, turn, self.predictions, self.frame
+        )
+        return TurnRequest(trajectory, turn, asked, self.image)
+
+    def record(
+        self,
+        request: TurnRequest,
+        result: GeneratedTurn,
+        *,
+        protocol: EvalProtocol,
+        prompt: PromptTemplate,
+    ) -> TurnStep:
+        """Read ``result`` back (``protocol.read_answer``) and store its boxes where later
+        references look them up (:func:`~regionreasoner.dialogue.runner.record_prediction`)."""
+        answer = protocol.read_answer(result.text, prompt, self.frame)
+        record_prediction(self.predictions, request.turn.turn_index, answer)
+        step = TurnStep(request.turn, request.asked, result.text, answer, result.payload)
+        self.steps.append(step)
+        return step
+
 
 def roll_out_dialogues(
     trajectories: Sequence[DialogueTrajectory],
@@ -369,34 +408,22 @@ def roll_out_dialogues(
     Raises:
         BackendError: ``generate`` returned the wrong number of completions.
     """
-    rounds = max((len(t.turns) for t in trajectories), default=0)
-    for turn_index in range(rounds):
-        due = [i for i, t in enumerate(trajectories) if turn_index < len(t.turns)]
-        requests = []
-        for i in due:
-            trajectory = trajectories[i]
-            turn = trajectory.turns[turn_index]
-            asked = ask_turn(
-                protocol,
-                trajectory.policy,
-                prompt,
-                trajectory.dialogue,
-                turn,
-                trajectory.predictions,
-                trajectory.frame,
-            )
-            requests.append(TurnRequest(i, turn, asked, trajectory.image))
+    while True:
+        requests = [
+            t.next_request(protocol=protocol, prompt=prompt, trajectory=i)
+            for i, t in enumerate(trajectories)
+            if not t.done
+        ]
+        if not requests:
+            return
         generated = list(generate(requests))
         if len(generated) != len(requests):
             raise BackendError(
                 f"the generator returned {len(generated)} completions for {len(requests)} turns"
             )
         for request, result in zip(requests, generated, strict=True):
-            trajectory = trajectories[request.trajectory]
-            answer = protocol.read_answer(result.text, prompt, trajectory.frame)
-            record_prediction(trajectory.predictions, request.turn.turn_index, answer)
-            trajectory.steps.append(
-                TurnStep(request.turn, request.asked, result.text, answer, result.payload)
+            trajectories[request.trajectory].record(
+                request, result, protocol=protocol, prompt=prompt
             )
 
 
