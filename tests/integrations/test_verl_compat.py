@@ -87,7 +87,25 @@ VERL_PACKAGES = (
 STAMP = ".regionreasoner-verl-packages.json"
 PIP_TIMEOUT_S = 900
 
-CHECK_SCRIPT = r"""
+KEY_HELPERS = r"""
+def leaves(tree, prefix=()):
+    for key, value in tree.items():
+        if isinstance(value, dict) and value:
+            yield from leaves(value, prefix + (key,))
+        else:
+            yield prefix + (key,)
+
+def exists(tree, path):
+    for key in path:
+        if not isinstance(tree, dict) or key not in tree:
+            return False
+        tree = tree[key]
+    return True
+"""
+"""`leaves`/`exists` of the checks: which keys of an example config veRL's schema lacks."""
+
+CHECK_SCRIPT = (
+    r"""
 import json, sys
 from pathlib import Path
 
@@ -129,20 +147,9 @@ with initialize_config_dir(config_dir=args["example_dir"], version_base=None):
 example = Path(args["example_dir"]) / "regionreasoner_grpo.yaml"
 mine = OmegaConf.to_container(OmegaConf.load(example))
 
-def leaves(tree, prefix=()):
-    for key, value in tree.items():
-        if isinstance(value, dict) and value:
-            yield from leaves(value, prefix + (key,))
-        else:
-            yield prefix + (key,)
-
-def exists(tree, path):
-    for key in path:
-        if not isinstance(tree, dict) or key not in tree:
-            return False
-        tree = tree[key]
-    return True
-
+"""
+    + KEY_HELPERS
+    + r"""
 out["unknown_keys"] = [
     ".".join(p) for p in leaves({k: v for k, v in mine.items() if k not in ("hydra", "defaults")})
     if not exists(defaults, p) and p[:3] != ("reward", "custom_reward_function", "reward_kwargs")
@@ -160,6 +167,7 @@ for name, completion in args["completions"].items():
 out["scores"] = scores
 print("RESULT " + json.dumps(out))
 """
+)
 
 
 def _venv_python(venv: Path) -> Path:
@@ -288,7 +296,8 @@ def test_verl_reads_our_parquet_and_loads_compute_score(
     assert "adv_estimator: grpo" in composed
 
 
-DIALOGUE_CHECK_SCRIPT = r"""
+DIALOGUE_CHECK_SCRIPT = (
+    r"""
 import json, sys
 from hydra import compose, initialize_config_dir
 from hydra.utils import get_class, instantiate
@@ -320,20 +329,9 @@ with initialize_config_dir(config_dir=args["example_dir"], version_base=None):
     )
 mine = OmegaConf.to_container(OmegaConf.load(args["example_dir"] + "/regionreasoner/dialogue.yaml"))
 
-def leaves(tree, prefix=()):
-    for key, value in tree.items():
-        if isinstance(value, dict) and value:
-            yield from leaves(value, prefix + (key,))
-        else:
-            yield prefix + (key,)
-
-def exists(tree, path):
-    for key in path:
-        if not isinstance(tree, dict) or key not in tree:
-            return False
-        tree = tree[key]
-    return True
-
+"""
+    + KEY_HELPERS
+    + r"""
 out["unknown_keys"] = [
     ".".join(p) for p in leaves({k: v for k, v in mine.items() if k not in ("hydra", "defaults")})
     if not exists(defaults, p) and p[:3] != ("reward", "custom_reward_function", "reward_kwargs")
@@ -405,6 +403,7 @@ out["reward"] = reward_fn(
 out["extra_info"] = {"regionreasoner_turns": result.extra_fields["regionreasoner_turns"]}
 print("RESULT " + json.dumps(out))
 """
+)
 
 
 def _answer(turn: int) -> str:

@@ -736,33 +736,27 @@ def run_training(
             dataset = load_training_set(config, processor)
     peft_config = _peft_config(config)
 
-    if config.rollout == "dialogue":
-        rollout = trl_dialogue.DialogueRollout.from_config(config)
-        reward_funcs, reward_weights = trl_dialogue.make_dialogue_reward_setup(rollout)
-        args = build_trl_args(config, reward_weights=list(reward_weights), source=config_source)
-        trainer = trl_dialogue.DialogueGRPOTrainer(
-            model=model_path,
-            reward_funcs=list(reward_funcs),
-            args=args,
-            train_dataset=dataset,
-            processing_class=processor,
-            peft_config=peft_config,
-            dialogue=rollout,
-        )
-    elif config.stage == "grpo":
+    if config.stage == "grpo":
         from regionreasoner.integrations.trl_rewards import make_trl_reward_setup
 
-        reward_funcs, reward_weights = make_trl_reward_setup(
-            config.rewards.profile, config.rewards.alpha, config.rewards.beta
-        )
+        trainer_cls, extra = trl.GRPOTrainer, {}
+        if config.rollout == "dialogue":
+            rollout = trl_dialogue.DialogueRollout.from_config(config)
+            reward_funcs, reward_weights = trl_dialogue.make_dialogue_reward_setup(rollout)
+            trainer_cls, extra = trl_dialogue.DialogueGRPOTrainer, {"dialogue": rollout}
+        else:
+            reward_funcs, reward_weights = make_trl_reward_setup(
+                config.rewards.profile, config.rewards.alpha, config.rewards.beta
+            )
         args = build_trl_args(config, reward_weights=list(reward_weights), source=config_source)
-        trainer = trl.GRPOTrainer(
+        trainer = trainer_cls(
             model=model_path,
             reward_funcs=list(reward_funcs),
             args=args,
             train_dataset=dataset,
             processing_class=processor,
             peft_config=peft_config,
+            **extra,
         )
     else:
         args = build_trl_args(config, source=config_source)
