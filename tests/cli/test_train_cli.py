@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -82,6 +83,31 @@ def test_shipped_grpo_tiny_config_runs_from_a_fresh_directory(workdir: Path, cap
     assert (workdir / "artifacts" / "tiny-qwen" / "config.json").is_file()
     assert (workdir / "artifacts" / "synth-train" / "synth.jsonl").is_file()
     assert (workdir / "runs" / "grpo-tiny-cpu" / "model.safetensors").is_file()
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_shipped_dialogue_tiny_config_logs_every_component_per_round(workdir: Path, capsys) -> None:
+    args = ["train", "--config", "configs/grpo-dialogue-tiny-cpu.yaml", *SMALL_RUN]
+    assert main([*args, "grpo.max_completion_length=16"]) == 0
+    out = capsys.readouterr().out
+    assert "\ngrpo: 2 steps in " in out
+    run = workdir / "runs" / "grpo-dialogue-tiny-cpu"
+    summary = json.loads((run / "train_summary.json").read_text())
+    steps = [e for e in summary["log_history"] if "step_time" in e]
+    assert len(steps) == 2
+    logged = {key for entry in steps for key in entry}
+    # every synthetic dialogue has at least 2 turns: rounds 1 and 2 are in every step
+    for round_ in (1, 2):
+        for name in REWARD_COMPONENTS:
+            assert f"rewards/round{round_}/{name}/mean" in logged, (round_, name)
+            assert f"  rewards/round{round_}/{name}/mean = " in out
+        assert f"dialogue/round{round_}/acc@0.5" in logged
+    assert "dialogue/round2/ground_truth_reference" in logged
+    for name in REWARD_COMPONENTS:  # pooled over the turns, by TRL
+        assert f"rewards/{name}/mean" in logged
+    assert [e["dialogue/p_ground_truth"] for e in steps] == [1.0, 0.5]  # linear over 2 steps
+    assert (run / "model.safetensors").is_file()
 
 
 @pytest.mark.slow

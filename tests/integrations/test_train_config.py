@@ -112,7 +112,13 @@ def test_load_config_missing_file_is_a_config_error(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["grpo-tiny-cpu.yaml", "sft-tiny-cpu.yaml", "grpo-qwen2.5-vl-7b.yaml"]
+    "name",
+    [
+        "grpo-tiny-cpu.yaml",
+        "sft-tiny-cpu.yaml",
+        "grpo-qwen2.5-vl-7b.yaml",
+        "grpo-dialogue-tiny-cpu.yaml",
+    ],
 )
 def test_shipped_configs_validate(name: str) -> None:
     config = load_config(REPO / "configs" / name)
@@ -140,7 +146,7 @@ def test_shipped_7b_config_is_the_paper_recipe() -> None:
 
 
 def test_shipped_tiny_configs_build_everything_on_the_fly() -> None:
-    for name in ("grpo-tiny-cpu.yaml", "sft-tiny-cpu.yaml"):
+    for name in ("grpo-tiny-cpu.yaml", "sft-tiny-cpu.yaml", "grpo-dialogue-tiny-cpu.yaml"):
         config = load_config(REPO / "configs" / name)
         assert config.model.path.startswith("tiny://")
         assert config.data.train.startswith("synth://")
@@ -157,3 +163,14 @@ def test_rewards_normalisation_defaults_to_components_and_is_checked(config_file
     with pytest.raises(ConfigError, match="not available with the 'official'") as info:
         load_config(path, ["rewards.profile=official", "rewards.normalisation=base"])
     assert str(path) in str(info.value)
+
+
+def test_shipped_dialogue_config_is_the_tiny_config_with_dialogue_rollouts() -> None:
+    single = load_config(REPO / "configs" / "grpo-tiny-cpu.yaml")
+    dialogue = load_config(REPO / "configs" / "grpo-dialogue-tiny-cpu.yaml")
+    assert (single.rollout, dialogue.rollout) == ("single", "dialogue")
+    assert dialogue.model == single.model and dialogue.data == single.data
+    assert dialogue.grpo == single.grpo and dialogue.rewards == single.rewards
+    assert dialogue.dialogue.reference_curriculum.start == 1.0
+    assert dialogue.dialogue.reference_curriculum.end == 0.0
+    assert dialogue.trainer.gradient_accumulation_steps == 1

@@ -21,7 +21,17 @@ What it checks, with veRL 0.9.1:
   ``regionreasoner/integrations/verl.py:compute_score`` from that config (with its
   ``reward_kwargs``) and returns the same scores as the project's own call;
 * ``examples/verl/run_grpo.sh`` composes through ``python -m verl.trainer.main_ppo``
-  (Hydra's ``--cfg job`` prints the final config without starting Ray).
+  (Hydra's ``--cfg job`` prints the final config without starting Ray);
+* dialogue-level GRPO: ``examples/verl/regionreasoner/dialogue.yaml`` composes on top of
+  the recipe (``+regionreasoner=dialogue``; every key exists in veRL's schema),
+  ``regionreasoner_dialogue_agent.yaml`` names a subclass of veRL's ``AgentLoopBase``,
+  instantiated the way veRL's ``AgentLoopWorker`` does it, whose ``run`` plays a dialogue
+  row of ``python -m regionreasoner.integrations.verl_dialogue`` against a scripted LLM
+  server (veRL rollouts need a GPU server; everything else is
+  veRL's own code: dataset, continuous-token builder with the tiny model's processor,
+  masks): later questions cite the box the scripted policy answered, only generated
+  tokens are in the loss mask; ``get_custom_reward_fn`` loads ``compute_dialogue_score``
+  and scores the trajectory as the project does; ``run_dialogue_grpo.sh`` composes.
 """
 
 from __future__ import annotations
@@ -71,11 +81,31 @@ VERL_PACKAGES = (
     "codetiming",
     # RLHFDataset's image handling
     "qwen-vl-utils",
+    # the agent loop package (verl.experimental.agent_loop -> rollout router)
+    "cachetools",
 )
 STAMP = ".regionreasoner-verl-packages.json"
 PIP_TIMEOUT_S = 900
 
-CHECK_SCRIPT = r"""
+KEY_HELPERS = r"""
+def leaves(tree, prefix=()):
+    for key, value in tree.items():
+        if isinstance(value, dict) and value:
+            yield from leaves(value, prefix + (key,))
+        else:
+            yield prefix + (key,)
+
+def exists(tree, path):
+    for key in path:
+        if not isinstance(tree, dict) or key not in tree:
+            return False
+        tree = tree[key]
+    return True
+"""
+"""`leaves`/`exists` of the checks: which keys of an example config veRL's schema lacks."""
+
+CHECK_SCRIPT = (
+    r"""
 import json, sys
 from pathlib import Path
 
@@ -117,20 +147,9 @@ with initialize_config_dir(config_dir=args["example_dir"], version_base=None):
 example = Path(args["example_dir"]) / "regionreasoner_grpo.yaml"
 mine = OmegaConf.to_container(OmegaConf.load(example))
 
-def leaves(tree, prefix=()):
-    for key, value in tree.items():
-        if isinstance(value, dict) and value:
-            yield from leaves(value, prefix + (key,))
-        else:
-            yield prefix + (key,)
-
-def exists(tree, path):
-    for key in path:
-        if not isinstance(tree, dict) or key not in tree:
-            return False
-        tree = tree[key]
-    return True
-
+"""
+    + KEY_HELPERS
+    + r"""
 out["unknown_keys"] = [
     ".".join(p) for p in leaves({k: v for k, v in mine.items() if k not in ("hydra", "defaults")})
     if not exists(defaults, p) and p[:3] != ("reward", "custom_reward_function", "reward_kwargs")
@@ -148,6 +167,7 @@ for name, completion in args["completions"].items():
 out["scores"] = scores
 print("RESULT " + json.dumps(out))
 """
+)
 
 
 def _venv_python(venv: Path) -> Path:
@@ -274,3 +294,209 @@ def test_verl_reads_our_parquet_and_loads_compute_score(
     assert f"path: {reward_file}" in composed
     assert "profile: official" in composed  # later overrides win
     assert "adv_estimator: grpo" in composed
+
+
+DIALOGUE_CHECK_SCRIPT = (
+    r"""
+import json, sys
+from hydra import compose, initialize_config_dir
+from hydra.utils import get_class, instantiate
+from omegaconf import OmegaConf
+import transformers
+from verl.experimental.agent_loop.agent_loop import (
+    AgentLoopBase, AgentLoopOutput, DictConfigWrap, ToolListWrap,
+)
+from verl.trainer.ppo.reward import get_custom_reward_fn
+from verl.utils.dataset.rl_dataset import RLHFDataset
+from verl.workers.rollout.replica import TokenOutput
+
+args = json.loads(sys.argv[1])
+out = {}
+with initialize_config_dir(config_dir=args["verl_config_dir"], version_base=None):
+    defaults = OmegaConf.to_container(compose(config_name="ppo_trainer"), resolve=False)
+with initialize_config_dir(config_dir=args["example_dir"], version_base=None):
+    config = compose(
+        config_name="regionreasoner_grpo",
+        overrides=[
+            "+regionreasoner=dialogue",
+            f"reward.custom_reward_function.path={args['reward_file']}",
+            f"actor_rollout_ref.rollout.agent.agent_loop_config_path={args['agent_config']}",
+            f"actor_rollout_ref.model.path={args['model']}",
+            f"data.train_files={args['parquet']}",
+            "data.filter_overlong_prompts=false",
+            f"+data.cache_dir={args['cache']}",
+        ],
+    )
+mine = OmegaConf.to_container(OmegaConf.load(args["example_dir"] + "/regionreasoner/dialogue.yaml"))
+
+"""
+    + KEY_HELPERS
+    + r"""
+out["unknown_keys"] = [
+    ".".join(p) for p in leaves({k: v for k, v in mine.items() if k not in ("hydra", "defaults")})
+    if not exists(defaults, p) and p[:3] != ("reward", "custom_reward_function", "reward_kwargs")
+]
+out["default_agent_loop"] = config.actor_rollout_ref.rollout.agent.default_agent_loop
+out["rollout_n"] = config.actor_rollout_ref.rollout.n  # inherited from regionreasoner_grpo.yaml
+
+(entry,) = [e for e in OmegaConf.load(args["agent_config"]) if e.name == out["default_agent_loop"]]
+cls = get_class(entry._target_)
+out["is_agent_loop"] = issubclass(cls, AgentLoopBase)
+
+processor = transformers.AutoProcessor.from_pretrained(args["model"])
+tokenizer = processor.tokenizer
+dataset = RLHFDataset(args["parquet"], tokenizer, config.data, processor=processor)
+row = dataset[args["row"]]
+answers = args["answers"]
+
+class ScriptedServer:
+    # veRL's LLM server answers from a GPU engine; here turn k answers answers[k]
+    def __init__(self):
+        self.prompts = []
+
+    async def generate(self, request_id, prompt_ids, sampling_params, image_data=None, **kwargs):
+        self.prompts.append(list(prompt_ids))
+        text = answers[min(len(self.prompts) - 1, len(answers) - 1)]
+        ids = tokenizer.encode(text, add_special_tokens=False) + [tokenizer.eos_token_id]
+        return TokenOutput(token_ids=ids, log_probs=None)
+
+server = ScriptedServer()
+agent = instantiate(
+    config=entry,
+    trainer_config=DictConfigWrap(config=config),
+    server_manager=server,
+    tokenizer=tokenizer,
+    processor=processor,
+    hf_model_type="qwen2_5_vl",
+    dataset_cls=RLHFDataset,
+    data_config=DictConfigWrap(config.data),
+    tools=ToolListWrap([]),
+)
+kwargs = {k: v for k, v in row.items() if k != "dummy_tensor"}
+result = agent.loop.run_until_complete(agent.run({"temperature": 1.0}, **kwargs))
+out["is_output"] = isinstance(result, AgentLoopOutput)
+mask = result.response_mask
+ids = result.response_ids
+out["calls"] = len(server.prompts)
+out["grows"] = all(
+    later[: len(earlier)] == earlier for earlier, later in zip(server.prompts, server.prompts[1:])
+)
+spans, current, value = [], [], None
+for token, m in zip(ids, mask):
+    if value is not None and m != value:
+        spans.append((value, tokenizer.decode(current)))
+        current = []
+    value = m
+    current.append(token)
+if current:
+    spans.append((value, tokenizer.decode(current)))
+out["spans"] = spans
+out["generated"] = sum(mask)
+out["image_tokens_in_prompt"] = result.prompt_ids.count(processor.image_token_id)
+out["turns"] = result.extra_fields["regionreasoner_turns"]
+reward_fn = get_custom_reward_fn(config)
+extra_info = {**row["extra_info"], **result.extra_fields}
+out["reward"] = reward_fn(
+    data_source=row["data_source"], solution_str=tokenizer.decode(ids, skip_special_tokens=True),
+    ground_truth=row["reward_model"]["ground_truth"], extra_info=extra_info,
+)
+out["extra_info"] = {"regionreasoner_turns": result.extra_fields["regionreasoner_turns"]}
+print("RESULT " + json.dumps(out))
+"""
+)
+
+
+def _answer(turn: int) -> str:
+    x = 100 + 20 * turn
+    return (
+        "<scene> shapes </scene><think> found it </think>"
+        f'<answer>[{{"bbox_2d": [{x}, 70, {x + 110}, 140], "point_2d": [{x + 50}, 100]}}]</answer>'
+    )
+
+
+def test_verl_runs_the_dialogue_agent_loop_and_scores_the_trajectory(
+    synth_bench: Path, tmp_path: Path
+) -> None:
+    import math
+
+    from regionreasoner.data.io import read_dialogues
+    from regionreasoner.integrations.verl_dialogue import (
+        compute_dialogue_score,
+        export_verl_dialogues,
+        score_keys,
+    )
+    from regionreasoner.micro.tiny import build_tiny_model
+
+    venv = Path(os.environ.get("REGIONREASONER_VERL_VENV", REPO / ".venv-verl"))
+    _ensure_venv(venv)
+    parquet = tmp_path / "dialogues.parquet"
+    assert export_verl_dialogues(synth_bench, parquet) == len(read_dialogues(synth_bench))
+    dialogues = read_dialogues(synth_bench)
+    row = max(range(len(dialogues)), key=lambda i: len(dialogues[i].turns))  # the longest
+    n_turns = len(dialogues[row].turns)
+    assert n_turns >= 3
+    reward_file = Path(sys.modules[compute_dialogue_score.__module__].__file__)
+    verl_dir = subprocess.run(
+        [str(_venv_python(venv)), "-c", "import verl, os; print(os.path.dirname(verl.__file__))"],
+        check=True, capture_output=True, text=True,
+    ).stdout.strip()  # fmt: skip
+    args = {
+        "model": str(build_tiny_model(tmp_path / "tiny", seed=0)),
+        "parquet": str(parquet),
+        "cache": str(tmp_path / "verl-cache"),
+        "verl_config_dir": str(Path(verl_dir, "trainer", "config")),
+        "example_dir": str(REPO / "examples" / "verl"),
+        "agent_config": str(REPO / "examples" / "verl" / "regionreasoner_dialogue_agent.yaml"),
+        "reward_file": str(reward_file),
+        "row": row,
+        "answers": [_answer(k) for k in range(n_turns)],
+    }
+    run = subprocess.run(
+        [str(_venv_python(venv)), "-c", DIALOGUE_CHECK_SCRIPT, json.dumps(args)],
+        capture_output=True, text=True, cwd=tmp_path, timeout=PIP_TIMEOUT_S,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-4000:]
+    line = next(x for x in run.stdout.splitlines() if x.startswith("RESULT "))
+    out = json.loads(line[len("RESULT ") :])
+
+    assert out["unknown_keys"] == []
+    assert out["default_agent_loop"] == "regionreasoner_dialogue"
+    assert out["rollout_n"] == 8
+    assert out["is_agent_loop"] and out["is_output"]
+    assert out["calls"] == n_turns  # one generation per turn
+    assert out["grows"]  # one conversation: each turn's prompt extends the previous one
+    assert out["image_tokens_in_prompt"] > 0
+    generated = [text for mask, text in out["spans"] if mask == 1]
+    context = [text for mask, text in out["spans"] if mask == 0]
+    assert len(generated) == n_turns and len(context) == n_turns - 1
+    for k, text in enumerate(generated):  # only the policy's tokens are in the loss mask
+        assert _answer(k) in text
+    dialogue = dialogues[row]
+    for k, text in enumerate(context, start=1):
+        turn = dialogue.turns[k]
+        assert "Please find" in text  # the next turn's prompt, not a policy answer
+        assert not any(_answer(j) in text for j in range(n_turns))
+        if turn.refers_to is not None:  # cites the box the policy answered for refers_to
+            x = 100 + 20 * turn.refers_to
+            assert f"bbox=[{x},70,{x + 110},140]" in text
+    turns = out["turns"]
+    assert [t["round"] for t in turns] == list(range(1, n_turns + 1))
+    assert all(t["reference_source"] in ("predicted", "none") for t in turns)
+    expected = compute_dialogue_score("regiondial", "", "[]", out["extra_info"])
+    assert sorted(out["reward"]) == sorted(score_keys())
+    for key, value in expected.items():
+        got = out["reward"][key]
+        assert (math.isnan(value) and math.isnan(got)) or got == pytest.approx(value), key
+
+    env = {**os.environ, "TRAIN_FILE": str(parquet), "PYTHON": str(_venv_python(venv))}
+    dry = subprocess.run(
+        ["bash", str(REPO / "examples" / "verl" / "run_dialogue_grpo.sh"),
+         "reward.custom_reward_function.reward_kwargs.advantage=discounted", "--cfg", "job"],
+        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=PIP_TIMEOUT_S,
+    )  # fmt: skip
+    assert dry.returncode == 0, dry.stderr[-4000:]
+    assert f"path: {reward_file}" in dry.stdout
+    assert "name: compute_dialogue_score" in dry.stdout
+    assert "default_agent_loop: regionreasoner_dialogue" in dry.stdout
+    assert "regionreasoner_dialogue_agent.yaml" in dry.stdout
+    assert "advantage: discounted" in dry.stdout

@@ -364,10 +364,16 @@ class DialogueRunner:
                 slot.close()
 
     def _pending(self, active: _Active, turn: Turn) -> _Pending:
-        reference = self.protocol.reference(
-            active.dialogue, turn, self.policy, active.predictions, active.frame
+        asked = ask_turn(
+            self.protocol,
+            self.policy,
+            self.prompt,
+            active.dialogue,
+            turn,
+            active.predictions,
+            active.frame,
         )
-        question = turn.render_question(reference.text)
+        reference, question = asked.reference, asked.question
         image = (
             active.slot.model_image(active.frame, self.protocol)
             if self.backend.needs_image
@@ -375,8 +381,8 @@ class DialogueRunner:
         )
         request = GenerationRequest(
             image=image,
-            user_text=self.prompt.render_user(question),
-            system=self.prompt.system,
+            user_text=asked.user_text,
+            system=asked.system,
             max_new_tokens=self.max_new_tokens,
             metadata={
                 META_DIALOGUE_ID: active.dialogue.dialogue_id,
@@ -425,10 +431,55 @@ class DialogueRunner:
             generation=generation,
             frame=active.frame,
         )
-        active.predictions[item.turn.turn_index] = (
-            outcome.answer.pred_xyxy if outcome.answer is not None else np.zeros((0, 4))
-        )
+        record_prediction(active.predictions, item.turn.turn_index, outcome.answer)
         return outcome.record.to_row()
+
+
+@dataclass(frozen=True)
+class AskedTurn:
+    """A turn as it is put to the model: the reference chosen, the question, the prompt.
+
+    Attributes:
+        reference: what was substituted into ``{ref}`` (``NO_REFERENCE`` when nothing).
+        question: the question with the reference written in (the reward's ``problem``).
+        user_text: the user message (``prompt.render_user(question)``).
+        system: the system message, or ``None`` for the chat template's default.
+    """
+
+    reference: Reference
+    question: str
+    user_text: str
+    system: str | None
+
+
+def ask_turn(
+    protocol: EvalProtocol,
+    policy: ReferencePolicy,
+    prompt: PromptTemplate,
+    dialogue: Dialogue,
+    turn: Turn,
+    predictions: Mapping[int, npt.NDArray[np.float64]],
+    frame: Frame,
+) -> AskedTurn:
+    """Build the question of ``turn`` exactly as ``eval`` asks it.
+
+    The policy chooses the reference box among ``predictions`` (image pixels, by turn
+    index) and the ground truth; the protocol converts it into ``frame`` and writes it;
+    the prompt template renders the user message. Shared by the evaluation runner and
+    the training rollouts (:mod:`regionreasoner.dialogue.rollout`), so training sees the
+    very prompts that evaluation asks.
+    """
+    reference = protocol.reference(dialogue, turn, policy, predictions, frame)
+    question = turn.render_question(reference.text)
+    return AskedTurn(reference, question, prompt.render_user(question), prompt.system)
+
+
+def record_prediction(
+    predictions: dict[int, npt.NDArray[np.float64]], turn_index: int, answer: TurnAnswer | None
+) -> None:
+    """Store a turn's predicted boxes (image pixels) where later references look them up;
+    a failed turn (``answer is None``) predicted nothing."""
+    predictions[turn_index] = answer.pred_xyxy if answer is not None else np.zeros((0, 4))
 
 
 @dataclass(frozen=True)

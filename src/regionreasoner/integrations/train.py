@@ -36,11 +36,11 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl
 
 from regionreasoner._imports import is_available, require
 from regionreasoner.errors import ConfigError, DataFormatError, MissingDependencyError
 from regionreasoner.fileio import atomic_write
+from regionreasoner.integrations.synth_spec import SYNTH_SCHEME, build_synth_bench
 from regionreasoner.integrations.train_config import (
     DataSection,
     ModelSection,
@@ -53,15 +53,6 @@ logger = logging.getLogger(__name__)
 
 TINY_SCHEME = "tiny://"
 """Model spec prefix: ``tiny://DIR`` builds the offline tiny Qwen2.5-VL in ``DIR`` if absent."""
-
-SYNTH_SCHEME = "synth://"
-"""Data spec prefix: ``synth://DIR?dialogues=N&seed=S`` builds a synthetic benchmark in ``DIR``."""
-
-SYNTH_PARAMS = {"dialogues": int, "seed": int, "max_turns": int, "image_size": str}
-"""Query parameters a ``synth://`` spec accepts (``build_synth``'s defaults for the rest)."""
-
-_SYNTH_ARGUMENTS = {"dialogues": "n_dialogues"}
-"""``synth://`` parameter -> ``build_synth`` argument, where the names differ."""
 
 DATA_CACHE_DIR = "data-cache"
 """Folder inside ``output_dir`` holding datasets exported on the fly."""
@@ -155,38 +146,6 @@ def load_processor(model_path: str, section: ModelSection) -> Any:
 
 
 # --------------------------------------------------------------------------- data
-
-
-def _parse_synth_spec(spec: str) -> tuple[Path, dict[str, Any]]:
-    body = spec[len(SYNTH_SCHEME) :]
-    folder, _, query = body.partition("?")
-    if not folder:
-        raise ConfigError(f"data.train {spec!r}: synth:// needs a folder")
-    params: dict[str, Any] = {}
-    for key, value in parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query)):
-        if key not in SYNTH_PARAMS:
-            raise ConfigError(
-                f"data.train {spec!r}: unknown synth parameter {key!r} "
-                f"(accepted: {', '.join(SYNTH_PARAMS)})"
-            )
-        try:
-            params[key] = SYNTH_PARAMS[key](value)
-        except ValueError as e:
-            raise ConfigError(f"data.train {spec!r}: {key}={value!r} is not valid") from e
-    return Path(folder), params
-
-
-def _build_synth_bench(spec: str) -> Path:
-    folder, params = _parse_synth_spec(spec)
-    bench = folder / "synth.jsonl"
-    if bench.is_file():
-        logger.info("reusing the synthetic benchmark %s (delete it to rebuild)", bench)
-        return bench
-    from regionreasoner.data.builders.synth import build_synth
-
-    kwargs = {_SYNTH_ARGUMENTS.get(k, k): v for k, v in params.items()}
-    logger.info("building a synthetic benchmark in %s (%s)", folder, params or "defaults")
-    return build_synth(folder, **kwargs)
 
 
 def _cache_key(path: Path, **settings: Any) -> str:
@@ -380,7 +339,7 @@ def resolve_dataset_dir(section: DataSection, output_dir: Path) -> Path:
     spec = section.train
     cache_root = output_dir / DATA_CACHE_DIR
     if spec.startswith(SYNTH_SCHEME):
-        return _export_jsonl(_build_synth_bench(spec), section, cache_root)
+        return _export_jsonl(build_synth_bench(spec), section, cache_root)
     path = Path(spec)
     if _is_dataset_dir(path):
         return path
@@ -732,19 +691,31 @@ def run_training(
             )
         model_path = resolve_model(config.model)
         processor = load_processor(model_path, config.model)
-        dataset = load_training_set(config, processor)
+        if config.rollout == "dialogue":
+            from regionreasoner.integrations import trl_dialogue
+
+            dataset = trl_dialogue.load_dialogue_set(config)
+        else:
+            dataset = load_training_set(config, processor)
     peft_config = _peft_config(config)
 
     if config.stage == "grpo":
-        reward_funcs, reward_weights = reward_setup(config)
+        trainer_cls, extra = trl.GRPOTrainer, {}
+        if config.rollout == "dialogue":
+            rollout = trl_dialogue.DialogueRollout.from_config(config)
+            reward_funcs, reward_weights = trl_dialogue.make_dialogue_reward_setup(rollout)
+            trainer_cls, extra = trl_dialogue.DialogueGRPOTrainer, {"dialogue": rollout}
+        else:
+            reward_funcs, reward_weights = reward_setup(config)
         args = build_trl_args(config, reward_weights=list(reward_weights), source=config_source)
-        trainer = trl.GRPOTrainer(
+        trainer = trainer_cls(
             model=model_path,
             reward_funcs=list(reward_funcs),
             args=args,
             train_dataset=dataset,
             processing_class=processor,
             peft_config=peft_config,
+            **extra,
         )
     else:
         args = build_trl_args(config, source=config_source)
@@ -757,9 +728,11 @@ def run_training(
         )
 
     logger.info(
-        "%s on %d samples, model %s, output %s%s",
+        "%s%s on %d %s, model %s, output %s%s",
         config.stage.upper(),
+        " (dialogue rollouts)" if config.rollout == "dialogue" else "",
         len(dataset),
+        "dialogues" if config.rollout == "dialogue" else "samples",
         model_path,
         output_dir,
         f", resuming from {resume_from.name}" if resume_from else "",

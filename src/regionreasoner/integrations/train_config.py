@@ -12,6 +12,8 @@ A config is a YAML file with these sections (every key is documented on its fiel
     trainer: {learning_rate: 1.0e-6, ...}    # shared by both stages
     grpo: {num_generations: 8, ...}          # GRPO only
     sft: {max_length: null, ...}             # SFT only
+    rollout: single                  # or dialogue (GRPO on whole dialogues)
+    dialogue: {advantage: per_turn, reference_curriculum: {start: 1.0, end: 0.0}, ...}
 
 Relative paths (model folders, data, ``output_dir``) are relative to the directory the
 command runs in, as with TRL's and accelerate's own scripts. ``key=value`` overrides on
@@ -282,6 +284,59 @@ class SFTSection(_Section):
     completion_only_loss: bool = True
 
 
+class CurriculumSection(_Section):
+    """Reference curriculum of dialogue rollouts (scheduled sampling; ``docs/training.md``).
+
+    The probability that a later turn cites the GROUND-TRUTH box instead of the box the
+    policy itself produced earlier in the trajectory, moved from ``start`` to ``end``
+    over the first ``ramp_fraction`` of the training steps.
+
+    Attributes:
+        start: probability at step 0 (1.0: the released single-turn recipe's references).
+        end: probability at the end of the ramp (0.0: evaluation's ``--reference
+            predicted``).
+        schedule: ``linear``, ``cosine`` or ``constant`` (stays at ``start``).
+        ramp_fraction: share of the training steps the ramp takes, in ``(0, 1]``.
+    """
+
+    start: float = Field(default=1.0, ge=0, le=1)
+    end: float = Field(default=0.0, ge=0, le=1)
+    schedule: Literal["linear", "cosine", "constant"] = "linear"
+    ramp_fraction: float = Field(default=1.0, gt=0, le=1)
+
+
+class DialogueSection(_Section):
+    """Dialogue-level GRPO (``rollout: dialogue``; ``docs/training.md``, "Dialogue-level GRPO").
+
+    Each GRPO group is ``grpo.num_generations`` trajectories through one dialogue; every
+    turn is asked as ``regionreasoner eval`` asks it (image + that turn's question, the
+    reference written by ``protocol`` in ``frame``), and each turn is one training sample
+    whose loss covers its own completion tokens only.
+
+    Attributes:
+        protocol: how references are written and answers read (an ``eval --protocol``).
+        frame: the model frame (an ``eval --frame`` name).
+        prompt: the prompt template (``regionreasoner-train``: the training wording).
+        max_turns: play at most this many turns of each dialogue (``None``: all).
+        reference_curriculum: the ground-truth-reference probability over training.
+        advantage: ``per_turn`` (each turn's reward normalised across the group at the
+            same turn index), ``mean`` (the dialogue's mean reward for every turn) or
+            ``discounted`` (the discounted reward-to-go), each normalised per turn index.
+        gamma: discount of ``advantage: discounted``.
+    """
+
+    protocol: str = "paper"
+    frame: str = "square840"
+    prompt: str = "regionreasoner-train"
+    max_turns: int | None = Field(default=None, gt=0)
+    reference_curriculum: CurriculumSection = CurriculumSection()
+    advantage: Literal["per_turn", "mean", "discounted"] = "per_turn"
+    gamma: float = Field(default=1.0, ge=0, le=1)
+
+
+ROLLOUTS = ("single", "dialogue")
+
+
 class TrainConfig(_Section):
     """The whole ``regionreasoner train`` configuration.
 
@@ -296,6 +351,10 @@ class TrainConfig(_Section):
         trainer: shared trainer arguments.
         grpo: GRPO arguments.
         sft: SFT arguments.
+        rollout: ``single`` (one sample per turn, ground-truth references: the released
+            recipe) or ``dialogue`` (whole dialogues rolled out on the policy's own
+            references; GRPO only).
+        dialogue: settings of ``rollout: dialogue``.
     """
 
     stage: Literal["grpo", "sft"] = "grpo"
@@ -308,6 +367,14 @@ class TrainConfig(_Section):
     trainer: TrainerSection = TrainerSection()
     grpo: GRPOSection = GRPOSection()
     sft: SFTSection = SFTSection()
+    rollout: Literal["single", "dialogue"] = "single"
+    dialogue: DialogueSection = DialogueSection()
+
+    @model_validator(mode="after")
+    def _dialogue_needs_grpo(self) -> TrainConfig:
+        if self.rollout == "dialogue" and self.stage != "grpo":
+            raise ValueError("rollout: dialogue applies to stage grpo only")
+        return self
 
     @field_validator("model", "data", mode="before")
     @classmethod
@@ -384,6 +451,8 @@ def _describe(error: Mapping[str, Any], overridden: set[tuple[str, ...]]) -> str
         return f"unknown key {dotted!r}{hint}{origin}"
     if error["type"] == "missing":
         return f"missing required key {dotted!r}"
+    if not loc:  # a check across sections (model validator)
+        return str(error["msg"]).removeprefix("Value error, ")
     return f"{dotted}: {error['msg']} (got {error.get('input')!r}){origin}"
 
 

@@ -46,6 +46,13 @@ PROBLEM_COLUMN = "problem"
 SOLUTION_COLUMN = "solution"
 """Dataset columns the reward functions read (TRL passes them as keyword arguments)."""
 
+RAW_COMPLETION_COLUMN = "completion_text"
+"""Optional column with each completion's raw decoded text. When present it is scored
+instead of TRL's ``completions``: for a tokenizer with a response template, TRL parses
+completions with ``parse_response`` first, which can split ``<think>`` out of the text
+the rewards see. The dialogue trainer fills it with the very text it parsed the turn's
+boxes from."""
+
 _CACHE_SIZE = 4096
 """Scored completions kept; must exceed one generation batch so that the second to the
 last callable of a batch hit the cache."""
@@ -69,6 +76,22 @@ def _score_cached(
         alpha=alpha,
         beta=beta,
         normalisation=normalisation,
+    )
+
+
+def score_text(
+    completion: str,
+    problem: str | None,
+    solution: Any,
+    *,
+    profile: str = DEFAULT_PROFILE,
+    alpha: float = 1.0,
+    beta: float = 1.0,
+    normalisation: str = DEFAULT_NORMALISATION,
+) -> RewardBreakdown:
+    """The reward breakdown of one completion, through the cache the callables share."""
+    return _score_cached(
+        completion, problem, _solution_key(solution), profile, alpha, beta, normalisation
     )
 
 
@@ -174,10 +197,18 @@ class RegionReasonerReward:
                     f"(got {'none' if column is None else len(column)} for {len(completions)})",
                     field=name,
                 )
+        raw = kwargs.get(RAW_COMPLETION_COLUMN)
+        if raw is not None and len(raw) != len(completions):
+            raise DataFormatError(
+                f"column {RAW_COMPLETION_COLUMN!r} has {len(raw)} values for "
+                f"{len(completions)} completions",
+                field=RAW_COMPLETION_COLUMN,
+            )
+        texts = list(raw) if raw is not None else [completion_text(c) for c in completions]
         out = []
-        for completion, problem, solution in zip(completions, problems, solutions, strict=True):
+        for text, problem, solution in zip(texts, problems, solutions, strict=True):
             breakdown = _score_cached(
-                completion_text(completion),
+                text,
                 problem,
                 _solution_key(solution),
                 self.profile,

@@ -6,7 +6,7 @@ import argparse
 
 from regionreasoner.cli.commands.base import Command
 
-_SHOWN_PREFIXES = ("rewards/", "reward", "loss", "completions/mean_length")
+_SHOWN_PREFIXES = ("rewards/", "reward", "loss", "completions/mean_length", "dialogue/")
 
 
 class TrainCommand(Command):
@@ -19,12 +19,15 @@ class TrainCommand(Command):
         "per component (rewards/<component>/mean), or --stage sft, a supervised warm start on\n"
         "four-tag targets rendered from the ground truth. The config is a YAML file (unknown\n"
         "keys are errors); KEY=VALUE arguments override it with dotted paths, values read as\n"
-        "YAML. Checkpoints go to output_dir/checkpoint-N; --resume continues from the latest.\n"
+        "YAML. `rollout: dialogue` rolls out whole dialogues whose later questions cite the\n"
+        "policy's own earlier boxes, with per-round logs (rewards/round2/accuracy/mean).\n"
+        "Checkpoints go to output_dir/checkpoint-N; --resume continues from the latest.\n"
         "The final model is saved in output_dir: evaluate it with\n"
         "`regionreasoner eval --model hf:OUTPUT_DIR ...`. See docs/training.md.\n\n"
         "examples:\n"
         "  regionreasoner train --config configs/grpo-tiny-cpu.yaml        # CPU, ~1 min\n"
         "  regionreasoner train --config configs/sft-tiny-cpu.yaml\n"
+        "  regionreasoner train --config configs/grpo-dialogue-tiny-cpu.yaml   # whole dialogues\n"
         "  regionreasoner train --config configs/grpo-tiny-cpu.yaml trainer.max_steps=4 \\\n"
         "      output_dir=runs/grpo-tiny-4\n"
         "  accelerate launch --config_file configs/accelerate/zero3.yaml --num_processes 4 \\\n"
