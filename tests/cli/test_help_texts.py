@@ -65,17 +65,20 @@ def _options(parser: argparse.ArgumentParser) -> set[str]:
 
 
 def _examples(text: str) -> Iterator[list[str]]:
-    """The words of each ``regionreasoner ...`` command line in a help text (with its
-    backslash continuations joined)."""
+    """The words of each ``regionreasoner ...`` command line in a help text: example lines
+    (the line starts with the command; backslash continuations joined) and commands quoted
+    inline in backticks (the quote ends the command: prose after it is not a flag)."""
     joined = re.sub(r"\\\n\s*", " ", text)
+    found = [m.group(1) for m in re.finditer(r"`regionreasoner ([a-z][^`]*)`", joined)]
     for line in joined.splitlines():
-        match = re.search(r"\bregionreasoner ([a-z].*)$", line)
+        match = re.match(r"\s*regionreasoner ([a-z].*)$", line)
         if match:
-            with_quotes = match.group(1).replace("`", " ")
-            try:
-                yield shlex.split(with_quotes, comments=True)
-            except ValueError:  # prose with an apostrophe, not a command line
-                continue
+            found.append(match.group(1))
+    for command in found:
+        try:
+            yield shlex.split(command, comments=True)
+        except ValueError:  # prose with an apostrophe, not a command line
+            continue
 
 
 def _command_of(words: list[str]) -> str | None:
@@ -125,6 +128,10 @@ def test_the_checks_catch_a_stale_text() -> None:
     stale = "Usage: --model is required while the package bundles no model."
     assert any(re.search(claim, stale, re.I) for claim in NO_BUNDLED_MODEL_CLAIMS)
     (words,) = _examples("e.g.\n  regionreasoner eval --data x \\\n      --no-such-flag 3\n")
+    # prose naming a command in quotes: what follows the quote is not its flags
+    assert list(_examples("`regionreasoner train` (GRPO) and `--model hf:X` load")) == [["train"]]
+    (inline,) = _examples("run `regionreasoner eval --bogus 1` first")
+    assert inline == ["eval", "--bogus", "1"]
     assert _command_of(words) == "eval"
     assert {w for w in words if w.startswith("--")} - _options(COMMANDS["eval"]) == {
         "--no-such-flag"
