@@ -122,6 +122,7 @@ def _simulated_run(seed: int) -> DialogueTable:
     return dialogue_table(_entries(turns))
 
 
+@pytest.mark.slow  # 3 to 5 s on the 2-core development machine
 def test_95_percent_intervals_cover_the_true_mean_at_about_the_nominal_rate() -> None:
     truth = 2 / 3
     covered = {"acc@0.5": 0, "gIoU": 0, "cIoU": 0}
