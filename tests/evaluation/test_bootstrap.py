@@ -15,6 +15,7 @@ from regionreasoner.evaluation.bootstrap import (
     attach_intervals,
     bootstrap_intervals,
     dialogue_table,
+    format_gap_markdown,
     paired_difference,
     reference_gap,
     resampled_sums,
@@ -222,5 +223,10 @@ def test_reference_gap_recovers_a_known_per_round_gap() -> None:
         assert low < 0 < high and gap[key].excludes_zero is False
     assert gap["2"].format().startswith("-") and "[" in gap["2"].format()
     assert gap["2"].to_dict()["excludes_zero"] is True
+    header, _, row = format_gap_markdown(gap).splitlines()
+    assert header == "| acc@0.5 (points) | R1 | R2 | R3 | R2+ | all |"
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[0] == "predicted - oracle"
+    assert cells[2].endswith("*") and not cells[1].endswith("*")
     with pytest.raises(ValueError, match="unknown metric"):
         reference_gap(predicted, oracle, metric="AP")

@@ -484,6 +484,31 @@ def reference_gap(
     }
 
 
+def format_gap_markdown(
+    gap: Mapping[str, PairedDifference], label: str = "predicted - oracle"
+) -> str:
+    """A one-row Markdown table of :func:`reference_gap`: percentage points per round,
+    with the paired interval; ``*`` marks an interval that excludes zero.
+
+    >>> d = PairedDifference("acc@0.5", -0.05, (-0.08, -0.02), 100)
+    >>> print(format_gap_markdown({"2": d, "overall": d}))
+    | acc@0.5 (points) | R2 | all |
+    |---|---:|---:|
+    | predicted - oracle | -5.0 [-8.0, -2.0]* | -5.0 [-8.0, -2.0]* |
+    """
+    metric = next(iter(gap.values())).metric if gap else "acc@0.5"
+    names = {"overall": "all", LATER_ROUNDS[1]: "R2+"}
+    header = [f"{metric} (points)", *(names.get(k, f"R{k}") for k in gap)]
+    cells = [d.format() + ("*" if d.excludes_zero else "") for d in gap.values()]
+    return "\n".join(
+        [
+            "| " + " | ".join(header) + " |",
+            "|---|" + "---:|" * len(gap),
+            "| " + " | ".join([label, *cells]) + " |",
+        ]
+    )
+
+
 __all__ = [
     "DEFAULT_CONFIDENCE",
     "DEFAULT_RESAMPLES",
@@ -499,6 +524,7 @@ __all__ = [
     "attach_intervals",
     "bootstrap_intervals",
     "dialogue_table",
+    "format_gap_markdown",
     "group_metrics",
     "interval_key",
     "paired_difference",
