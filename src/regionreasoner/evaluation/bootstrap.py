@@ -61,7 +61,10 @@ INTERVAL_METRICS = ("acc@0.5", "gIoU", "cIoU")
 OVERALL: GroupKey = ("overall", "")
 """The group of all turns (``metrics.json``'s ``overall``)."""
 
-LATER_ROUNDS: GroupKey = ("rounds", "2+")
+LATER_ROUNDS_FROM = 2
+"""The first round whose questions cite an earlier answer."""
+
+LATER_ROUNDS: GroupKey = ("rounds", f"{LATER_ROUNDS_FROM}+")
 """The group of every turn of round 2 or later (``compare``'s ``R2+`` column)."""
 
 _TURNS, _HITS, _SEG_TURNS, _IOU_SUM, _INTERSECTION, _UNION = range(6)
@@ -84,7 +87,7 @@ def turn_groups(
     (('overall', ''), ('rounds', '2'), ('rounds', '2+'), ('relations', 'above'))
     """
     groups: list[GroupKey] = [OVERALL, ("rounds", str(score.round))]
-    if score.round >= 2:
+    if score.round >= LATER_ROUNDS_FROM:
         groups.append(LATER_ROUNDS)
     if relation is not None:
         groups.append(("relations", relation))
@@ -414,7 +417,8 @@ def paired_difference(
     if not common:
         raise ValueError("the two runs share no dialogue_id: nothing to pair")
     if groups is None:
-        groups = [g for g in a.groups if g in set(b.groups)]
+        shared = set(b.groups)
+        groups = [g for g in a.groups if g in shared]
     left = a.restrict(common).with_groups(groups)
     right = b.restrict(common).with_groups(groups)
     stacked = np.stack([left.values, right.values], axis=1)  # (D, 2, G, 6)
