@@ -9,8 +9,11 @@ from regionreasoner.evaluation.published import (
     REFCOCO_PLUS,
     REFCOCOG,
     SEGMENTATION,
+    SINGLE_ROUND,
     TURN_COUNTS,
     detect_benchmark,
+    detect_single_round,
+    single_round_figures,
 )
 
 # Rows whose printed Avg is NOT the turn-weighted mean of their rounds (PAPER_NOTES 6.8,
@@ -58,7 +61,55 @@ def test_table6_totals():
         ("synth", None),
         ("", None),
         (None, None),
+        ("refcoco+/testA/single-round", None),  # the single-round task, not RegionDial-Bench
+        ("bench/refcocog_test_single-round.jsonl", None),
     ],
 )
 def test_detect_benchmark(name, expected):
     assert detect_benchmark(name) == expected
+
+
+# Table 10 as printed (PAPER_NOTES 6.6): seg RefCOCO+, seg RefCOCOg, det RefCOCO+, det RefCOCOg
+TABLE_10 = {
+    "Qwen2-VL-7B": (65.7, 63.5, 76.5, 78.2),
+    "Qwen2.5-VL-7B": (76.8, 72.8, 88.2, 85.7),
+    "VisionReasoner-7B": (74.9, 71.3, 87.9, 87.5),
+    "RegionReasoner-7B": (76.9, 74.4, 88.6, 88.4),
+}
+
+
+def test_single_round_table_is_table_10():
+    got = {(f.method, f.metric, f.dataset): f.value for f in SINGLE_ROUND}
+    for method, (seg_p, seg_g, det_p, det_g) in TABLE_10.items():
+        assert got.pop((method, "gIoU", REFCOCO_PLUS)) == seg_p
+        assert got.pop((method, "gIoU", REFCOCOG)) == seg_g
+        assert got.pop((method, "acc@0.5", REFCOCO_PLUS)) == det_p
+        assert got.pop((method, "acc@0.5", REFCOCOG)) == det_g
+    assert got == {}
+    assert {f.source for f in SINGLE_ROUND} == {"Table 10"}
+
+
+def test_the_ablation_base_row_equals_visionreasoner_in_table_10():
+    """PAPER_NOTES 6.8: Tables 3/4's single-round 'Base only' row is VisionReasoner-7B."""
+    visionreasoner = {
+        (f.metric, f.dataset): f.value for f in SINGLE_ROUND if f.method == "VisionReasoner-7B"
+    }
+    assert visionreasoner[("acc@0.5", REFCOCO_PLUS)] == 87.9  # Table 3 SR RefCOCO+ base
+    assert visionreasoner[("gIoU", REFCOCOG)] == 71.3  # Table 4 SR RefCOCOg base
+
+
+@pytest.mark.parametrize(
+    ("source", "expected", "figures"),
+    [
+        ("refcoco+/testA/single-round", (REFCOCO_PLUS, "testA"), 8),
+        ("refcoco+/testB/single-round", (REFCOCO_PLUS, "testB"), 8),
+        ("refcocog/test/single-round", (REFCOCOG, "test"), 8),
+        ("refcocog/val/single-round", (REFCOCOG, "val"), 0),  # the paper reports test only
+        ("refcoco/testA/single-round", None, 0),  # no RefCOCO figures in the paper
+        ("refcocog/test", None, 0),  # the multi-round benchmark
+    ],
+)
+def test_detect_single_round(source, expected, figures):
+    assert detect_single_round(source) == expected
+    found = single_round_figures(*expected) if expected else ()
+    assert len(found) == figures

@@ -1,4 +1,4 @@
-"""The paper's published multi-round numbers, for comparison in reports.
+"""The paper's published numbers (multi-round and single-round), for comparison in reports.
 
 Source: Sun et al., "RegionReasoner: Region-Grounded Multi-Round Visual Reasoning"
 (ICLR 2026, arXiv 2602.03733):
@@ -7,6 +7,13 @@ Source: Sun et al., "RegionReasoner: Region-Grounded Multi-Round Visual Reasonin
   for R1..R7 and the turn-pooled "Avg", on RefCOCO+ and RefCOCOg multi-turn.
 - Table 2: multi-round segmentation, gIoU per round and "Avg" on the same data.
 - Table 6: the number of turns per round of RegionDial-Bench.
+- Table 10 (appendix G): the standard SINGLE-round tasks, detection ("AP", our
+  ``acc@0.5``) and segmentation (gIoU) on "the RefCOCO+ and RefCOCOg test sets", for
+  Qwen2-VL-7B, Qwen2.5-VL-7B, VisionReasoner-7B and RegionReasoner-7B. The paper does
+  not name the split (RefCOCO+ has testA and testB; RefCOCOg umd has test), so a figure
+  is shown beside every test split of its dataset, with that caveat. They count
+  referring expressions (one sample per sentence), as the single-round records of
+  ``build refcoco --single-round`` do.
 
 Values are copied as printed, in percent with one decimal (reports also render
 percent). The paper never reports cIoU. "Avg" pools all turns, i.e. it is the mean
@@ -21,6 +28,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+
+from regionreasoner.data.tasks import is_single_round_name, parse_single_round_source
 
 REFCOCO_PLUS = "refcoco+"
 """Benchmark key of RegionDial-Bench's RefCOCO+ multi-turn part."""
@@ -153,20 +162,116 @@ def detect_benchmark(name: str | None) -> str | None:
     """The RegionDial-Bench part a data source or file name belongs to, if any.
 
     Recognises dialogue ``source`` values and file names such as ``"refcocog/test"``,
-    ``"refcoco+/testA"``, ``"official:refcocoplus_multi_turn.json"``.
+    ``"refcoco+/testA"``, ``"official:refcocoplus_multi_turn.json"``. A single-round
+    source or file name (containing ``single-round``) is not the multi-round benchmark:
+    see :func:`detect_single_round`.
 
     >>> detect_benchmark("official/refcocoplus_multi_turn.json")
     'refcoco+'
     >>> detect_benchmark("synth") is None
     True
+    >>> detect_benchmark("refcoco+/testA/single-round") is None
+    True
     """
-    if not name:
+    if not name or is_single_round_name(name):
         return None
     lowered = name.lower()
     for key, pattern in _BENCHMARK_PATTERNS:
         if pattern.search(lowered):
             return key
     return None
+
+
+SINGLE_ROUND_SOURCE = "Table 10"
+"""Where the published single-round numbers come from (paper appendix G)."""
+
+SINGLE_ROUND_TEST_SPLITS = ("test", "testA", "testB")
+"""Splits a published single-round figure is shown beside (the paper's "test sets")."""
+
+SINGLE_ROUND_SPLIT_CAVEAT = (
+    'the paper reports "the RefCOCO+ and RefCOCOg test sets" without naming the split '
+    "(testA, testB or both for RefCOCO+)"
+)
+"""Shown with every published single-round figure."""
+
+
+@dataclass(frozen=True, slots=True)
+class SingleRoundFigure:
+    """One published single-round number.
+
+    Attributes:
+        method: the model name as printed in the paper.
+        dataset: ``refcoco+`` or ``refcocog``.
+        metric: our metric key (``acc@0.5`` for REC "AP", ``gIoU`` for RES).
+        value: percent, as printed.
+        source: the paper table.
+    """
+
+    method: str
+    dataset: str
+    metric: str
+    value: float
+    source: str = SINGLE_ROUND_SOURCE
+
+
+def _single_round(
+    method: str, seg_plus: float, seg_g: float, det_plus: float, det_g: float
+) -> tuple[SingleRoundFigure, ...]:
+    return (
+        SingleRoundFigure(method, REFCOCO_PLUS, "gIoU", seg_plus),
+        SingleRoundFigure(method, REFCOCOG, "gIoU", seg_g),
+        SingleRoundFigure(method, REFCOCO_PLUS, "acc@0.5", det_plus),
+        SingleRoundFigure(method, REFCOCOG, "acc@0.5", det_g),
+    )
+
+
+SINGLE_ROUND: tuple[SingleRoundFigure, ...] = (
+    *_single_round("Qwen2-VL-7B", 65.7, 63.5, 76.5, 78.2),
+    *_single_round("Qwen2.5-VL-7B", 76.8, 72.8, 88.2, 85.7),
+    *_single_round("VisionReasoner-7B", 74.9, 71.3, 87.9, 87.5),
+    *_single_round("RegionReasoner-7B", 76.9, 74.4, 88.6, 88.4),
+)
+"""Table 10: single-round REC (acc@0.5) and RES (gIoU), percent. The RegionReasoner row
+equals the "+Ref-cite only" row of the Table 3/4 ablations, not their full model."""
+
+_DATASET_PATTERNS = (
+    (REFCOCOG, re.compile(r"^refcocog")),
+    (REFCOCO_PLUS, re.compile(r"^refcoco(\+|plus|_plus|-plus)$")),
+)
+
+
+def detect_single_round(name: str | None) -> tuple[str, str] | None:
+    """``(dataset, split)`` of a single-round source with published numbers, else ``None``.
+
+    ``dataset`` is normalised to :data:`REFCOCO_PLUS` or :data:`REFCOCOG`; RefCOCO
+    itself has no published single-round figure in the paper.
+
+    >>> detect_single_round("refcoco+/testB/single-round")
+    ('refcoco+', 'testB')
+    >>> detect_single_round("refcoco/val/single-round") is None
+    True
+    """
+    parsed = parse_single_round_source(name)
+    if parsed is None:
+        return None
+    dataset, split = parsed
+    for key, pattern in _DATASET_PATTERNS:
+        if pattern.search(dataset.lower()):
+            return key, split
+    return None
+
+
+def single_round_figures(dataset: str, split: str) -> tuple[SingleRoundFigure, ...]:
+    """The published figures comparable with a single-round split (test splits only).
+
+    >>> [f.method for f in single_round_figures("refcocog", "test") if f.metric == "gIoU"]
+    ['Qwen2-VL-7B', 'Qwen2.5-VL-7B', 'VisionReasoner-7B', 'RegionReasoner-7B']
+    >>> single_round_figures("refcocog", "val")
+    ()
+    """
+    if split not in SINGLE_ROUND_TEST_SPLITS:
+        return ()
+    return tuple(f for f in SINGLE_ROUND if f.dataset == dataset)
 
 
 __all__ = [
@@ -177,8 +282,15 @@ __all__ = [
     "REFCOCOG",
     "REFCOCO_PLUS",
     "SEGMENTATION",
+    "SINGLE_ROUND",
+    "SINGLE_ROUND_SOURCE",
+    "SINGLE_ROUND_SPLIT_CAVEAT",
+    "SINGLE_ROUND_TEST_SPLITS",
     "TURN_COUNTS",
     "PublishedRow",
     "PublishedTable",
+    "SingleRoundFigure",
     "detect_benchmark",
+    "detect_single_round",
+    "single_round_figures",
 ]

@@ -22,12 +22,21 @@ The refs pickle is read with a restricted unpickler: a file that references any 
 --split follows the toolkit's getRefIds: 'test' = every split containing "test"
 (test, testA, testB), testA/testB select one, train/val match exactly.
 
+--single-round writes the standard single-round tasks instead: one ONE-TURN record per
+referring expression (the unit published RefCOCO/+/g numbers count), no references.
+Without --split, --out is a folder that receives DATASET_SPLIT_single-round.jsonl for
+every standard split the refs file holds (RefCOCO, RefCOCO+: val, testA, testB;
+RefCOCOg umd: val, test); with --split, --out is that split's file. --seed and
+--max-turns do not apply (nothing is random, every record has one turn).
+
 examples:
   regionreasoner build refcoco --refs refer/data/refcocog/refs(umd).p \\
       --instances refer/data/refcocog/instances.json --split test --out bench/refcocog.jsonl \\
       --images-root coco/train2014 --stats
   regionreasoner build refcoco --refs 'refcoco+/refs(unc).p' --instances refcoco+/instances.json \\
       --split testA --out refcoco+_testA.jsonl --seed 1 --max-turns 5
+  regionreasoner build refcoco --single-round --refs 'refcocog/refs(umd).p' \\
+      --instances refcocog/instances.json --out bench/single
 """
 
 SYNTH_DESCRIPTION = """\
@@ -103,13 +112,22 @@ examples:
             help="the matching COCO instances.json",
         )
         refcoco.add_argument(
-            "--split", required=True, help="train, val, test, testA, testB (getRefIds semantics)"
+            "--split",
+            default=None,
+            help="train, val, test, testA, testB (getRefIds semantics); required unless "
+            "--single-round (which then writes every standard split)",
         )
         refcoco.add_argument(
             "--out",
             required=True,
             metavar="BENCH.jsonl",
-            help="RegionDial JSONL to write (atomically)",
+            help="RegionDial JSONL to write (atomically); with --single-round and no "
+            "--split, a folder",
+        )
+        refcoco.add_argument(
+            "--single-round",
+            action="store_true",
+            help="the standard single-round tasks: one one-turn record per referring expression",
         )
         refcoco.add_argument("--seed", type=int, default=0, help="seed of every random choice")
         refcoco.add_argument("--max-turns", type=int, default=7, help="longest dialogue (>= 2)")
@@ -160,7 +178,28 @@ examples:
 
     def _run_refcoco(self, args: argparse.Namespace) -> int:
         from regionreasoner.data.builders import BUILDERS
+        from regionreasoner.errors import UserInputError
 
+        if args.single_round:
+            results = BUILDERS.get("refcoco-single-round")(
+                args.refs,
+                args.instances,
+                out_path=args.out,
+                split=args.split,
+                images_root=args.images_root,
+                progress=_tqdm_progress("build refcoco --single-round"),
+            )
+            for one in results:
+                stats = one.stats
+                _report(
+                    one,
+                    args.stats,
+                    f"{stats.dialogues} one-turn records (one per referring expression, "
+                    f"{stats.targets_with_mask}/{stats.targets} with a mask)",
+                )
+            return 0
+        if args.split is None:
+            raise UserInputError("build refcoco: --split is required (unless --single-round)")
         result = BUILDERS.get("refcoco")(
             args.refs,
             args.instances,
@@ -187,14 +226,15 @@ examples:
         return _report(result, args.stats)
 
 
-def _report(result: Any, show_stats: bool) -> int:
+def _report(result: Any, show_stats: bool, wrote: str | None = None) -> int:
+    """Say what was written (``wrote``: the count phrase) and skipped; ``--stats`` tables."""
     stats = result.stats
-    print(
-        f"wrote {stats.dialogues} dialogues, {stats.turns} turns "
-        f"({stats.referenced_turns}/{stats.later_turns} later turns cite an earlier turn) "
-        f"to {result.path}",
-        file=sys.stderr,
-    )
+    if wrote is None:
+        wrote = (
+            f"{stats.dialogues} dialogues, {stats.turns} turns ({stats.referenced_turns}/"
+            f"{stats.later_turns} later turns cite an earlier turn)"
+        )
+    print(f"wrote {wrote} to {result.path}", file=sys.stderr)
     for reason, count in sorted(result.skipped.items()):
         print(f"skipped {count} {reason}", file=sys.stderr)
     if show_stats:

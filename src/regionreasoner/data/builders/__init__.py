@@ -7,6 +7,8 @@ imports neither PIL drawing code nor pycocotools)::
     result = build(out_dir="data/synth", n_dialogues=50, seed=0)
 
 * ``refcoco``: :func:`regionreasoner.data.builders.refcoco.build_refcoco`
+* ``refcoco-single-round``: :func:`regionreasoner.data.builders.single_round.
+  build_refcoco_single_round` (one-turn records, one per referring expression)
 * ``synth``: :func:`regionreasoner.data.builders.synth.build_synth_benchmark`
   (:func:`regionreasoner.data.builders.synth.build_synth` returns only the path).
 """
@@ -48,6 +50,10 @@ class BuildResult:
 
 BUILDERS: Registry[Callable[..., BuildResult]] = Registry("builder")
 BUILDERS.register_lazy("refcoco", "regionreasoner.data.builders.refcoco:build_refcoco")
+BUILDERS.register_lazy(
+    "refcoco-single-round",
+    "regionreasoner.data.builders.single_round:build_refcoco_single_round",
+)
 BUILDERS.register_lazy("synth", "regionreasoner.data.builders.synth:build_synth_benchmark")
 
 __all__ = ["BUILDERS", "BuildResult", "Progress", "no_progress"]

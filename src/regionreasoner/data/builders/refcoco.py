@@ -176,7 +176,9 @@ def load_instances(path: str | os.PathLike[str]) -> CocoInstances:
     return CocoInstances(images, annotations, dict(by_image), categories)
 
 
-def _sentence_text(sentence: Any) -> str:
+def sentence_text(sentence: Any) -> str:
+    """A toolkit sentence's text (``sent``, else ``raw``, else the tokens), whitespace
+    folded; ``""`` when it has none."""
     if not isinstance(sentence, dict):
         return ""
     for key in ("sent", "raw"):
@@ -223,7 +225,8 @@ def annotation_rle(
     return None
 
 
-def _ann_xyxy(ann: dict[str, Any]) -> tuple[float, float, float, float] | None:
+def annotation_xyxy(ann: dict[str, Any]) -> tuple[float, float, float, float] | None:
+    """A COCO annotation's ``bbox`` (xywh) as xyxy, ``None`` when missing or empty."""
     bbox = ann.get("bbox")
     if not isinstance(bbox, list) or len(bbox) != 4:
         return None
@@ -237,7 +240,13 @@ def dataset_name(refs_path: str | os.PathLike[str]) -> str:
     return p.parent.name if p.parent.name.lower().startswith("ref") else p.stem
 
 
-def _image_wh(image: dict[str, Any], images_root: Path | None, *, path: str) -> tuple[int, int]:
+def coco_image_wh(image: dict[str, Any], images_root: Path | None, *, path: str) -> tuple[int, int]:
+    """``(W, H)`` of a COCO image entry, read from the image under ``images_root`` when
+    the entry lacks a size.
+
+    Raises:
+        DataFormatError: no size in the entry and no readable image.
+    """
     width, height = image.get("width"), image.get("height")
     if isinstance(width, int) and isinstance(height, int) and width > 0 and height > 0:
         return width, height
@@ -331,7 +340,7 @@ def iter_refcoco_dialogues(
         if ref["ann_id"] in by_image[ref["image_id"]]:
             ctx.skipped["duplicate refs of one annotation"] += 1
             continue
-        sentences = tuple(dict.fromkeys(s for s in map(_sentence_text, ref["sentences"]) if s))
+        sentences = tuple(dict.fromkeys(s for s in map(sentence_text, ref["sentences"]) if s))
         if not sentences:
             ctx.skipped["refs without a sentence"] += 1
             continue
@@ -360,7 +369,7 @@ def _build_dialogue(
     referred_by_ann = {r.ann_id: r for r in referred}
     boxes: dict[int, tuple[float, float, float, float]] = {}
     for ann in inst.by_image.get(image_id, []):
-        xyxy = _ann_xyxy(ann)
+        xyxy = annotation_xyxy(ann)
         if xyxy is not None:
             boxes[ann["id"]] = xyxy
         elif ann["id"] in referred_by_ann:
@@ -396,7 +405,7 @@ def _build_dialogue(
         relation_counts=ctx.relation_counts,
     )
     image = inst.images[image_id]
-    image_wh = _image_wh(image, ctx.images_root, path=ctx.instances_path)
+    image_wh = coco_image_wh(image, ctx.images_root, path=ctx.instances_path)
     turns = []
     for index, planned in enumerate(plan):
         ann = inst.annotations[planned.target]
@@ -510,9 +519,13 @@ __all__ = [
     "SPLITS",
     "CocoInstances",
     "annotation_rle",
+    "annotation_xyxy",
     "build_refcoco",
+    "coco_image_wh",
+    "dataset_name",
     "iter_refcoco_dialogues",
     "load_instances",
     "load_refs",
     "select_split",
+    "sentence_text",
 ]
