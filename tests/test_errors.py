@@ -8,6 +8,7 @@ from regionreasoner.errors import (
     BackendError,
     ConfigError,
     DataFormatError,
+    ImageError,
     MissingDependencyError,
     RegionReasonerError,
     SegmenterError,
@@ -22,6 +23,7 @@ from regionreasoner.errors import (
         (UserInputError, (RegionReasonerError,)),
         (ConfigError, (UserInputError, ValueError)),
         (DataFormatError, (UserInputError, ValueError)),
+        (ImageError, (DataFormatError, UserInputError, ValueError)),
         (UnknownComponentError, (UserInputError, KeyError)),
         (MissingDependencyError, (RegionReasonerError, ImportError)),
         (BackendError, (RegionReasonerError, RuntimeError)),
@@ -73,3 +75,22 @@ def test_unknown_component_message_is_not_quoted():
     err = UnknownComponentError("unknown backend 'x'. Available: a, b")
     assert str(err) == "unknown backend 'x'. Available: a, b"  # KeyError would add quotes
     assert str(UnknownComponentError()) == ""
+
+
+def test_image_error_keeps_its_facts():
+    err = ImageError(
+        "a.png is 9x9 (81 pixels), over the limit",
+        image_path="a.png",
+        problem="too_large",
+        max_pixels=80,
+        path="bench.jsonl",
+        record="dialogue 4",
+        field="image",
+    )
+    assert str(err) == "bench.jsonl: dialogue 4: image: a.png is 9x9 (81 pixels), over the limit"
+    assert (err.image_path, err.problem, err.max_pixels) == ("a.png", "too_large", 80)
+
+
+def test_image_error_problem_is_checked():
+    with pytest.raises(ValueError, match="unknown image problem"):
+        ImageError("x", image_path="a.png", problem="exploded")

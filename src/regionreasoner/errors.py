@@ -49,6 +49,46 @@ class DataFormatError(UserInputError, ValueError):
         return f"{': '.join(where)}: {self.message}" if where else self.message
 
 
+class ImageError(DataFormatError):
+    """An image that cannot be used: missing, not an image, damaged, over the pixel
+    limit, or in a pixel mode that cannot be turned into RGB.
+
+    The message always names the image file; ``path``/``record``/``field`` locate the
+    record that refers to it (the data file, ``"dialogue ID"``, ``"image"``) when known.
+
+    Args:
+        message: what is wrong, naming the image file (and the limit, when over it).
+        image_path: the image file.
+        problem: one of :data:`IMAGE_PROBLEMS`.
+        max_pixels: the pixel limit in force, when the problem is ``too_large``.
+        path, record, field: as for :class:`DataFormatError`.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        image_path: str,
+        problem: str,
+        max_pixels: int | None = None,
+        path: str | None = None,
+        record: str | None = None,
+        field: str | None = None,
+    ) -> None:
+        if problem not in IMAGE_PROBLEMS:
+            raise ValueError(f"unknown image problem {problem!r}; expected one of {IMAGE_PROBLEMS}")
+        self.image_path = image_path
+        self.problem = problem
+        self.max_pixels = max_pixels
+        super().__init__(message, path=path, record=record, field=field)
+
+
+IMAGE_PROBLEMS = ("missing", "not_an_image", "undecodable", "too_large", "unsupported_mode")
+"""What :class:`ImageError` reports: no file; a file no decoder recognises; a recognised
+but damaged (e.g. truncated) file; more pixels than the limit; a pixel mode with no RGB
+conversion."""
+
+
 class UnknownComponentError(UserInputError, KeyError):
     """A registry lookup for a name that is not registered."""
 

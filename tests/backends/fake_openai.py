@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+FILLER_CHUNK = 64 * 1024
+
 
 @dataclass
 class Reply:
@@ -26,6 +28,11 @@ class Reply:
     delay_s: float = 0.0
     message: dict[str, Any] | None = None
     finish_reason: str = "stop"
+    filler_bytes: int = 0
+    """Bytes of spaces appended to the JSON body (valid JSON whitespace), written in
+    chunks: an oversized answer."""
+    declare_length: bool = True
+    """Send ``Content-Length`` (False: the body ends when the connection closes)."""
 
 
 def chat_body(content: Any, message: dict[str, Any] | None = None, finish: str = "stop") -> dict:
@@ -46,12 +53,20 @@ class FakeOpenAIServer:
         self.headers: list[dict[str, str]] = []
         self.live = 0
         self.max_live = 0
+        self.bytes_written = 0  # body bytes the handlers managed to write
         self._lock = threading.Lock()
         server = self
 
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, *args: Any) -> None:
                 pass
+
+            def _write(self, data: bytes) -> int:
+                self.wfile.write(data)
+                self.wfile.flush()
+                with server._lock:
+                    server.bytes_written += len(data)
+                return len(data)
 
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
@@ -77,11 +92,18 @@ class FakeOpenAIServer:
                     for key, value in reply.headers.items():
                         self.send_header(key, value)
                     self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(payload)))
+                    if reply.declare_length:
+                        length = len(payload) + reply.filler_bytes
+                        self.send_header("Content-Length", str(length))
+                    else:
+                        self.close_connection = True
                     self.end_headers()
-                    self.wfile.write(payload)
+                    self._write(payload)
+                    left = reply.filler_bytes
+                    while left > 0:
+                        left -= self._write(b" " * min(FILLER_CHUNK, left))
                 except (BrokenPipeError, ConnectionResetError):
-                    pass  # the client gave up (timeout)
+                    pass  # the client gave up (timeout, or a body over its limit)
                 finally:
                     with server._lock:
                         server.live -= 1

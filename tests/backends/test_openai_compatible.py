@@ -188,6 +188,61 @@ def test_options_reach_the_backend_and_sampling_sends_a_seed() -> None:
     assert body["messages"][0]["content"][0]["image_url"]["url"].startswith("data:image/jpeg")
 
 
+LIMIT = 64 * 1024
+"""``max_response_bytes`` of the oversized-response tests."""
+
+
+@pytest.mark.parametrize(
+    ("declare_length", "words"),
+    [
+        (True, "(Content-Length) is over the limit of 65,536 bytes (max_response_bytes); not read"),
+        (False, "is over the limit of 65,536 bytes (max_response_bytes); stopped reading after"),
+    ],
+)
+def test_an_oversized_response_fails_the_turn_unread_and_unretried(
+    declare_length: bool, words: str
+) -> None:
+    filler = 64 * 1024 * 1024  # 64 MiB of valid JSON whitespace after the answer
+    reply = Reply(content="fine", filler_bytes=filler, declare_length=declare_length)
+    with FakeOpenAIServer(lambda n, body: reply) as server:
+        backend = _backend(server, max_response_bytes=LIMIT, max_retries=3)
+        (out,) = backend.generate([GenerationRequest(_image(), "q")])
+        backend.close()
+        time.sleep(0.2)  # let the handler notice the closed connection
+    assert out.failed and words in out.error
+    assert out.attempts == 1 and len(server.bodies) == 1  # fatal: not sent again
+    assert server.bytes_written < filler // 2  # the client stopped reading early
+
+
+def test_a_response_just_under_the_limit_is_read() -> None:
+    reply = Reply(content="fine", filler_bytes=LIMIT - 1024)
+    with FakeOpenAIServer(lambda n, body: reply) as server:
+        backend = _backend(server, max_response_bytes=LIMIT)
+        (out,) = backend.generate([GenerationRequest(_image(), "q")])
+        backend.close()
+    assert (out.text, out.error) == ("fine", None)
+
+
+def test_an_oversized_error_body_keeps_its_status_and_is_retried() -> None:
+    replies = [Reply(503, raw="busy" + " " * (2 * LIMIT)), Reply(content="fine")]
+    with FakeOpenAIServer(lambda n, body: replies[min(n, 1)]) as server:
+        backend = _backend(server, max_response_bytes=LIMIT)
+        (out,) = backend.generate([GenerationRequest(_image(), "q")])
+        backend.close()
+    assert (out.text, out.attempts) == ("fine", 2)
+
+
+def test_the_response_limit_is_an_option() -> None:
+    with pytest.raises(ConfigError, match="max response bytes"):
+        BackendOptions(max_response_bytes=0)
+    with FakeOpenAIServer(lambda n, body: Reply()) as server:
+        backend = load_backend(
+            f"openai:{server.base_url}#m", BackendOptions(max_response_bytes=12345)
+        )
+        backend.close()
+    assert backend.describe()["max_response_bytes"] == 12345
+
+
 @pytest.mark.parametrize("argument", ["http://localhost:8000/v1", "#model", "localhost:8000/v1#m"])
 def test_bad_openai_specs(argument: str) -> None:
     with pytest.raises(ConfigError, match="openai"):

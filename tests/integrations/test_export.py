@@ -253,7 +253,9 @@ def test_export_train_image_size_mismatch_is_reported(synth_bench, tmp_path):
             target.pop("mask")  # masks must match image_wh; drop them to reach the image check
     bench = tmp_path / "mismatch.jsonl"
     bench.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    with pytest.raises(DataFormatError, match="image_wh says 161x120"):
+    with pytest.raises(
+        DataFormatError, match=r"image_wh \[161, 120\] differs from the size \[160, 120\]"
+    ):
         export_train(
             bench, tmp_path / "out.jsonl", "easyr1", frame=FRAME, images_root=synth_bench.parent
         )

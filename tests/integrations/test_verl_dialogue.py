@@ -9,17 +9,19 @@ from __future__ import annotations
 import io
 import json
 import math
+import shutil
 import sys
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
+from hostile_images import write_bomb_png
 from regionreasoner.data.io import read_dialogues
 from regionreasoner.dialogue.prompts import get_prompt
 from regionreasoner.dialogue.protocols import get_protocol
 from regionreasoner.dialogue.rollout import GeneratedTurn
-from regionreasoner.errors import ConfigError, DataFormatError
+from regionreasoner.errors import ConfigError, DataFormatError, ImageError
 from regionreasoner.integrations import verl_dialogue
 from regionreasoner.integrations.verl_dialogue import (
     TURNS_FIELD,
@@ -139,3 +141,16 @@ def test_export_command_writes_one_row_per_dialogue(synth_bench: Path, tmp_path:
         table.column_names
     )
     assert verl_dialogue.main([str(tmp_path / "absent.jsonl"), str(out)]) == 2
+
+
+def test_an_oversized_image_is_a_located_error(synth_bench: Path, tmp_path: Path) -> None:
+    root = tmp_path / "bench"
+    shutil.copytree(synth_bench.parent, root)
+    bench = root / synth_bench.name
+    first = read_dialogues(bench)[0]
+    write_bomb_png(root / first.image, (12_000, 12_000))  # 144 MP: over the default limit
+    with pytest.raises(ImageError) as info:
+        verl_dialogue_rows(bench)
+    assert info.value.problem == "too_large"
+    assert str(info.value).startswith(f"{bench}: dialogue {first.dialogue_id}: image: ")
+    assert "144,000,000 pixels" in str(info.value)

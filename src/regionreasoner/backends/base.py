@@ -41,6 +41,11 @@ DEFAULT_RETRY_BACKOFF_S = 1.0
 MAX_RETRY_BACKOFF_S = 60.0
 """Upper bound of one retry delay (and of an honoured ``Retry-After``), in seconds."""
 
+DEFAULT_MAX_RESPONSE_BYTES = 8 * 1024 * 1024
+"""Largest response body the ``openai`` backend reads (8 MiB). A chat completion of the
+2048-token budget is a few tens of KB of JSON; a body past this is a misbehaving server
+or proxy, and reading it whole could exhaust memory."""
+
 META_DIALOGUE_ID = "dialogue_id"
 """Request metadata key: the dialogue id (``str``)."""
 
@@ -133,6 +138,8 @@ class BackendOptions:
         max_retries: ``openai``: retries after the first attempt.
         retry_backoff_s: ``openai``: first retry delay (doubles each retry).
         image_format: ``openai``: ``png`` (lossless) or ``jpeg`` for the data URL.
+        max_response_bytes: ``openai``: largest response body read; a longer one fails
+            the turn (not retried).
         temperature: 0 is greedy decoding (the default); > 0 samples.
         seed: seed for sampling (``hf``: torch seed; ``openai``: the ``seed`` field).
     """
@@ -146,6 +153,7 @@ class BackendOptions:
     max_retries: int = DEFAULT_MAX_RETRIES
     retry_backoff_s: float = DEFAULT_RETRY_BACKOFF_S
     image_format: str = "png"
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
     temperature: float = 0.0
     seed: int = 0
     extra: Mapping[str, Any] = field(default_factory=dict)
@@ -161,6 +169,8 @@ class BackendOptions:
             raise ConfigError(f"retry backoff must be >= 0 s, got {self.retry_backoff_s}")
         if self.temperature < 0:
             raise ConfigError(f"temperature must be >= 0, got {self.temperature}")
+        if self.max_response_bytes < 1:
+            raise ConfigError(f"max response bytes must be >= 1, got {self.max_response_bytes}")
         if self.image_format not in ("png", "jpeg"):
             raise ConfigError(f"image format must be 'png' or 'jpeg', got {self.image_format!r}")
 

@@ -11,6 +11,15 @@ request still failing after ``max_retries`` retries comes back as a failed gener
 the engine records the turn as failed and the run goes on. An answer that arrives is
 returned as it is, even when it cannot be parsed: it is never retried.
 
+The response body is streamed and read up to ``max_response_bytes``
+(:data:`~regionreasoner.backends.base.DEFAULT_MAX_RESPONSE_BYTES`, 8 MiB; counted after
+any ``Content-Encoding`` is undone, so a compressed bomb is stopped too). A body that
+declares a larger ``Content-Length``, or grows past the limit, is not read further and
+fails the turn with an error naming the limit. It is not retried: the same request to
+the same server would get the same answer, and a misbehaving server or proxy should not
+be sent it ``max_retries`` more times. Error responses (4xx/5xx) are read only as far as
+the excerpt quoted in the message.
+
 The completion is rebuilt from every message field real servers use (``content`` as a
 string or parts, ``reasoning_content``, ``reasoning``), in the model's order, by
 :func:`~regionreasoner.backends.chat_message.rebuild_completion`. When the server's
@@ -30,6 +39,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import logging
 import os
 import threading
@@ -41,6 +51,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from regionreasoner._imports import require
 from regionreasoner.backends.base import (
+    DEFAULT_MAX_RESPONSE_BYTES,
     MAX_RETRY_BACKOFF_S,
     BackendOptions,
     Generation,
@@ -76,6 +87,12 @@ JPEG_QUALITY = 95
 ERROR_BODY_CHARS = 200
 """Characters of an error response body quoted in the failure message."""
 
+ERROR_BODY_READ_BYTES = 4 * ERROR_BODY_CHARS
+"""Bytes read of an error response (enough for the quoted characters in UTF-8)."""
+
+IDENTITY_ENCODINGS = ("", "identity")
+"""``Content-Encoding`` values under which ``Content-Length`` is the decoded size."""
+
 
 class _Retryable(Exception):
     """An attempt failed in a way worth retrying."""
@@ -97,6 +114,28 @@ def _retry_after(value: str | None) -> float | None:
     except ValueError:  # an HTTP date: not worth parsing, use our own backoff
         return None
     return seconds if seconds >= 0 else None
+
+
+def _read_at_most(response: Any, limit: int) -> tuple[bytes, bool]:
+    """Up to ``limit`` decoded bytes of a streamed body, and whether that was all of it.
+
+    Reading stops at the first chunk that crosses the limit; the connection is then
+    closed by the caller's ``with`` block without reading the rest.
+    """
+    chunks: list[bytes] = []
+    size = 0
+    for chunk in response.iter_bytes():
+        if size + len(chunk) > limit:
+            chunks.append(chunk[: limit - size])
+            return b"".join(chunks), False
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks), True
+
+
+def _excerpt(content: bytes) -> str:
+    """The start of a body, as text, for a failure message."""
+    return content.decode("utf-8", errors="replace")[:ERROR_BODY_CHARS]
 
 
 def encode_data_url(image: Image, image_format: str = "png") -> str:
@@ -145,6 +184,7 @@ class OpenAICompatibleBackend:
         max_retries: retries after the first attempt.
         retry_backoff_s: delay before the first retry; doubles each retry.
         image_format: ``png`` or ``jpeg``.
+        max_response_bytes: largest response body read (see the module docstring).
         temperature: 0 for greedy decoding.
         seed: the request's ``seed`` field (reproducible sampling where supported).
     """
@@ -163,9 +203,12 @@ class OpenAICompatibleBackend:
         max_retries: int = 3,
         retry_backoff_s: float = 1.0,
         image_format: str = "png",
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         temperature: float = 0.0,
         seed: int | None = None,
     ) -> None:
+        if max_response_bytes < 1:
+            raise ConfigError(f"max_response_bytes must be >= 1, got {max_response_bytes}")
         httpx = require("httpx", extra="openai")
         self.base_url = base_url.rstrip("/")
         self.model = model
@@ -174,6 +217,7 @@ class OpenAICompatibleBackend:
         self.max_retries = max_retries
         self.retry_backoff_s = retry_backoff_s
         self.image_format = image_format
+        self.max_response_bytes = max_response_bytes
         self.temperature = temperature
         self.seed = seed
         key = api_key if api_key is not None else os.environ.get(API_KEY_ENV)
@@ -203,6 +247,7 @@ class OpenAICompatibleBackend:
             max_retries=options.max_retries,
             retry_backoff_s=options.retry_backoff_s,
             image_format=options.image_format,
+            max_response_bytes=options.max_response_bytes,
             temperature=options.temperature,
             seed=None if options.greedy else options.seed,
         )
@@ -227,6 +272,7 @@ class OpenAICompatibleBackend:
             "max_retries": self.max_retries,
             "retry_backoff_s": self.retry_backoff_s,
             "image_format": self.image_format,
+            "max_response_bytes": self.max_response_bytes,
             "temperature": self.temperature,
         }
 
@@ -294,29 +340,47 @@ class OpenAICompatibleBackend:
     def _attempt(self, body: dict[str, Any]) -> RebuiltCompletion:
         httpx = self._httpx
         try:
-            response = self._client.post(self.endpoint, json=body)
+            with self._client.stream("POST", self.endpoint, json=body) as response:
+                status = response.status_code
+                if status >= 400:
+                    excerpt = _excerpt(_read_at_most(response, ERROR_BODY_READ_BYTES)[0])
+                    if status >= RETRY_STATUS_MIN or status == TOO_MANY_REQUESTS:
+                        raise _Retryable(
+                            f"HTTP {status}: {excerpt}",
+                            _retry_after(response.headers.get("retry-after")),
+                        )
+                    raise _Fatal(f"HTTP {status}: {excerpt}")
+                content = self._read_body(response)
         except httpx.TimeoutException as e:
             raise _Retryable(f"timed out after {self.request_timeout_s:g} s ({e!r})") from e
         except httpx.TransportError as e:  # connection refused/reset, DNS, protocol errors
             raise _Retryable(f"connection error: {e!r}") from e
-        status = response.status_code
-        if status >= RETRY_STATUS_MIN or status == TOO_MANY_REQUESTS:
-            raise _Retryable(
-                f"HTTP {status}: {response.text[:ERROR_BODY_CHARS]}",
-                _retry_after(response.headers.get("retry-after")),
-            )
-        if status >= 400:
-            raise _Fatal(f"HTTP {status}: {response.text[:ERROR_BODY_CHARS]}")
         try:
-            choice = response.json()["choices"][0]
+            choice = json.loads(content)["choices"][0]
             message = choice["message"]
             if not isinstance(message, dict):
                 raise TypeError(f"message is a {type(message).__name__}")
         except (ValueError, KeyError, IndexError, TypeError) as e:
-            raise _Fatal(
-                f"unexpected response body ({e!r}): {response.text[:ERROR_BODY_CHARS]}"
-            ) from e
+            raise _Fatal(f"unexpected response body ({e!r}): {_excerpt(content)}") from e
         return rebuild_completion(message, choice.get("finish_reason"))
+
+    def _read_body(self, response: Any) -> bytes:
+        """The whole body of a success response, or ``_Fatal`` past the size limit."""
+        limit = self.max_response_bytes
+        declared = response.headers.get("content-length", "")
+        encoding = response.headers.get("content-encoding", "").strip().lower()
+        if encoding in IDENTITY_ENCODINGS and declared.isdigit() and int(declared) > limit:
+            raise _Fatal(
+                f"response body of {int(declared):,} bytes (Content-Length) is over the "
+                f"limit of {limit:,} bytes (max_response_bytes); not read"
+            )
+        content, complete = _read_at_most(response, limit)
+        if not complete:
+            raise _Fatal(
+                f"response body is over the limit of {limit:,} bytes (max_response_bytes); "
+                f"stopped reading after {len(content):,} bytes"
+            )
+        return content
 
     def _warn_lost(self, completion: RebuiltCompletion) -> None:
         cause = completion.text_lost

@@ -36,6 +36,7 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image
 
+from regionreasoner.data.images import DEFAULT_MAX_IMAGE_PIXELS, load_image, read_image_header
 from regionreasoner.data.schema import Dialogue, Turn
 from regionreasoner.dialogue.policy import (
     SOURCE_GROUND_TRUTH,
@@ -46,8 +47,8 @@ from regionreasoner.dialogue.policy import (
 )
 from regionreasoner.dialogue.prompts import PromptTemplate
 from regionreasoner.dialogue.protocols import EvalProtocol, TurnAnswer
-from regionreasoner.dialogue.runner import AskedTurn, ask_turn, image_size, record_prediction
-from regionreasoner.errors import BackendError, ConfigError, DataFormatError
+from regionreasoner.dialogue.runner import AskedTurn, ask_turn, record_prediction
+from regionreasoner.errors import BackendError, ConfigError
 from regionreasoner.evaluation.metrics import box_hit_any
 from regionreasoner.geometry.frames import Frame
 from regionreasoner.registry import Registry
@@ -234,29 +235,37 @@ def turn_messages(asked: AskedTurn) -> list[dict[str, Any]]:
 
 
 def open_model_image(
-    path: Path, dialogue: Dialogue, protocol: EvalProtocol
+    path: Path,
+    dialogue: Dialogue,
+    protocol: EvalProtocol,
+    *,
+    max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
+    data_path: str | None = None,
 ) -> tuple[Image.Image, Frame]:
     """The dialogue's image resized into the protocol's model frame, and that frame.
 
+    The image is read as stored (the record's boxes refer to the stored pixels), refused
+    over ``max_pixels`` before decoding, and decoded once, reduced when it is much
+    larger than the model frame (:func:`~regionreasoner.data.images.load_image`).
+
     Raises:
-        DataFormatError: a missing or unreadable image, or one whose size disagrees
-            with the record's ``image_wh``.
+        DataFormatError: a missing, unreadable or oversized image (an ``ImageError``), or
+            one whose size disagrees with the record's ``image_wh``; located at
+            ``data_path`` (when given) and the dialogue.
     """
-    image_wh = image_size(path)
-    if dialogue.image_wh is not None and tuple(dialogue.image_wh) != image_wh:
-        raise DataFormatError(
-            f"image_wh {list(dialogue.image_wh)} differs from the image size {list(image_wh)}",
-            path=str(path),
-            record=f"dialogue {dialogue.dialogue_id}",
-            field="image_wh",
-        )
-    frame = protocol.frame(image_wh)
-    try:
-        with Image.open(path) as image:
-            pixels = image.convert("RGB")
-    except OSError as e:
-        raise DataFormatError(f"cannot decode the image: {e}", path=str(path)) from e
-    return protocol.to_model_image(pixels, frame), frame
+    record = f"dialogue {dialogue.dialogue_id}"
+    header = read_image_header(
+        path,
+        max_pixels=max_pixels,
+        expected_wh=dialogue.image_wh,
+        data_path=data_path,
+        record=record,
+    )
+    frame = protocol.frame(header.stored_wh)
+    loaded = load_image(
+        path, max_pixels=max_pixels, min_wh=frame.model_wh, data_path=data_path, record=record
+    )
+    return protocol.to_model_image(loaded.pixels, frame), frame
 
 
 @dataclass(frozen=True)

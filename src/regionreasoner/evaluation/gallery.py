@@ -18,14 +18,18 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from regionreasoner.errors import ImageError
 from regionreasoner.evaluation.accumulators import TurnScore
 from regionreasoner.evaluation.canvas import dashed_rectangle
 from regionreasoner.evaluation.metrics import turn_iou
 from regionreasoner.geometry import decode_rle
+
+if TYPE_CHECKING:  # the loader imports PIL: loaded when a gallery is drawn
+    from regionreasoner.data.images import LoadedImage
 
 logger = logging.getLogger(__name__)
 
@@ -93,14 +97,18 @@ def _valid_box(box: Any) -> list[float] | None:
     return None
 
 
-def draw_turn(image: Any, turn: GalleryTurn) -> Any:
-    """A thumbnail of ``image`` (PIL, original size) with the turn's regions drawn."""
+def draw_turn(image: Any, turn: GalleryTurn, image_wh: tuple[int, int] | None = None) -> Any:
+    """A thumbnail of ``image`` (PIL) with the turn's regions drawn.
+
+    ``image_wh`` is the full-resolution size the boxes and masks refer to (default:
+    ``image.size``); ``image`` itself may be a reduced copy of that image.
+    """
     from PIL import Image, ImageDraw
 
-    width, height = image.size
+    width, height = image_wh if image_wh is not None else image.size
     scale = min(1.0, THUMBNAIL_MAX_SIDE / max(width, height))
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    thumb = image.resize(size, Image.Resampling.BILINEAR) if scale < 1.0 else image.copy()
+    thumb = image.resize(size, Image.Resampling.BILINEAR) if image.size != size else image.copy()
 
     mask_rle = turn.row.get("mask")
     if isinstance(mask_rle, Mapping) and list(mask_rle.get("size", [])) == [height, width]:
@@ -144,19 +152,26 @@ def jpeg_data_uri(image: Any) -> str:
     return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def load_image(path: Path | None) -> tuple[Any | None, str | None]:
-    """``(PIL image, None)`` or ``(None, reason)`` when the image cannot be read."""
+def load_image(
+    path: Path | None, *, max_pixels: int | None = None
+) -> tuple[LoadedImage | None, str | None]:
+    """``(image reduced for a thumbnail, None)`` or ``(None, reason)`` when the image
+    cannot be used (missing, damaged, over ``max_pixels``; default: the loader's
+    :data:`~regionreasoner.data.images.DEFAULT_MAX_IMAGE_PIXELS`): the card says why."""
     if path is None:
         return None, "image not available (no data file)"
-    from PIL import Image, UnidentifiedImageError
+    from regionreasoner.data import images
 
     try:
-        with Image.open(path) as img:
-            return img.convert("RGB"), None
-    except FileNotFoundError:
-        return None, f"image not found: {path.name}"
-    except (OSError, UnidentifiedImageError) as e:
-        return None, f"image unreadable: {path.name} ({e})"
+        loaded = images.load_image(
+            path,
+            max_pixels=images.DEFAULT_MAX_IMAGE_PIXELS if max_pixels is None else max_pixels,
+            min_wh=(THUMBNAIL_MAX_SIDE, THUMBNAIL_MAX_SIDE),
+            name=path.name,
+        )
+    except ImageError as e:
+        return None, e.message
+    return loaded, None
 
 
 def _truncate(text: str, limit: int = TEXT_LIMIT) -> str:
@@ -167,12 +182,15 @@ def _percent(value: float | None) -> str:
     return "n/a" if value is None else f"{100 * value:.1f}%"
 
 
-def render_turn_card(turn: GalleryTurn, image: Any | None, missing_reason: str | None) -> str:
+def render_turn_card(
+    turn: GalleryTurn, image: LoadedImage | None, missing_reason: str | None
+) -> str:
     """One ``<figure>`` of the gallery."""
     row, score = turn.row, turn.score
     esc = html.escape
     if image is not None:
-        visual = f'<img src="{jpeg_data_uri(draw_turn(image, turn))}" alt="turn image">'
+        thumb = draw_turn(image.pixels, turn, image.image_wh)
+        visual = f'<img src="{jpeg_data_uri(thumb)}" alt="turn image">'
     else:
         visual = f'<div class="noimg">{esc(missing_reason or "image not available")}</div>'
     verdict = "hit" if score.hit_any else "miss"
@@ -205,9 +223,15 @@ def render_turn_card(turn: GalleryTurn, image: Any | None, missing_reason: str |
     )
 
 
-def render_dialogue(dialogue_id: str, turns: Sequence[GalleryTurn], image_path: Path | None) -> str:
+def render_dialogue(
+    dialogue_id: str,
+    turns: Sequence[GalleryTurn],
+    image_path: Path | None,
+    *,
+    max_pixels: int | None = None,
+) -> str:
     """One dialogue's section of the gallery (image read once, drawn per turn)."""
-    image, reason = load_image(image_path)
+    image, reason = load_image(image_path, max_pixels=max_pixels)
     cards = "".join(render_turn_card(t, image, reason) for t in turns)
     return (
         f'<section class="dialogue"><h3>Dialogue {html.escape(dialogue_id)}</h3>'

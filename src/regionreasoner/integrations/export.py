@@ -51,6 +51,7 @@ import numpy as np
 import numpy.typing as npt
 
 from regionreasoner.data.builders import Progress, no_progress
+from regionreasoner.data.images import DEFAULT_MAX_IMAGE_PIXELS, load_image
 from regionreasoner.data.io import read_dialogues, resolve_image_path
 from regionreasoner.data.schema import Dialogue, Target
 from regionreasoner.dialogue.prompts import get_prompt
@@ -182,38 +183,29 @@ def _resize_into(
     dest_dir: Path,
     stem: str,
     frame_size: int,
-    expected_wh: tuple[int, int] | None,
     dialogue: Dialogue,
     bench: str,
+    max_pixels: int,
 ) -> tuple[str, tuple[int, int]]:
+    """Resize ``src`` into the square frame under ``dest_dir``; ``(file name, image_wh)``."""
     from PIL import Image
 
-    try:
-        with Image.open(src) as im:
-            image_wh = im.size
-            if expected_wh is not None and tuple(expected_wh) != image_wh:
-                raise DataFormatError(
-                    f"image {src} is {image_wh[0]}x{image_wh[1]} but image_wh says "
-                    f"{expected_wh[0]}x{expected_wh[1]}",
-                    path=bench,
-                    record=f"dialogue {dialogue.dialogue_id}",
-                    field="image_wh",
-                )
-            resized = im.convert("RGB").resize((frame_size, frame_size), Image.Resampling.BILINEAR)
-    except OSError as e:
-        raise DataFormatError(
-            f"cannot read image {src}: {e}",
-            path=bench,
-            record=f"dialogue {dialogue.dialogue_id}",
-            field="image",
-        ) from e
+    loaded = load_image(
+        src,
+        max_pixels=max_pixels,
+        min_wh=(frame_size, frame_size),
+        expected_wh=dialogue.image_wh,
+        data_path=bench,
+        record=f"dialogue {dialogue.dialogue_id}",
+    )
+    resized = loaded.pixels.resize((frame_size, frame_size), Image.Resampling.BILINEAR)
     if src.suffix.lower() == ".png":
         name = f"{stem}.png"
         resized.save(dest_dir / name, format="PNG")
     else:
         name = f"{stem}.jpg"
         resized.save(dest_dir / name, format="JPEG", quality=JPEG_QUALITY)
-    return name, image_wh
+    return name, loaded.image_wh
 
 
 def collect_samples(
@@ -222,16 +214,21 @@ def collect_samples(
     *,
     frame_size: int = OFFICIAL_MODEL_SIZE,
     images_root: str | os.PathLike[str] | None = None,
+    max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
     progress: Progress = no_progress,
 ) -> tuple[list[TrainSample], int]:
     """Resize every image once into ``images_dir`` and build the samples of every turn.
+
+    Images are read by :func:`~regionreasoner.data.images.load_image` as stored (EXIF
+    orientation not applied: the boxes refer to the stored pixels), refused over
+    ``max_pixels``, and decoded reduced when much larger than the frame.
 
     Returns:
         The samples and the number of images written.
 
     Raises:
-        DataFormatError: unreadable benchmark or image, or an image whose size
-            disagrees with the record's ``image_wh``.
+        DataFormatError: unreadable benchmark or image (an ``ImageError``, located), or
+            an image whose size disagrees with the record's ``image_wh``.
     """
     dialogues = read_dialogues(bench_path)
     images_dir.mkdir(parents=True, exist_ok=True)
@@ -240,21 +237,14 @@ def collect_samples(
     for dialogue in progress(dialogues, len(dialogues)):
         src = resolve_image_path(dialogue, bench_path, images_root).resolve()
         if src not in done:
-            if not src.is_file():
-                raise DataFormatError(
-                    f"image not found: {src}",
-                    path=str(bench_path),
-                    record=f"dialogue {dialogue.dialogue_id}",
-                    field="image",
-                )
             done[src] = _resize_into(
                 src,
                 images_dir,
                 f"{len(done):06d}",
                 frame_size,
-                dialogue.image_wh,
                 dialogue,
                 str(bench_path),
+                max_pixels,
             )
         image_file, image_wh = done[src]
         frame = Frame.square(image_wh, size=frame_size)
@@ -436,6 +426,7 @@ def export_train(
     *,
     frame: int = OFFICIAL_MODEL_SIZE,
     images_root: str | os.PathLike[str] | None = None,
+    max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
     progress: Progress = no_progress,
 ) -> ExportResult:
     """Export ``bench_path`` as an RL training set (one sample per turn).
@@ -448,6 +439,8 @@ def export_train(
         frame: side of the square model frame (840 as the released code).
         images_root: folder the records' ``image`` paths are relative to (default: the
             benchmark's folder).
+        max_pixels: largest image accepted (stored pixels; see
+            :data:`~regionreasoner.data.images.DEFAULT_MAX_IMAGE_PIXELS`).
         progress: wraps the loop over dialogues.
 
     Raises:
@@ -469,7 +462,12 @@ def export_train(
         tmp = Path(tempfile.mkdtemp(prefix=f".{images_dir.name}.", dir=out.parent))
         try:
             samples, n_images = collect_samples(
-                bench_path, tmp, frame_size=frame, images_root=images_root, progress=progress
+                bench_path,
+                tmp,
+                frame_size=frame,
+                images_root=images_root,
+                max_pixels=max_pixels,
+                progress=progress,
             )
             if images_dir.exists():
                 shutil.rmtree(images_dir)
@@ -481,7 +479,12 @@ def export_train(
     else:
         with tempfile.TemporaryDirectory(prefix="regionreasoner-export-") as tmp:
             samples, n_images = collect_samples(
-                bench_path, Path(tmp), frame_size=frame, images_root=images_root, progress=progress
+                bench_path,
+                Path(tmp),
+                frame_size=frame,
+                images_root=images_root,
+                max_pixels=max_pixels,
+                progress=progress,
             )
             spec.writer(samples, Path(tmp), out)
     logger.debug("exported %d samples (%d images) as %s to %s", len(samples), n_images, fmt, out)

@@ -106,7 +106,7 @@ def verl_dialogue_rows(
     rows = []
     for index, dialogue in enumerate(read_dialogues(bench_path)):
         path = resolve_image_path(dialogue, bench_path, images_root)
-        image, model_frame = open_model_image(path, dialogue, proto)
+        image, model_frame = open_model_image(path, dialogue, proto, data_path=str(bench_path))
         buffer = io.BytesIO()
         image.save(buffer, format="JPEG", quality=JPEG_QUALITY)
         first = dialogue.turns[0]

@@ -33,6 +33,7 @@ from typing import Any
 from PIL import Image
 
 from regionreasoner._imports import require
+from regionreasoner.data.images import load_image
 from regionreasoner.data.io import read_dialogues, resolve_image_path
 from regionreasoner.data.relations import RELATIONS
 from regionreasoner.data.schema import Dialogue, Turn
@@ -225,10 +226,9 @@ class ImageCache:
     def get(self, path: Path) -> Image.Image:
         """The image at ``path``, resized as in evaluation."""
         if path not in self._images:
-            with Image.open(path) as img:
-                frame = img.convert("RGB").resize(
-                    (OFFICIAL_MODEL_SIZE, OFFICIAL_MODEL_SIZE), Image.Resampling.BILINEAR
-                )
+            model_wh = (OFFICIAL_MODEL_SIZE, OFFICIAL_MODEL_SIZE)
+            pixels = load_image(path, min_wh=model_wh).pixels  # as stored, like eval
+            frame = pixels.resize(model_wh, Image.Resampling.BILINEAR)
             self._images[path] = frame.resize((self.side, self.side), Image.Resampling.BICUBIC)
         return self._images[path]
 

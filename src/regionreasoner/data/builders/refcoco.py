@@ -251,18 +251,11 @@ def coco_image_wh(image: dict[str, Any], images_root: Path | None, *, path: str)
     if isinstance(width, int) and isinstance(height, int) and width > 0 and height > 0:
         return width, height
     if images_root is not None:
-        from PIL import Image
+        from regionreasoner.data.images import read_image_header
 
+        # the stored size: COCO boxes refer to the stored pixels (EXIF not applied)
         file = images_root / str(image.get("file_name", ""))
-        try:
-            with Image.open(file) as im:
-                return im.size
-        except OSError as e:
-            raise DataFormatError(
-                f"cannot read image size from {file}: {e}",
-                path=path,
-                record=f"image {image.get('id')}",
-            ) from e
+        return read_image_header(file, data_path=path, record=f"image {image.get('id')}").stored_wh
     raise DataFormatError(
         "image has no width/height (pass --images-root to read them)",
         path=path,
