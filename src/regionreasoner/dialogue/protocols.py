@@ -59,6 +59,9 @@ CITATION_TOLERANCE_PX = 1.0
 most this many steps of the prompt's numbers (pixels for integer frames; ``0.001`` per
 step in ``rel1``, see :attr:`Reference.tolerance`)."""
 
+_TOLERANCE_SLACK = 1e-9
+"""Relative slack on the citation tolerance for decimal steps (``rel1``) in binary floats."""
+
 RESAMPLE = Image.Resampling.BILINEAR
 """Resampling of the resize into the model frame (the released code's choice)."""
 
@@ -122,9 +125,9 @@ def citation_flags(parsed: ParsedResponse, reference: Reference) -> tuple[bool |
     if reference.prompt_xyxy is None:
         return None, None
     ref = np.asarray(reference.prompt_xyxy, dtype=np.float64)
-    matches = [
-        bool(np.all(np.abs(np.asarray(c.xyxy) - ref) <= reference.tolerance)) for c in parsed.cited
-    ]
+    # decimal steps are not exact in binary (0.101 - 0.100 > 0.001): a relative slack
+    tolerance = reference.tolerance * (1.0 + _TOLERANCE_SLACK)
+    matches = [bool(np.all(np.abs(np.asarray(c.xyxy) - ref) <= tolerance)) for c in parsed.cited]
     cited = any(matches)
     hallucinated = any(
         not match and c.style != "bare" for c, match in zip(parsed.cited, matches, strict=True)
