@@ -155,16 +155,20 @@ class QwenVLDims:
     deepstack_indexes: tuple[int, ...] = (0,)
 
 
-def _special_token_ids(tokenizer: object) -> dict[str, int]:
-    return {name: tokenizer.convert_tokens_to_ids(name) for name in SPECIAL_TOKENS}  # type: ignore[attr-defined]
-
-
-def qwen_vl_config(tokenizer: object, dims: QwenVLDims) -> object:
-    """A ``Qwen2_5_VLConfig`` of size ``dims`` whose token ids come from ``tokenizer``
-    (patch 14, merge 2, window 112, full attention in the last vision block, tied
-    embeddings); shared by the tiny and the micro models."""
+def _vl_config(
+    config_class: str,
+    tokenizer: object,
+    dims: QwenVLDims,
+    *,
+    vision: dict[str, object],
+    text: dict[str, object] | None = None,
+    rope: dict[str, object] | None = None,
+) -> object:
+    """A transformers ``config_class`` of size ``dims`` whose token ids come from
+    ``tokenizer`` (tied embeddings); ``text``, ``rope`` and ``vision`` add the
+    architecture's own keys to the parts every Qwen-VL config shares."""
     transformers = require("transformers", extra="hf")
-    ids = _special_token_ids(tokenizer)
+    ids = {name: tokenizer.convert_tokens_to_ids(name) for name in SPECIAL_TOKENS}  # type: ignore[attr-defined]
     head_dim = dims.text_hidden // dims.text_heads
     if 2 * sum(dims.mrope_section) != head_dim:
         raise AssertionError("mrope_section must sum to head_dim / 2")
@@ -180,11 +184,13 @@ def qwen_vl_config(tokenizer: object, dims: QwenVLDims) -> object:
             "rope_type": "default",
             "rope_theta": 1e4,
             "mrope_section": list(dims.mrope_section),
+            **(rope or {}),
         },
         "bos_token_id": ids["<|endoftext|>"],
         "eos_token_id": ids["<|im_end|>"],
         "pad_token_id": ids["<|endoftext|>"],
         "tie_word_embeddings": True,
+        **(text or {}),
     }
     vision_config = {
         "depth": dims.vision_depth,
@@ -192,13 +198,10 @@ def qwen_vl_config(tokenizer: object, dims: QwenVLDims) -> object:
         "out_hidden_size": dims.text_hidden,
         "intermediate_size": dims.vision_intermediate,
         "num_heads": dims.vision_heads,
-        "patch_size": 14,
-        "spatial_merge_size": 2,
         "temporal_patch_size": 2,
-        "window_size": 112,
-        "fullatt_block_indexes": [dims.vision_depth - 1],
+        **vision,
     }
-    return transformers.Qwen2_5_VLConfig(
+    return getattr(transformers, config_class)(
         text_config=text_config,
         vision_config=vision_config,
         image_token_id=ids["<|image_pad|>"],
@@ -209,59 +212,40 @@ def qwen_vl_config(tokenizer: object, dims: QwenVLDims) -> object:
     )
 
 
+def qwen_vl_config(tokenizer: object, dims: QwenVLDims) -> object:
+    """A ``Qwen2_5_VLConfig`` of size ``dims`` whose token ids come from ``tokenizer``
+    (patch 14, merge 2, window 112, full attention in the last vision block, tied
+    embeddings); shared by the tiny and the micro models."""
+    vision = {
+        "patch_size": 14,
+        "spatial_merge_size": 2,
+        "window_size": 112,
+        "fullatt_block_indexes": [dims.vision_depth - 1],
+    }
+    return _vl_config("Qwen2_5_VLConfig", tokenizer, dims, vision=vision)
+
+
 def qwen3_vl_config(tokenizer: object, dims: QwenVLDims) -> object:
     """A ``Qwen3VLConfig`` of size ``dims`` whose token ids come from ``tokenizer``
     (patch 16, merge 2, interleaved M-RoPE, DeepStack from ``dims.deepstack_indexes``,
     tied embeddings): the tiny Qwen3-VL."""
-    transformers = require("transformers", extra="hf")
-    ids = _special_token_ids(tokenizer)
-    head_dim = dims.text_hidden // dims.text_heads
-    if 2 * sum(dims.mrope_section) != head_dim:
-        raise AssertionError("mrope_section must sum to head_dim / 2")
     if any(not 0 <= i < dims.vision_depth for i in dims.deepstack_indexes):
         raise AssertionError("deepstack_indexes must index existing vision blocks")
     if math.isqrt(dims.vision_position_embeddings) ** 2 != dims.vision_position_embeddings:
         raise AssertionError("vision_position_embeddings must be a square number")
-    text_config = {
-        "vocab_size": len(tokenizer),  # type: ignore[arg-type]
-        "hidden_size": dims.text_hidden,
-        "intermediate_size": dims.text_intermediate,
-        "num_hidden_layers": dims.text_layers,
-        "num_attention_heads": dims.text_heads,
-        "num_key_value_heads": dims.text_kv_heads,
-        "head_dim": head_dim,
-        "max_position_embeddings": dims.max_positions,
-        "rope_parameters": {
-            "rope_type": "default",
-            "rope_theta": 1e4,
-            "mrope_section": list(dims.mrope_section),
-            "mrope_interleaved": True,
-        },
-        "bos_token_id": ids["<|endoftext|>"],
-        "eos_token_id": ids["<|im_end|>"],
-        "pad_token_id": ids["<|endoftext|>"],
-        "tie_word_embeddings": True,
-    }
-    vision_config = {
-        "depth": dims.vision_depth,
-        "hidden_size": dims.vision_hidden,
-        "out_hidden_size": dims.text_hidden,
-        "intermediate_size": dims.vision_intermediate,
-        "num_heads": dims.vision_heads,
+    vision = {
         "patch_size": QWEN3_PATCH_SIZE,
         "spatial_merge_size": QWEN3_MERGE_SIZE,
-        "temporal_patch_size": 2,
         "num_position_embeddings": dims.vision_position_embeddings,
         "deepstack_visual_indexes": list(dims.deepstack_indexes),
     }
-    return transformers.Qwen3VLConfig(
-        text_config=text_config,
-        vision_config=vision_config,
-        image_token_id=ids["<|image_pad|>"],
-        video_token_id=ids["<|video_pad|>"],
-        vision_start_token_id=ids["<|vision_start|>"],
-        vision_end_token_id=ids["<|vision_end|>"],
-        tie_word_embeddings=True,
+    return _vl_config(
+        "Qwen3VLConfig",
+        tokenizer,
+        dims,
+        vision=vision,
+        text={"head_dim": dims.text_hidden // dims.text_heads},
+        rope={"mrope_interleaved": True},
     )
 
 

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Iterable
-from typing import Any
 
 from regionreasoner.cli.commands.base import Command
+from regionreasoner.cli.progress import tqdm_progress
 
 FORMATS = ("trl", "verl", "easyr1")
 """Names registered in ``regionreasoner.integrations.export.EXPORT_FORMATS``."""
@@ -83,22 +82,10 @@ examples:
         )
 
     def run(self, args: argparse.Namespace) -> int:
-        from tqdm import tqdm
-
         from regionreasoner.geometry.frames import OFFICIAL_MODEL_SIZE
         from regionreasoner.integrations.export import export_train
 
-        def progress(iterable: Iterable[Any], total: int) -> Iterable[Any]:
-            return tqdm(
-                iterable,
-                total=total,
-                desc="export-train",
-                unit="dialogue",
-                file=sys.stderr,
-                disable=None,
-                leave=False,
-            )
-
+        progress = tqdm_progress("export-train", "dialogue")
         frame = OFFICIAL_MODEL_SIZE if args.frame is None else args.frame
         result = export_train(
             args.bench,

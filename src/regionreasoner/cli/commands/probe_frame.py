@@ -5,13 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
 from regionreasoner.cli.argtypes import positive_int
 from regionreasoner.cli.backend_args import add_backend_arguments, backend_options
 from regionreasoner.cli.commands.base import Command
+from regionreasoner.cli.progress import tqdm_progress
 
 PROBE_MAX_NEW_TOKENS = 512
 """Generation budget per probe answer (one object, one turn)."""
@@ -87,8 +86,6 @@ class ProbeFrameCommand(Command):
         add_backend_arguments(parser)
 
     def run(self, args: argparse.Namespace) -> int:
-        from tqdm import tqdm
-
         from regionreasoner.backends import load_backend
         from regionreasoner.dialogue.probe import (
             DEFAULT_PROBE_IMAGES,
@@ -104,17 +101,6 @@ class ProbeFrameCommand(Command):
             FRAMES.get(name)  # an unknown name fails before the model loads
         backend = load_backend(args.model, backend_options(args, seed=args.seed))
 
-        def progress(iterable: Iterable[Any], total: int) -> Iterable[Any]:
-            return tqdm(
-                iterable,
-                total=total,
-                desc="probe-frame",
-                unit="batch",
-                file=sys.stderr,
-                disable=None,
-                leave=False,
-            )
-
         batch_size = args.batch_size or getattr(backend, "preferred_batch_size", None) or 8
         try:
             result = run_probe(
@@ -125,7 +111,7 @@ class ProbeFrameCommand(Command):
                 seed=args.seed,
                 batch_size=batch_size,
                 max_new_tokens=args.max_new_tokens,
-                progress=progress,
+                progress=tqdm_progress("probe-frame", "batch"),
             )
         finally:
             backend.close()
