@@ -66,7 +66,14 @@ def released_training_prompt(question: str) -> str:
 
 def test_registered_names():
     assert PROMPTS.names() == sorted(
-        ["regionreasoner", "regionreasoner-train", "visionreasoner", "qwen-grounding", "plain"]
+        [
+            "regionreasoner",
+            "regionreasoner-train",
+            "visionreasoner",
+            "qwen-grounding",
+            "qwen3-grounding",
+            "plain",
+        ]
     )
     for name in PROMPTS:
         prompt = get_prompt(name)

@@ -1,15 +1,19 @@
 """``hf:<path-or-id>``: batched generation with transformers.
 
 Loads any chat vision-language model of ``AutoModelForImageTextToText`` (Qwen2.5-VL,
-Qwen2-VL, ...) with its ``AutoProcessor``. A list of requests is generated as ONE batch
-with left padding (prompts of different lengths end at the same position), greedy by
-default. Each request is one user message holding the image and the text, preceded by
-the request's system message when it has one (otherwise the chat template's default).
+Qwen3-VL, Qwen2-VL, ...) with its ``AutoProcessor``. A list of requests is generated as
+ONE batch with left padding (prompts of different lengths end at the same position),
+greedy by default. Each request is one user message holding the image and the text,
+preceded by the request's system message when it has one (otherwise the chat template's
+default).
 
 The image of a request is already in the model frame; the processor may still resize it
 to its own pixel budget, which changes nothing for the coordinates as long as the model
-answers in the frame of the image it was given (Qwen2.5-VL answers in absolute pixels of
-its input; the protocols' 840x840 frame is a multiple of 28, so Qwen keeps it as is).
+answers in the frame of the image it was given: Qwen2.5-VL answers in absolute pixels of
+its input (the protocols' 840x840 frame is a multiple of 28, so it keeps it as is);
+Qwen3-VL answers on a relative 0-1000 grid, the same whatever size the processor
+resizes to (``--frame rel1000``). :meth:`TransformersBackend.describe` records the
+processor's resize rule (patch and merge sizes, pixel budget) in ``config.json``.
 
 When a batch runs out of accelerator memory it is split in halves and retried; a single
 request that still does not fit comes back as a failed generation.
@@ -37,6 +41,28 @@ def _torch_dtype(torch: Any, name: str) -> Any:
     if name not in DTYPES:
         raise ConfigError(f"unknown dtype {name!r}; expected one of {', '.join(DTYPES)}")
     return "auto" if name == "auto" else getattr(torch, name)
+
+
+def processor_resize_settings(processor: Any) -> dict[str, Any] | None:
+    """The resize rule of a Qwen-style image processor (``patch_size``, ``merge_size``,
+    ``min_pixels``, ``max_pixels``), or ``None`` for a processor without one.
+
+    These are the inputs of :func:`regionreasoner.geometry.frames.qwen_native_wh`
+    (``factor = patch_size * merge_size``); the values of the released families are
+    :data:`regionreasoner.geometry.frames.RESIZE_RULES`.
+    """
+    image_processor = getattr(processor, "image_processor", None)
+    patch_size = getattr(image_processor, "patch_size", None)
+    merge_size = getattr(image_processor, "merge_size", None)
+    if not isinstance(patch_size, int) or not isinstance(merge_size, int):
+        return None
+    size = dict(getattr(image_processor, "size", None) or {})
+    return {
+        "patch_size": patch_size,
+        "merge_size": merge_size,
+        "min_pixels": size.get("shortest_edge"),
+        "max_pixels": size.get("longest_edge"),
+    }
 
 
 class TransformersBackend:
@@ -122,6 +148,8 @@ class TransformersBackend:
         return {
             "model_path": self.model_path,
             "model_class": type(self.model).__name__,
+            "model_type": getattr(self.model.config, "model_type", None),
+            "image_resize": processor_resize_settings(self.processor),
             "dtype": str(self.model.dtype).removeprefix("torch."),
             "device": self.device,
             "device_map": self.device_map,

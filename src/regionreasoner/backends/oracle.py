@@ -1,15 +1,21 @@
 """``oracle``: answers every turn with its ground truth in perfect four-tag format.
 
 A test double for the whole pipeline (no model, no GPU): with ``box-fill`` segmentation
-it must score acc@0.5 = 1 in every round. Spec options (``oracle:delay=0.2,noise=3,seed=1``):
+it must score acc@0.5 = 1 in every round. Spec options
+(``oracle:delay=0.2,noise=3,seed=1,frame=rel1000``):
 
 - ``delay``: seconds slept for EVERY request it answers (per turn, whatever the batch
   size), to make runs slow enough to interrupt in tests.
-- ``noise``: jitter in model-frame pixels; every box coordinate and point coordinate
-  moves by an integer drawn uniformly from ``[-noise, noise]``.
+- ``noise``: jitter in steps of the answer frame (pixels for the integer frames, 0.001
+  for ``rel1``); every box coordinate and point coordinate moves by an integer number of
+  steps drawn uniformly from ``[-noise, noise]``.
 - ``seed``: seed of the jitter. Each turn draws from its own
   ``random.Random(f"{seed}:{dialogue_id}:{turn_index}")``, so the output does not depend
   on batching, sharding or resuming.
+- ``frame``: answer in this frame (a ``--frame`` name) whatever frame the evaluation
+  uses: a model with a known convention, for ``probe-frame`` and frame-mismatch tests.
+  Default: the evaluation's own frame (a perfect answer). A citation of the reference in
+  ``<think>`` always copies the prompt's numbers.
 """
 
 from __future__ import annotations
@@ -36,11 +42,11 @@ from regionreasoner.backends.base import (
 )
 from regionreasoner.data.schema import Target, Turn
 from regionreasoner.errors import ConfigError
-from regionreasoner.geometry.frames import Frame
+from regionreasoner.geometry.frames import FRAMES, Frame, FrameSpec
 from regionreasoner.geometry.rle import decode_rle
 from regionreasoner.parsing.references import format_reference
 
-ORACLE_OPTIONS = ("delay", "noise", "seed")
+ORACLE_OPTIONS = ("delay", "noise", "seed", "frame")
 
 
 def _point_inside(target: Target) -> tuple[float, float]:
@@ -64,28 +70,40 @@ def _jitter_box(box: list[int], rng: random.Random, noise: int) -> list[int]:
     return [x1, y1, max(x2, x1 + 1), max(y2, y1 + 1)]
 
 
+def _written(values: Sequence[float], decimals: int) -> list[int] | list[float]:
+    """JSON numbers as a model writes them: integers, or floats at ``decimals`` digits."""
+    if decimals == 0:
+        return [int(v) for v in values]
+    return [round(float(v), decimals) for v in values]
+
+
 class OracleBackend:
     """Emits the ground truth of each turn, in the model frame, as a perfect answer.
 
     Args:
         delay_s: seconds slept per answered request.
-        noise_px: integer jitter amplitude in model-frame pixels (0: exact).
+        noise_px: integer jitter amplitude in steps of the answer frame (0: exact).
         seed: seed of the jitter.
+        frame: the frame to answer in (a ``FRAMES`` name), or ``None`` for the frame of
+            each request (the evaluation's).
     """
 
     name: ClassVar[str] = "oracle"
     needs_image: ClassVar[bool] = False
 
-    def __init__(self, *, delay_s: float = 0.0, noise_px: int = 0, seed: int = 0) -> None:
+    def __init__(
+        self, *, delay_s: float = 0.0, noise_px: int = 0, seed: int = 0, frame: str | None = None
+    ) -> None:
         if delay_s < 0 or noise_px < 0:
             raise ConfigError("oracle: delay and noise must be >= 0")
         self.delay_s = delay_s
         self.noise_px = noise_px
         self.seed = seed
+        self.frame_spec: FrameSpec | None = None if frame is None else FRAMES.get(frame)
 
     @classmethod
     def from_spec(cls, argument: str, options: BackendOptions) -> OracleBackend:
-        """Build from the options after ``oracle:`` (``delay=S,noise=PX,seed=N``)."""
+        """Build from the options after ``oracle:`` (``delay=S,noise=PX,seed=N,frame=F``)."""
         what = "model spec oracle"
         parsed = parse_options(argument, allowed=ORACLE_OPTIONS, what=what)
         noise = option_int(parsed, "noise", 0, what=what)
@@ -95,11 +113,17 @@ class OracleBackend:
             delay_s=option_float(parsed, "delay", 0.0, what=what),
             noise_px=noise,
             seed=option_int(parsed, "seed", options.seed, what=what),
+            frame=parsed.get("frame"),
         )
 
     def describe(self) -> dict[str, Any]:
         """Settings for ``config.json``."""
-        return {"delay_s": self.delay_s, "noise_px": self.noise_px, "seed": self.seed}
+        return {
+            "delay_s": self.delay_s,
+            "noise_px": self.noise_px,
+            "seed": self.seed,
+            "frame": None if self.frame_spec is None else self.frame_spec.name,
+        }
 
     def close(self) -> None:
         """Nothing to release."""
@@ -107,20 +131,36 @@ class OracleBackend:
     def answer(
         self, turn: Turn, frame: Frame, reference_xyxy: Sequence[float] | None, *, dialogue_id: str
     ) -> str:
-        """The perfect response to ``turn`` (coordinates in ``frame``'s model frame)."""
+        """The perfect response to ``turn``.
+
+        Args:
+            frame: the frame of the request; the answer is written in it, or in the
+                oracle's own ``frame`` option over the same image.
+            reference_xyxy: the reference as written in the prompt (cited verbatim).
+        """
         rng = random.Random(f"{self.seed}:{dialogue_id}:{turn.turn_index}")
+        answer_frame = frame if self.frame_spec is None else self.frame_spec(frame.image_wh)
+        # Jitter in integer steps of the frame: scale to integers, move, scale back.
+        steps = 10**answer_frame.decimals
         items = []
         for target in turn.targets:
-            box = [int(v) for v in frame.to_model_xyxy([target.bbox])[0]]
-            point = [int(v) for v in frame.to_model_points([_point_inside(target)])[0]]
+            box_xyxy = answer_frame.to_model_xyxy([target.bbox])[0]
+            point_xy = answer_frame.to_model_points([_point_inside(target)])[0]
+            box = [round(float(v) * steps) for v in box_xyxy]
+            point = [round(float(v) * steps) for v in point_xy]
             if self.noise_px:
                 box = _jitter_box(box, rng, self.noise_px)
                 point = [v + rng.randint(-self.noise_px, self.noise_px) for v in point]
-            items.append({"bbox_2d": box, "point_2d": point})
+            items.append(
+                {
+                    "bbox_2d": _written([v / steps for v in box], answer_frame.decimals),
+                    "point_2d": _written([v / steps for v in point], answer_frame.decimals),
+                }
+            )
         count = len(items)
         scene = f"The image shows a scene with {count} target object(s) among other things."
         if reference_xyxy is not None:
-            cited = format_reference(reference_xyxy, style="bbox=")
+            cited = format_reference(reference_xyxy, style="bbox=", decimals=frame.decimals)
             relation = (turn.relation or "given").replace("_", " ")
             focus = "<focus>The reference region shows the object named earlier.</focus>\n"
             think = (

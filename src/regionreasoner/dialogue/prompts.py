@@ -7,6 +7,9 @@
 * ``visionreasoner``: ``<think>``/``<answer>`` only, for VisionReasoner-style models.
 * ``qwen-grounding``: Qwen2.5-VL's native grounding request (bare JSON boxes), as the
   released code prompts the Qwen baselines.
+* ``qwen3-grounding``: Qwen3-VL's own grounding request (bare JSON ``bbox_2d`` boxes);
+  Qwen3-VL answers it on its relative 0-1000 grid, so the preset names the ``rel1000``
+  frame (:attr:`PromptTemplate.frame`).
 * ``plain``: a minimal instruction asking for the JSON answer only.
 
 The exact wording of the two RegionReasoner prompts is part of the released models'
@@ -77,6 +80,13 @@ VISIONREASONER_TEMPLATE = (
 
 QWEN_GROUNDING_TEMPLATE = 'Locate "{question}", report the bboxes coordinates in JSON format.'
 
+QWEN3_GROUNDING_TEMPLATE = (
+    'Locate every object that matches the description "{question}" in the image. '
+    "Report bbox coordinates in JSON format."
+)
+"""Qwen3-VL's referring-expression request (the wording of its grounding evaluation; it
+does not name the coordinate scale: the model answers on its 0-1000 grid by default)."""
+
 PLAIN_TEMPLATE = (
     'Find "{question}". Reply with JSON only: a list of objects '
     '[{{"bbox_2d": [x1, y1, x2, y2], "point_2d": [x, y]}}] in pixel coordinates.'
@@ -95,6 +105,10 @@ class PromptTemplate:
         required_tags: tags whose absence counts as a format issue.
         answer_from_text: read the answer JSON from the whole text when no ``<answer>``.
         system: optional system message (``None``: the chat template's default).
+        frame: the frame (a ``--frame`` name) the answers to this prompt are written in
+            when the model follows its family's convention, or ``None`` when that is the
+            run's choice (the RegionReasoner prompts follow the frame of the references
+            written into them).
     """
 
     name: str
@@ -104,6 +118,7 @@ class PromptTemplate:
     required_tags: tuple[str, ...] = ("scene", "think", "answer")
     answer_from_text: bool = False
     system: str | None = None
+    frame: str | None = None
 
     def normalize_question(self, question: str) -> str:
         """Lower-case and strip the question as the released code does."""
@@ -147,6 +162,18 @@ PROMPTS.register(
         strip_chars="",
         required_tags=(),
         answer_from_text=True,
+    ),
+)
+PROMPTS.register(
+    "qwen3-grounding",
+    PromptTemplate(
+        "qwen3-grounding",
+        QWEN3_GROUNDING_TEMPLATE,
+        lowercase=False,
+        strip_chars="",
+        required_tags=(),
+        answer_from_text=True,
+        frame="rel1000",
     ),
 )
 PROMPTS.register(

@@ -6,9 +6,12 @@ falls back to the ground truth, and how the answer is parsed and mapped back to
 original-image pixels.
 
 ``paper`` (default)
-    The frame is configurable (``square840``: the released 840x840 square resize;
-    ``native``: Qwen2.5-VL's own processor size). The reference is converted into that
-    frame and written ``bbox=[x1,y1,x2,y2]``, as in training. A missing reference stays
+    The frame is configurable (a :data:`~regionreasoner.geometry.frames.FRAMES` name:
+    ``square840``, the released 840x840 square resize; ``native``, Qwen2.5-VL's own
+    processor size; ``image``, original pixels; ``rel1000``, Qwen3-VL's relative 0-1000
+    grid; ``rel1``, 0-1 floats). The reference is converted into that frame and written
+    ``bbox=[x1,y1,x2,y2]`` (integers, or the frame's decimals for ``rel1``), as in
+    training. A missing reference stays
     missing (``reference_source: "none"``, the question rendered with
     ``Turn.render_question(None)``) and the turn is asked and scored normally. Answers
     are read with the tolerant parser and mapped back without rounding.
@@ -28,7 +31,7 @@ original-image pixels.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -45,7 +48,7 @@ from regionreasoner.dialogue.policy import (
 )
 from regionreasoner.dialogue.prompts import PromptTemplate
 from regionreasoner.errors import ConfigError
-from regionreasoner.geometry.frames import Frame
+from regionreasoner.geometry.frames import DEFAULT_FRAME, FRAMES, Frame
 from regionreasoner.geometry.regions import Regions
 from regionreasoner.parsing import ParsedResponse, ParseIssue, parse_answer_official
 from regionreasoner.parsing.references import format_reference
@@ -53,16 +56,14 @@ from regionreasoner.registry import Registry
 
 CITATION_TOLERANCE_PX = 1.0
 """A box cited in ``<think>`` matches the reference when every coordinate differs by at
-most this many pixels (in the frame of the prompt text)."""
+most this many steps of the prompt's numbers (pixels for integer frames; ``0.001`` per
+step in ``rel1``, see :attr:`Reference.tolerance`)."""
+
+_TOLERANCE_SLACK = 1e-9
+"""Relative slack on the citation tolerance for decimal steps (``rel1``) in binary floats."""
 
 RESAMPLE = Image.Resampling.BILINEAR
 """Resampling of the resize into the model frame (the released code's choice)."""
-
-FRAMES: Registry[Callable[[tuple[int, int]], Frame]] = Registry("frame")
-FRAMES.register("square840", Frame.square)
-FRAMES.register("native", Frame.qwen_native)
-
-DEFAULT_FRAME = "square840"
 
 XYXY = tuple[float, float, float, float]
 
@@ -77,6 +78,8 @@ class Reference:
         text: the substituted text, or ``None`` (nothing substituted).
         source: ``predicted``, ``ground_truth``, ``fallback_gt`` or ``none``.
         missing: the turn cites an earlier region but nothing could be substituted.
+        tolerance: how far (per coordinate, in the numbers of the prompt text) a box
+            cited in ``<think>`` may be from ``prompt_xyxy`` and still cite it.
     """
 
     image_xyxy: XYXY | None
@@ -84,6 +87,7 @@ class Reference:
     text: str | None
     source: str
     missing: bool = False
+    tolerance: float = CITATION_TOLERANCE_PX
 
 
 NO_REFERENCE = Reference(None, None, None, SOURCE_NONE)
@@ -114,17 +118,16 @@ def citation_flags(parsed: ParsedResponse, reference: Reference) -> tuple[bool |
     """``(cited_reference, hallucinated_citation)`` of a response.
 
     The reference counts as cited when any box cited in ``<think>`` (any style) equals
-    the reference as written in the prompt within :data:`CITATION_TOLERANCE_PX`. A
+    the reference as written in the prompt within ``reference.tolerance``. A
     citation is hallucinated when ``<think>`` cites a ``bbox``-prefixed box that is not
     the reference. Both are ``None`` when nothing was substituted.
     """
     if reference.prompt_xyxy is None:
         return None, None
     ref = np.asarray(reference.prompt_xyxy, dtype=np.float64)
-    matches = [
-        bool(np.all(np.abs(np.asarray(c.xyxy) - ref) <= CITATION_TOLERANCE_PX))
-        for c in parsed.cited
-    ]
+    # decimal steps are not exact in binary (0.101 - 0.100 > 0.001): a relative slack
+    tolerance = reference.tolerance * (1.0 + _TOLERANCE_SLACK)
+    matches = [bool(np.all(np.abs(np.asarray(c.xyxy) - ref) <= tolerance)) for c in parsed.cited]
     cited = any(matches)
     hallucinated = any(
         not match and c.style != "bare" for c, match in zip(parsed.cited, matches, strict=True)
@@ -148,11 +151,11 @@ class EvalProtocol(ABC):
 
     def __init__(self, frame_name: str = DEFAULT_FRAME) -> None:
         self.frame_name = frame_name
-        self._frame_factory = FRAMES.get(frame_name)
+        self.frame_spec = FRAMES.get(frame_name)
 
     def frame(self, image_wh: tuple[int, int]) -> Frame:
         """The model frame of an image of size ``image_wh``."""
-        return self._frame_factory(image_wh)
+        return self.frame_spec(image_wh)
 
     def to_model_image(self, image: Image.Image, frame: Frame) -> Image.Image:
         """``image`` resized into ``frame`` (unchanged when the sizes agree)."""
@@ -183,7 +186,13 @@ class EvalProtocol(ABC):
         if image_xyxy is None:
             return Reference(None, None, None, SOURCE_NONE, missing=True)
         prompt_xyxy, text = self.write_reference(image_xyxy, frame)
-        return Reference(image_xyxy, prompt_xyxy, text, source)
+        return Reference(
+            image_xyxy, prompt_xyxy, text, source, tolerance=self.citation_tolerance(frame)
+        )
+
+    def citation_tolerance(self, frame: Frame) -> float:
+        """Citation tolerance of the references this protocol writes in ``frame``."""
+        return CITATION_TOLERANCE_PX * frame.unit
 
     @abstractmethod
     def write_reference(self, image_xyxy: XYXY, frame: Frame) -> tuple[XYXY, str]:
@@ -198,6 +207,7 @@ class EvalProtocol(ABC):
         return {
             "name": self.name,
             "frame": self.frame_name,
+            "frame_spec": self.frame_spec.describe(),
             "gt_fallback": self.gt_fallback,
             "parser": self.parser,
             "resample": RESAMPLE.name,
@@ -212,9 +222,11 @@ class PaperProtocol(EvalProtocol):
     parser: ClassVar[str] = "tolerant"
 
     def write_reference(self, image_xyxy: XYXY, frame: Frame) -> tuple[XYXY, str]:
-        """The box converted into the model frame (integers), written ``bbox=[...]``."""
+        """The box converted into the model frame (integers, or the frame's decimals),
+        written ``bbox=[...]``."""
         model = tuple(float(v) for v in frame.to_model_xyxy([image_xyxy])[0])
-        return model, format_reference(model, style="bbox=")  # type: ignore[return-value]
+        text = format_reference(model, style="bbox=", decimals=frame.decimals)
+        return model, text  # type: ignore[return-value]
 
     def read_answer(self, text: str, prompt: PromptTemplate, frame: Frame) -> TurnAnswer:
         """Tolerant parse; regions mapped back without rounding."""
@@ -253,6 +265,10 @@ class OfficialProtocol(EvalProtocol):
     def write_reference(self, image_xyxy: XYXY, frame: Frame) -> tuple[XYXY, str]:
         """The box in original pixels, written as Python's ``str(list)``."""
         return image_xyxy, format_reference(image_xyxy, style="official")
+
+    def citation_tolerance(self, frame: Frame) -> float:
+        """References are written in original-image pixels."""
+        return CITATION_TOLERANCE_PX
 
     def read_answer(self, text: str, prompt: PromptTemplate, frame: Frame) -> TurnAnswer:
         """The released strict extraction, scaled by ``int(v * W / 840 + 0.5)``."""

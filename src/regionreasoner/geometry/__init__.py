@@ -27,8 +27,14 @@ from regionreasoner.geometry.boxes import (
     xyxy_to_xywh,
 )
 from regionreasoner.geometry.frames import (
+    DEFAULT_FRAME,
+    FRAMES,
     OFFICIAL_MODEL_SIZE,
+    RESIZE_RULES,
     Frame,
+    FrameSpec,
+    ResizeRule,
+    get_frame,
     qwen_native_wh,
     round_half_up,
 )
@@ -79,11 +85,16 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "DEFAULT_FRAME",
+    "FRAMES",
     "IOU_HIT",
     "OFFICIAL_MODEL_SIZE",
+    "RESIZE_RULES",
     "Frame",
+    "FrameSpec",
     "Matching",
     "Regions",
+    "ResizeRule",
     "box_area",
     "box_iou",
     "box_iou_batch",
@@ -92,6 +103,7 @@ __all__ = [
     "clip_xyxy",
     "decode_rle",
     "encode_rle",
+    "get_frame",
     "hungarian_match",
     "is_valid_xyxy",
     "mask_intersection_union",

@@ -7,6 +7,13 @@ in the model frame (integers). The model frame is the released code's square res
 :meth:`Frame.square(image_wh, size=frame) <regionreasoner.geometry.frames.Frame.square>`
 (840 x 840 by default), and every image is resized ONCE (bilinear) into that frame.
 
+``frame`` may also name a registered frame (``--frame rel1000``; ``--format trl`` only):
+each image is then stored as that frame shows it (the original image for ``image``,
+``rel1000`` and ``rel1``), references and solutions are written in its coordinates
+(``rel1``: three decimals) and the dataset gains the columns ``frame`` and ``image_wh``,
+from which the TRL rewards convert every row into their 840x840 reward frame
+(:mod:`regionreasoner.integrations.trl_rewards`). ``square840`` is the default square.
+
 Per sample:
 
 * ``problem``: the raw question with the reference rendered
@@ -51,14 +58,15 @@ import numpy as np
 import numpy.typing as npt
 
 from regionreasoner.data.builders import Progress, no_progress
-from regionreasoner.data.images import DEFAULT_MAX_IMAGE_PIXELS, load_image
+from regionreasoner.data.images import DEFAULT_MAX_IMAGE_PIXELS, load_image, read_image_header
 from regionreasoner.data.io import read_dialogues, resolve_image_path
 from regionreasoner.data.schema import Dialogue, Target
 from regionreasoner.dialogue.prompts import get_prompt
 from regionreasoner.errors import DataFormatError, UserInputError
 from regionreasoner.fileio import atomic_write, dump_json_line
-from regionreasoner.geometry.frames import OFFICIAL_MODEL_SIZE, Frame
+from regionreasoner.geometry.frames import DEFAULT_FRAME, FRAMES, OFFICIAL_MODEL_SIZE, Frame
 from regionreasoner.geometry.rle import decode_rle
+from regionreasoner.integrations.trl_rewards import FRAME_COLUMN, IMAGE_WH_COLUMN
 from regionreasoner.parsing.references import format_reference
 from regionreasoner.registry import Registry
 from regionreasoner.rewards.ground_truth import pack_solution
@@ -96,6 +104,9 @@ class TrainSample:
         prompt_text: the training prompt text for ``problem``.
         image_file: the resized image, relative to the export's image folder.
         captions_json: JSON of the turn's captions (``{}`` when none).
+        frame: the registered frame the sample is written in, or ``None`` for the
+            square frame of ``frame_size`` (the default export).
+        image_wh: the original image size (with ``frame``).
     """
 
     dialogue_id: str
@@ -105,6 +116,8 @@ class TrainSample:
     prompt_text: str
     image_file: str
     captions_json: str
+    frame: str | None = None
+    image_wh: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,8 +152,15 @@ def mask_anchor_point(mask: npt.NDArray[np.bool_]) -> tuple[float, float] | None
     return float(cols[best]) + 0.5, float(rows[best]) + 0.5
 
 
-def target_solution_item(target: Target, frame: Frame) -> dict[str, list[int]]:
-    """``{"bbox_2d", "point_2d"}`` of one target in the model frame (integers).
+def _written(values: Sequence[float], decimals: int) -> list[int] | list[float]:
+    if decimals == 0:
+        return [int(v) for v in values]
+    return [round(float(v), decimals) for v in values]
+
+
+def target_solution_item(target: Target, frame: Frame) -> dict[str, list[Any]]:
+    """``{"bbox_2d", "point_2d"}`` of one target in the model frame (integers, or the
+    frame's decimals).
 
     The point is clipped into the box so that ``point_2d`` always lies inside
     ``bbox_2d`` after rounding.
@@ -154,17 +174,28 @@ def target_solution_item(target: Target, frame: Frame) -> dict[str, list[int]]:
     box = frame.to_model_xyxy([target.bbox])[0]
     px, py = frame.to_model_points([point])[0]
     px, py = min(max(px, box[0]), box[2]), min(max(py, box[1]), box[3])
-    return {"bbox_2d": [int(v) for v in box], "point_2d": [int(px), int(py)]}
+    return {
+        "bbox_2d": _written(box, frame.decimals),
+        "point_2d": _written((px, py), frame.decimals),
+    }
 
 
-def turn_samples(dialogue: Dialogue, frame: Frame, image_file: str) -> Iterator[TrainSample]:
-    """The training samples of every turn of ``dialogue`` (GT references)."""
+def turn_samples(
+    dialogue: Dialogue, frame: Frame, image_file: str, *, frame_name: str | None = None
+) -> Iterator[TrainSample]:
+    """The training samples of every turn of ``dialogue`` (GT references).
+
+    Args:
+        frame_name: the registered name of ``frame``, recorded in each sample (``None``
+            for the default square export).
+    """
     prompt = get_prompt(TRAIN_PROMPT)
+    image_wh = None if frame_name is None else tuple(frame.image_wh)
     for turn in dialogue.turns:
         reference = None
         if turn.refers_to is not None:
             ref_box = dialogue.turns[turn.refers_to].targets[0].bbox
-            reference = format_reference(frame.to_model_xyxy([ref_box])[0])
+            reference = format_reference(frame.to_model_xyxy([ref_box])[0], decimals=frame.decimals)
         problem = turn.render_question(reference)
         solution = [target_solution_item(t, frame) for t in turn.targets]
         yield TrainSample(
@@ -175,6 +206,8 @@ def turn_samples(dialogue: Dialogue, frame: Frame, image_file: str) -> Iterator[
             prompt_text=prompt.render_user(problem),
             image_file=image_file,
             captions_json=json.dumps(turn.captions or {}, ensure_ascii=False, sort_keys=True),
+            frame=frame_name,
+            image_wh=image_wh,  # type: ignore[arg-type]
         )
 
 
@@ -182,23 +215,22 @@ def _resize_into(
     src: Path,
     dest_dir: Path,
     stem: str,
-    frame_size: int,
+    shown_wh: Callable[[tuple[int, int]], tuple[int, int]],
     dialogue: Dialogue,
     bench: str,
     max_pixels: int,
 ) -> tuple[str, tuple[int, int]]:
-    """Resize ``src`` into the square frame under ``dest_dir``; ``(file name, image_wh)``."""
+    """Resize ``src`` into the frame the model is shown, under ``dest_dir``; returns
+    ``(file name, image_wh)``."""
     from PIL import Image
 
-    loaded = load_image(
-        src,
-        max_pixels=max_pixels,
-        min_wh=(frame_size, frame_size),
-        expected_wh=dialogue.image_wh,
-        data_path=bench,
-        record=f"dialogue {dialogue.dialogue_id}",
-    )
-    resized = loaded.pixels.resize((frame_size, frame_size), Image.Resampling.BILINEAR)
+    where = {"data_path": bench, "record": f"dialogue {dialogue.dialogue_id}"}
+    header = read_image_header(src, max_pixels=max_pixels, expected_wh=dialogue.image_wh, **where)
+    model_wh = shown_wh(header.image_wh())
+    loaded = load_image(src, max_pixels=max_pixels, min_wh=model_wh, **where)
+    resized = loaded.pixels
+    if resized.size != tuple(model_wh):
+        resized = resized.resize(model_wh, Image.Resampling.BILINEAR)
     if src.suffix.lower() == ".png":
         name = f"{stem}.png"
         resized.save(dest_dir / name, format="PNG")
@@ -216,8 +248,13 @@ def collect_samples(
     images_root: str | os.PathLike[str] | None = None,
     max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
     progress: Progress = no_progress,
+    frame_name: str | None = None,
 ) -> tuple[list[TrainSample], int]:
     """Resize every image once into ``images_dir`` and build the samples of every turn.
+
+    Args:
+        frame_size: side of the square frame (when ``frame_name`` is ``None``).
+        frame_name: a registered frame to write the samples in instead.
 
     Images are read by :func:`~regionreasoner.data.images.load_image` as stored (EXIF
     orientation not applied: the boxes refer to the stored pixels), refused over
@@ -230,6 +267,14 @@ def collect_samples(
         DataFormatError: unreadable benchmark or image (an ``ImageError``, located), or
             an image whose size disagrees with the record's ``image_wh``.
     """
+    spec = None if frame_name is None else FRAMES.get(frame_name)
+
+    def frame_of(image_wh: tuple[int, int]) -> Frame:
+        return Frame.square(image_wh, size=frame_size) if spec is None else spec(image_wh)
+
+    def shown_wh(image_wh: tuple[int, int]) -> tuple[int, int]:
+        return frame_of(image_wh).model_wh
+
     dialogues = read_dialogues(bench_path)
     images_dir.mkdir(parents=True, exist_ok=True)
     done: dict[Path, tuple[str, tuple[int, int]]] = {}
@@ -241,14 +286,15 @@ def collect_samples(
                 src,
                 images_dir,
                 f"{len(done):06d}",
-                frame_size,
+                shown_wh,
                 dialogue,
                 str(bench_path),
                 max_pixels,
             )
         image_file, image_wh = done[src]
-        frame = Frame.square(image_wh, size=frame_size)
-        samples.extend(turn_samples(dialogue, frame, image_file))
+        samples.extend(
+            turn_samples(dialogue, frame_of(image_wh), image_file, frame_name=frame_name)
+        )
     return samples, len(done)
 
 
@@ -278,17 +324,21 @@ def write_trl(samples: Sequence[TrainSample], images_dir: Path, out: Path) -> No
     datasets = require("datasets", extra="trl")
     list_type = getattr(datasets, "List", None)
     message = {"role": datasets.Value("string"), "content": datasets.Value("string")}
-    features = datasets.Features(
-        {
-            "prompt": list_type(message) if list_type is not None else [message],
-            "image": datasets.Image(),
-            "problem": datasets.Value("string"),
-            "solution": datasets.Value("string"),
-            "dialogue_id": datasets.Value("string"),
-            "turn_index": datasets.Value("int32"),
-            "captions_json": datasets.Value("string"),
-        }
-    )
+    columns = {
+        "prompt": list_type(message) if list_type is not None else [message],
+        "image": datasets.Image(),
+        "problem": datasets.Value("string"),
+        "solution": datasets.Value("string"),
+        "dialogue_id": datasets.Value("string"),
+        "turn_index": datasets.Value("int32"),
+        "captions_json": datasets.Value("string"),
+    }
+    framed = any(s.frame is not None for s in samples)
+    if framed:  # the reward converts these rows into its frame (trl_rewards)
+        int_list = datasets.Value("int32")
+        columns[FRAME_COLUMN] = datasets.Value("string")
+        columns[IMAGE_WH_COLUMN] = list_type(int_list) if list_type is not None else [int_list]
+    features = datasets.Features(columns)
     rows = {
         "prompt": [[{"role": "user", "content": s.prompt_text}] for s in samples],
         "image": [str(images_dir / s.image_file) for s in samples],
@@ -298,6 +348,9 @@ def write_trl(samples: Sequence[TrainSample], images_dir: Path, out: Path) -> No
         "turn_index": [s.turn_index for s in samples],
         "captions_json": [s.captions_json for s in samples],
     }
+    if framed:
+        rows[FRAME_COLUMN] = [s.frame for s in samples]
+        rows[IMAGE_WH_COLUMN] = [list(s.image_wh or ()) for s in samples]
     dataset = datasets.Dataset.from_dict(rows, features=features)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
@@ -424,7 +477,7 @@ def export_train(
     out_path: str | os.PathLike[str],
     fmt: str,
     *,
-    frame: int = OFFICIAL_MODEL_SIZE,
+    frame: int | str = OFFICIAL_MODEL_SIZE,
     images_root: str | os.PathLike[str] | None = None,
     max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
     progress: Progress = no_progress,
@@ -436,7 +489,9 @@ def export_train(
         out_path: the dataset folder (``trl``), parquet file (``verl``) or
             ``.jsonl``/``.json`` file (``easyr1``).
         fmt: ``trl``, ``verl`` or ``easyr1``.
-        frame: side of the square model frame (840 as the released code).
+        frame: side of the square model frame (840 as the released code), or a
+            registered frame name (``square840`` is the default square; the others need
+            ``fmt="trl"``).
         images_root: folder the records' ``image`` paths are relative to (default: the
             benchmark's folder).
         max_pixels: largest image accepted (stored pixels; see
@@ -451,6 +506,18 @@ def export_train(
     spec = EXPORT_FORMATS.get(fmt)
     if not Path(bench_path).is_file():
         raise DataFormatError("benchmark file not found", path=str(bench_path))
+    frame_name: str | None = None
+    if isinstance(frame, str):
+        FRAMES.get(frame)  # unknown names fail here, listing the known ones
+        if frame == DEFAULT_FRAME:
+            frame = OFFICIAL_MODEL_SIZE
+        elif fmt != "trl":
+            raise UserInputError(
+                f"--frame {frame}: exports in a frame other than the square one are "
+                "supported for --format trl (its rewards convert the rows back)"
+            )
+        else:
+            frame_name, frame = frame, OFFICIAL_MODEL_SIZE
     if frame < MIN_FRAME:
         raise UserInputError(f"--frame must be at least {MIN_FRAME}, got {frame}")
     out = Path(out_path)
@@ -485,6 +552,7 @@ def export_train(
                 images_root=images_root,
                 max_pixels=max_pixels,
                 progress=progress,
+                frame_name=frame_name,
             )
             spec.writer(samples, Path(tmp), out)
     logger.debug("exported %d samples (%d images) as %s to %s", len(samples), n_images, fmt, out)

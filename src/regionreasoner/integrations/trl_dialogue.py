@@ -75,11 +75,14 @@ from regionreasoner.integrations.export import target_solution_item
 from regionreasoner.integrations.synth_spec import SYNTH_SCHEME, build_synth_bench
 from regionreasoner.integrations.train_config import TrainConfig
 from regionreasoner.integrations.trl_rewards import (
+    FRAME_COLUMN,
+    IMAGE_WH_COLUMN,
     PROBLEM_COLUMN,
     RAW_COMPLETION_COLUMN,
     SOLUTION_COLUMN,
     RegionReasonerReward,
     make_trl_reward_setup,
+    row_frames,
     score_text,
 )
 from regionreasoner.rewards import (
@@ -304,6 +307,7 @@ class DialogueReturnReward:
                     field=name,
                 )
             columns[name] = column
+        frames = row_frames(kwargs, n)
         totals = [
             score_text(
                 columns[RAW_COMPLETION_COLUMN][i],
@@ -313,6 +317,7 @@ class DialogueReturnReward:
                 alpha=self.alpha,
                 beta=self.beta,
                 normalisation=self.normalisation,
+                frame=frames[i],
             ).total
             for i in range(n)
         ]
@@ -536,6 +541,8 @@ class DialogueGRPOTrainer(trl.GRPOTrainer):  # type: ignore[misc,name-defined]
                             TURN_INDEX_COLUMN: step.turn.turn_index,
                             TRAJECTORY_COLUMN: start + g,
                             REFERENCE_SOURCE_COLUMN: step.asked.reference.source,
+                            FRAME_COLUMN: self.dialogue.protocol.frame_name,
+                            IMAGE_WH_COLUMN: list(trajectory.frame.image_wh),
                         }
                     )
                     stash.append(step.payload)
@@ -571,6 +578,7 @@ class DialogueGRPOTrainer(trl.GRPOTrainer):  # type: ignore[misc,name-defined]
                     alpha=self.dialogue.alpha,
                     beta=self.dialogue.beta,
                     normalisation=self.dialogue.normalisation,
+                    frame=trajectory.frame,
                 )
                 r = step.round
                 for key in REWARD_KEYS:

@@ -21,16 +21,28 @@ Each completion is scored once for all callables (a module-level LRU cache keyed
 completion, problem, solution, profile, weights and Eq. 7 normalisation). The callables
 are plain classes holding only their settings, so they pickle (closures would not;
 TRL's async rollout workers pickle reward functions).
+
+Frames: the rewards' pixel thresholds (box L1 10 px, point 30 px) are pixels of the
+released 840x840 frame (:data:`REWARD_FRAME`). A row whose optional ``frame`` column names
+another frame (with its ``image_wh``) is converted into the reward frame before it is
+scored: completion, problem and solution go through
+:func:`~regionreasoner.parsing.coordinates.convert_text_coordinates`, the
+:class:`~regionreasoner.geometry.frames.Frame` arithmetic of the evaluation. A ``rel1000``
+completion is therefore rewarded exactly like its ``square840`` twin. Rows without the
+column are scored as they are (the datasets ``export-train`` writes in the default frame).
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import operator
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from regionreasoner.errors import ConfigError, DataFormatError
+from regionreasoner.geometry.frames import DEFAULT_FRAME, FRAMES, Frame
+from regionreasoner.parsing.coordinates import convert_text_coordinates
 from regionreasoner.rewards import (
     COMPONENTS,
     DEFAULT_NORMALISATION,
@@ -52,6 +64,15 @@ instead of TRL's ``completions``: for a tokenizer with a response template, TRL 
 completions with ``parse_response`` first, which can split ``<think>`` out of the text
 the rewards see. The dialogue trainer fills it with the very text it parsed the turn's
 boxes from."""
+
+FRAME_COLUMN = "frame"
+IMAGE_WH_COLUMN = "image_wh"
+"""Optional dataset columns: the frame a row's problem, solution and completions are
+written in (a ``--frame`` name) and the original image size ``[W, H]`` it needs."""
+
+REWARD_FRAME = DEFAULT_FRAME
+"""The frame rewards are computed in: the released 840x840 square, whose pixels the
+rewards' thresholds are set in."""
 
 _CACHE_SIZE = 4096
 """Scored completions kept; must exceed one generation batch so that the second to the
@@ -79,6 +100,28 @@ def _score_cached(
     )
 
 
+def reward_frame_of(frame: Frame) -> Frame:
+    """The reward frame over the image of ``frame``."""
+    return FRAMES.get(REWARD_FRAME)(frame.image_wh)
+
+
+def to_reward_frame(
+    frame: Frame, completion: str, problem: str | None, solution: Any
+) -> tuple[str, str | None, str]:
+    """``(completion, problem, solution)`` written in ``frame``, rewritten into the reward
+    frame (unchanged when ``frame`` is the reward frame). ``solution`` may be decoded
+    JSON; it comes back as JSON text."""
+    target = reward_frame_of(frame)
+    solution_text = _solution_key(solution)
+    if frame == target:
+        return completion, problem, solution_text
+    return (
+        convert_text_coordinates(completion, frame, target),
+        None if problem is None else convert_text_coordinates(problem, frame, target),
+        convert_text_coordinates(solution_text, frame, target),
+    )
+
+
 def score_text(
     completion: str,
     problem: str | None,
@@ -88,11 +131,64 @@ def score_text(
     alpha: float = 1.0,
     beta: float = 1.0,
     normalisation: str = DEFAULT_NORMALISATION,
+    frame: Frame | None = None,
 ) -> RewardBreakdown:
-    """The reward breakdown of one completion, through the cache the callables share."""
+    """The reward breakdown of one completion, through the cache the callables share.
+
+    Args:
+        frame: the frame ``completion``, ``problem`` and ``solution`` are written in;
+            ``None`` (or the reward frame) scores them as they are.
+    """
+    if frame is not None:
+        completion, problem, solution = to_reward_frame(frame, completion, problem, solution)
     return _score_cached(
         completion, problem, _solution_key(solution), profile, alpha, beta, normalisation
     )
+
+
+def row_frames(columns: Mapping[str, Any], n: int) -> list[Frame | None]:
+    """The frame of each of ``n`` rows from the optional ``frame`` and ``image_wh``
+    columns of a reward call's keyword arguments (``None``: score the row as written).
+
+    Raises:
+        DataFormatError: a misaligned column, or a row in another frame without a valid
+            ``image_wh``.
+        UnknownComponentError: an unknown frame name.
+    """
+    frames, image_whs = columns.get(FRAME_COLUMN), columns.get(IMAGE_WH_COLUMN)
+    if frames is None:
+        return [None] * n
+    if len(frames) != n:
+        raise DataFormatError(
+            f"column {FRAME_COLUMN!r} has {len(frames)} values for {n} completions",
+            field=FRAME_COLUMN,
+        )
+    out: list[Frame | None] = []
+    for index, name in enumerate(frames):
+        if name is None or name == REWARD_FRAME:
+            out.append(None)
+            continue
+        value = None if image_whs is None or len(image_whs) != n else image_whs[index]
+        image_wh = _image_wh(value)
+        if image_wh is None:
+            raise DataFormatError(
+                f"row {index} is in frame {name!r}: it needs a column {IMAGE_WH_COLUMN!r} "
+                f"with the image size [W, H], got {value!r}",
+                field=IMAGE_WH_COLUMN,
+            )
+        out.append(FRAMES.get(str(name))(image_wh))
+    return out
+
+
+def _image_wh(value: Any) -> tuple[int, int] | None:
+    """``(W, H)`` from a two-item sequence of positive integers, else ``None``."""
+    if not isinstance(value, Sequence) or isinstance(value, str) or len(value) != 2:
+        return None
+    try:
+        width, height = (operator.index(v) for v in value)
+    except TypeError:
+        return None
+    return (width, height) if width > 0 and height > 0 else None
 
 
 def completion_text(completion: Any) -> str:
@@ -205,16 +301,18 @@ class RegionReasonerReward:
                 field=RAW_COMPLETION_COLUMN,
             )
         texts = list(raw) if raw is not None else [completion_text(c) for c in completions]
+        frames = row_frames(kwargs, len(completions))
         out = []
-        for text, problem, solution in zip(texts, problems, solutions, strict=True):
-            breakdown = _score_cached(
+        for text, problem, solution, frame in zip(texts, problems, solutions, frames, strict=True):
+            breakdown = score_text(
                 text,
                 problem,
-                _solution_key(solution),
-                self.profile,
-                self.alpha,
-                self.beta,
-                self.normalisation,
+                solution,
+                profile=self.profile,
+                alpha=self.alpha,
+                beta=self.beta,
+                normalisation=self.normalisation,
+                frame=frame,
             )
             out.append(float(getattr(breakdown, self.component)))
         return out

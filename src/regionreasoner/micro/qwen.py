@@ -1,18 +1,20 @@
-"""What the tiny and the micro Qwen2.5-VL share: built from a config, fully offline.
+"""What the tiny and the micro Qwen-VL models share: built from a config, fully offline.
 
 * the tokenizer: a byte-level BPE trained with the ``tokenizers`` library on generated
   text, single-digit number tokens, Qwen2.5-VL's special tokens with their real spelling
   (:func:`train_qwen_style_bpe`), wrapped as a left-padding ``PreTrainedTokenizerFast``
   with a Qwen-style chat template (:func:`wrap_qwen_tokenizer`);
-* the config (:class:`QwenVLDims` -> :func:`qwen_vl_config`), seeded random weights with a
-  greedy generation config (:func:`new_qwen_vl_model`) and the processor with a fixed
-  pixel budget (:func:`qwen_vl_processor`);
+* the config (:class:`QwenVLDims` -> :func:`qwen_vl_config`, or :func:`qwen3_vl_config`
+  for the Qwen3-VL architecture), seeded random weights with a greedy generation config
+  (:func:`new_qwen_vl_model`) and the processor with a fixed pixel budget
+  (:func:`qwen_vl_processor`, :func:`qwen3_vl_processor`);
 * the atomic save (:func:`save_pretrained_atomic`): the files are written into a private
   folder beside the target and moved in only once all of them exist.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import tempfile
 from dataclasses import dataclass
@@ -20,8 +22,13 @@ from pathlib import Path
 
 from regionreasoner._imports import require
 from regionreasoner.errors import UserInputError
+from regionreasoner.geometry.frames import QWEN3_MERGE_SIZE, QWEN3_PATCH_SIZE
 
 SYSTEM_PROMPT_DEFAULT = "You are a helpful assistant."
+
+QWEN3_IMAGE_MEAN = (0.5, 0.5, 0.5)
+QWEN3_IMAGE_STD = (0.5, 0.5, 0.5)
+"""Pixel normalisation of Qwen3-VL's image processor (its checkpoints' configuration)."""
 
 SPECIAL_TOKENS = (
     "<|endoftext|>",
@@ -126,7 +133,12 @@ def wrap_qwen_tokenizer(tokenizer_object: object, *, model_max_length: int) -> o
 
 @dataclass(frozen=True, slots=True)
 class QwenVLDims:
-    """Sizes of a small from-config ``Qwen2_5_VLForConditionalGeneration``."""
+    """Sizes of a small from-config Qwen2.5-VL or Qwen3-VL model.
+
+    ``vision_position_embeddings`` (a square number: a learned grid, interpolated to each
+    image) and ``deepstack_indexes`` (vision blocks whose features are added to the first
+    text layers) exist in Qwen3-VL only.
+    """
 
     text_hidden: int
     text_intermediate: int
@@ -139,12 +151,22 @@ class QwenVLDims:
     vision_hidden: int
     vision_intermediate: int
     vision_heads: int
+    vision_position_embeddings: int = 256
+    deepstack_indexes: tuple[int, ...] = (0,)
 
 
-def qwen_vl_config(tokenizer: object, dims: QwenVLDims) -> object:
-    """A ``Qwen2_5_VLConfig`` of size ``dims`` whose token ids come from ``tokenizer``
-    (patch 14, merge 2, window 112, full attention in the last vision block, tied
-    embeddings); shared by the tiny and the micro models."""
+def _vl_config(
+    config_class: str,
+    tokenizer: object,
+    dims: QwenVLDims,
+    *,
+    vision: dict[str, object],
+    text: dict[str, object] | None = None,
+    rope: dict[str, object] | None = None,
+) -> object:
+    """A transformers ``config_class`` of size ``dims`` whose token ids come from
+    ``tokenizer`` (tied embeddings); ``text``, ``rope`` and ``vision`` add the
+    architecture's own keys to the parts every Qwen-VL config shares."""
     transformers = require("transformers", extra="hf")
     ids = {name: tokenizer.convert_tokens_to_ids(name) for name in SPECIAL_TOKENS}  # type: ignore[attr-defined]
     head_dim = dims.text_hidden // dims.text_heads
@@ -162,11 +184,13 @@ def qwen_vl_config(tokenizer: object, dims: QwenVLDims) -> object:
             "rope_type": "default",
             "rope_theta": 1e4,
             "mrope_section": list(dims.mrope_section),
+            **(rope or {}),
         },
         "bos_token_id": ids["<|endoftext|>"],
         "eos_token_id": ids["<|im_end|>"],
         "pad_token_id": ids["<|endoftext|>"],
         "tie_word_embeddings": True,
+        **(text or {}),
     }
     vision_config = {
         "depth": dims.vision_depth,
@@ -174,13 +198,10 @@ def qwen_vl_config(tokenizer: object, dims: QwenVLDims) -> object:
         "out_hidden_size": dims.text_hidden,
         "intermediate_size": dims.vision_intermediate,
         "num_heads": dims.vision_heads,
-        "patch_size": 14,
-        "spatial_merge_size": 2,
         "temporal_patch_size": 2,
-        "window_size": 112,
-        "fullatt_block_indexes": [dims.vision_depth - 1],
+        **vision,
     }
-    return transformers.Qwen2_5_VLConfig(
+    return getattr(transformers, config_class)(
         text_config=text_config,
         vision_config=vision_config,
         image_token_id=ids["<|image_pad|>"],
@@ -191,8 +212,47 @@ def qwen_vl_config(tokenizer: object, dims: QwenVLDims) -> object:
     )
 
 
-def new_qwen_vl_model(config: object, seed: int) -> object:
-    """A ``Qwen2_5_VLForConditionalGeneration`` of ``config`` with weights drawn from
+def qwen_vl_config(tokenizer: object, dims: QwenVLDims) -> object:
+    """A ``Qwen2_5_VLConfig`` of size ``dims`` whose token ids come from ``tokenizer``
+    (patch 14, merge 2, window 112, full attention in the last vision block, tied
+    embeddings); shared by the tiny and the micro models."""
+    vision = {
+        "patch_size": 14,
+        "spatial_merge_size": 2,
+        "window_size": 112,
+        "fullatt_block_indexes": [dims.vision_depth - 1],
+    }
+    return _vl_config("Qwen2_5_VLConfig", tokenizer, dims, vision=vision)
+
+
+def qwen3_vl_config(tokenizer: object, dims: QwenVLDims) -> object:
+    """A ``Qwen3VLConfig`` of size ``dims`` whose token ids come from ``tokenizer``
+    (patch 16, merge 2, interleaved M-RoPE, DeepStack from ``dims.deepstack_indexes``,
+    tied embeddings): the tiny Qwen3-VL."""
+    if any(not 0 <= i < dims.vision_depth for i in dims.deepstack_indexes):
+        raise AssertionError("deepstack_indexes must index existing vision blocks")
+    if math.isqrt(dims.vision_position_embeddings) ** 2 != dims.vision_position_embeddings:
+        raise AssertionError("vision_position_embeddings must be a square number")
+    vision = {
+        "patch_size": QWEN3_PATCH_SIZE,
+        "spatial_merge_size": QWEN3_MERGE_SIZE,
+        "num_position_embeddings": dims.vision_position_embeddings,
+        "deepstack_visual_indexes": list(dims.deepstack_indexes),
+    }
+    return _vl_config(
+        "Qwen3VLConfig",
+        tokenizer,
+        dims,
+        vision=vision,
+        text={"head_dim": dims.text_hidden // dims.text_heads},
+        rope={"mrope_interleaved": True},
+    )
+
+
+def new_qwen_vl_model(
+    config: object, seed: int, *, model_class: str = "Qwen2_5_VLForConditionalGeneration"
+) -> object:
+    """A ``model_class`` (a transformers class name) of ``config`` with weights drawn from
     ``torch.manual_seed(seed)`` and a greedy generation config (eos ``<|im_end|>``).
 
     The weights come from the global torch RNG; ``fork_rng`` restores the caller's RNG
@@ -202,7 +262,7 @@ def new_qwen_vl_model(config: object, seed: int) -> object:
     transformers = require("transformers", extra="hf")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = transformers.Qwen2_5_VLForConditionalGeneration(config)
+        model = getattr(transformers, model_class)(config)
     text_config = config.text_config  # type: ignore[attr-defined]
     model.generation_config = transformers.GenerationConfig(
         bos_token_id=text_config.bos_token_id,
@@ -226,6 +286,31 @@ def qwen_vl_processor(
         tokenizer=tokenizer,
         video_processor=transformers.Qwen2VLVideoProcessor(
             min_pixels=min_pixels, max_pixels=max_pixels
+        ),
+        chat_template=chat_template,
+    )
+
+
+def qwen3_vl_processor(
+    tokenizer: object, *, min_pixels: int, max_pixels: int, chat_template: str
+) -> object:
+    """A ``Qwen3VLProcessor`` as Qwen3-VL checkpoints configure it (a
+    ``Qwen2VLImageProcessor`` with 16 px patches, merge 2, mean and std 0.5) with the pixel
+    budget ``[min_pixels, max_pixels]``."""
+    transformers = require("transformers", extra="hf")
+    size = {"shortest_edge": min_pixels, "longest_edge": max_pixels}
+    return transformers.Qwen3VLProcessor(
+        image_processor=transformers.Qwen2VLImageProcessor(
+            size=size,
+            patch_size=QWEN3_PATCH_SIZE,
+            merge_size=QWEN3_MERGE_SIZE,
+            temporal_patch_size=2,
+            image_mean=list(QWEN3_IMAGE_MEAN),
+            image_std=list(QWEN3_IMAGE_STD),
+        ),
+        tokenizer=tokenizer,
+        video_processor=transformers.Qwen3VLVideoProcessor(
+            size=size, patch_size=QWEN3_PATCH_SIZE, merge_size=QWEN3_MERGE_SIZE
         ),
         chat_template=chat_template,
     )

@@ -1,11 +1,14 @@
-"""A tiny random-weight Qwen2.5-VL built fully offline, for tests and CPU demos.
+"""A tiny random-weight Qwen2.5-VL or Qwen3-VL built fully offline, for tests and CPU demos.
 
 Nothing is downloaded: the tokenizer is a byte-level BPE trained here with the
 ``tokenizers`` library on generated text (the RegionReasoner prompts, answer JSON, digits,
 scene words), wrapped with Qwen's special tokens and a Qwen-style chat template; the
 image processor uses a small pixel budget so an image becomes 16 visual tokens; the model
-is ``Qwen2_5_VLForConditionalGeneration`` built from a small config with seeded random
-weights. The saved folder loads like any Hugging Face checkpoint::
+is ``Qwen2_5_VLForConditionalGeneration`` (family ``qwen2.5-vl``, the default) or
+``Qwen3VLForConditionalGeneration`` (family ``qwen3-vl``: 16 px patches, interleaved
+M-RoPE, DeepStack) built from a small config with seeded random weights. Both share the
+tokenizer (a 1k vocabulary keeps the embedding, most of a real Qwen3-VL's small-model
+parameters, tiny). The saved folder loads like any Hugging Face checkpoint::
 
     from transformers import AutoModelForImageTextToText, AutoProcessor
     model = AutoModelForImageTextToText.from_pretrained(path)
@@ -22,7 +25,8 @@ import json
 import logging
 import os
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from regionreasoner.geometry.frames import OFFICIAL_MODEL_SIZE
@@ -32,12 +36,15 @@ from regionreasoner.micro.qwen import (
     QwenVLDims,
     new_qwen_vl_model,
     output_folder,
+    qwen3_vl_config,
+    qwen3_vl_processor,
     qwen_vl_config,
     qwen_vl_processor,
     save_pretrained_atomic,
     train_qwen_style_bpe,
     wrap_qwen_tokenizer,
 )
+from regionreasoner.registry import Registry
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +56,11 @@ TINY_MIN_PIXELS = 56 * 56
 
 TINY_MAX_PIXELS = 112 * 112
 """Largest image area: a square image becomes 112x112 = 8x8 patches = 16 visual tokens."""
+
+TINY_QWEN3_MIN_PIXELS = 64 * 64
+TINY_QWEN3_MAX_PIXELS = 128 * 128
+"""Pixel budget of the tiny Qwen3-VL: a square image becomes 128x128 = 8x8 patches of
+16 px = 16 visual tokens after the 2x2 merge, as many as the tiny Qwen2.5-VL."""
 
 TINY_DIMS = QwenVLDims(
     text_hidden=64,
@@ -156,14 +168,69 @@ def build_tiny_tokenizer(seed: int = 0, vocab_size: int = TINY_VOCAB_SIZE) -> ob
     )
 
 
-def build_tiny_model(out_dir: str | os.PathLike[str], seed: int = 0) -> Path:
-    """Build and save the tiny offline Qwen2.5-VL (model, tokenizer, processor, template).
+@dataclass(frozen=True, slots=True)
+class TinyFamily:
+    """How the tiny model of one architecture family is built.
+
+    Attributes:
+        name: the ``--family`` name.
+        title: the architecture's name in messages.
+        model_class: the transformers model class.
+        config: ``(tokenizer, dims) -> config``.
+        processor: ``(tokenizer, min_pixels=, max_pixels=, chat_template=) -> processor``.
+        min_pixels, max_pixels: the processor's pixel budget.
+    """
+
+    name: str
+    title: str
+    model_class: str
+    config: Callable[[object, QwenVLDims], object]
+    processor: Callable[..., object]
+    min_pixels: int
+    max_pixels: int
+
+
+TINY_FAMILIES: Registry[TinyFamily] = Registry("model family")
+"""The architectures ``make-tiny-model --family`` builds."""
+TINY_FAMILIES.register(
+    "qwen2.5-vl",
+    TinyFamily(
+        "qwen2.5-vl",
+        "Qwen2.5-VL",
+        "Qwen2_5_VLForConditionalGeneration",
+        qwen_vl_config,
+        qwen_vl_processor,
+        TINY_MIN_PIXELS,
+        TINY_MAX_PIXELS,
+    ),
+)
+TINY_FAMILIES.register(
+    "qwen3-vl",
+    TinyFamily(
+        "qwen3-vl",
+        "Qwen3-VL",
+        "Qwen3VLForConditionalGeneration",
+        qwen3_vl_config,
+        qwen3_vl_processor,
+        TINY_QWEN3_MIN_PIXELS,
+        TINY_QWEN3_MAX_PIXELS,
+    ),
+)
+
+DEFAULT_TINY_FAMILY = "qwen2.5-vl"
+
+
+def build_tiny_model(
+    out_dir: str | os.PathLike[str], seed: int = 0, *, family: str = DEFAULT_TINY_FAMILY
+) -> Path:
+    """Build and save a tiny offline model (model, tokenizer, processor, template).
 
     Args:
         out_dir: the folder to write; created if missing. Existing files with the same
             names are overwritten, others are left alone.
         seed: seeds the tokenizer corpus and the random weights; the same seed gives
             byte-identical files.
+        family: ``qwen2.5-vl`` (default) or ``qwen3-vl`` (:data:`TINY_FAMILIES`).
 
     Returns:
         The output folder as a ``Path``.
@@ -171,20 +238,23 @@ def build_tiny_model(out_dir: str | os.PathLike[str], seed: int = 0) -> Path:
     Raises:
         MissingDependencyError: torch, transformers or tokenizers is not installed.
         UserInputError: ``out_dir`` exists and is not a folder.
+        UnknownComponentError: an unknown family.
     """
+    spec = TINY_FAMILIES.get(family)
     output_folder(out_dir)  # fail before the build, not after it
     tokenizer = build_tiny_tokenizer(seed)
-    model = new_qwen_vl_model(qwen_vl_config(tokenizer, TINY_DIMS), seed)
-    processor = qwen_vl_processor(
+    model = new_qwen_vl_model(spec.config(tokenizer, TINY_DIMS), seed, model_class=spec.model_class)
+    processor = spec.processor(
         tokenizer,
-        min_pixels=TINY_MIN_PIXELS,
-        max_pixels=TINY_MAX_PIXELS,
+        min_pixels=spec.min_pixels,
+        max_pixels=spec.max_pixels,
         chat_template=CHAT_TEMPLATE,
     )
     out = save_pretrained_atomic(model, processor, out_dir)
     n_params = sum(p.numel() for p in model.parameters())  # type: ignore[attr-defined]
     logger.info(
-        "tiny Qwen2.5-VL (%d parameters, vocab %d) saved to %s",
+        "tiny %s (%d parameters, vocab %d) saved to %s",
+        spec.title,
         n_params,
         len(tokenizer),  # type: ignore[arg-type]
         out,

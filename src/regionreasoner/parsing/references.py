@@ -12,7 +12,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-_NUM = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
+NUMBER_PATTERN = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
+"""A number as models write coordinates (sign, decimals, exponent)."""
+_NUM = NUMBER_PATTERN
 _BOX_RE = re.compile(
     rf"\[\s*(?P<a>{_NUM})\s*,\s*(?P<b>{_NUM})\s*,\s*(?P<c>{_NUM})\s*,\s*(?P<d>{_NUM})\s*\]"
 )
@@ -75,7 +77,9 @@ def find_cited_boxes(text: str, *, keep_non_finite: bool = False) -> tuple[Cited
     return tuple(found)
 
 
-def format_reference(model_xyxy: Sequence[float], *, style: str = "bbox=") -> str:
+def format_reference(
+    model_xyxy: Sequence[float], *, style: str = "bbox=", decimals: int = 0
+) -> str:
     """Render a reference box as the model is trained to read it.
 
     Args:
@@ -83,7 +87,15 @@ def format_reference(model_xyxy: Sequence[float], *, style: str = "bbox=") -> st
         style: ``"bbox="`` -> ``bbox=[x1,y1,x2,y2]`` (paper protocol, training);
             ``"official"`` -> ``[x1, y1, x2, y2]`` i.e. ``str(list)`` of the values as
             given (the released evaluation).
+        decimals: ``bbox=`` style only: write each value with this many digits after
+            the point (the ``rel1`` frame: ``bbox=[0.100,0.250,0.500,0.875]``); 0 writes
+            integers. Values are expected already rounded (``Frame.to_model_xyxy``).
+
+    >>> format_reference([0.1, 0.25, 0.5, 0.875], decimals=3)
+    'bbox=[0.100,0.250,0.500,0.875]'
     """
     if style == "official":
         return str([int(v) if float(v).is_integer() else float(v) for v in model_xyxy])
+    if decimals:
+        return "bbox=[" + ",".join(f"{float(v):.{decimals}f}" for v in model_xyxy) + "]"
     return "bbox=[" + ",".join(str(round(float(v))) for v in model_xyxy) + "]"

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Iterable
 from typing import Any
 
 from regionreasoner.cli.commands.base import Command, add_parser
+from regionreasoner.cli.progress import tqdm_progress
 
 REFCOCO_DESCRIPTION = """\
 Build multi-round dialogues from the refer toolkit's files (RefCOCO, RefCOCO+, RefCOCOg):
@@ -54,20 +54,7 @@ examples:
 
 
 def _tqdm_progress(desc: str) -> Any:
-    from tqdm import tqdm
-
-    def progress(iterable: Iterable[Any], total: int) -> Iterable[Any]:
-        return tqdm(
-            iterable,
-            total=total,
-            desc=desc,
-            unit="dialogue",
-            file=sys.stderr,
-            disable=None,
-            leave=False,
-        )
-
-    return progress
+    return tqdm_progress(desc, "dialogue")
 
 
 class BuildCommand(Command):

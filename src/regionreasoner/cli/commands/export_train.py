@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Iterable
-from typing import Any
 
 from regionreasoner.cli.commands.base import Command
+from regionreasoner.cli.progress import tqdm_progress
 
 FORMATS = ("trl", "verl", "easyr1")
 """Names registered in ``regionreasoner.integrations.export.EXPORT_FORMATS``."""
+
+
+def _frame(text: str) -> int | str:
+    """``--frame``: a square side in pixels (``448``) or a frame name (``rel1000``)."""
+    return int(text) if text.strip().isdigit() else text.strip()
 
 
 class ExportTrainCommand(Command):
@@ -24,6 +28,12 @@ cites an earlier turn gets that turn's GROUND-TRUTH box written bbox=[x1,y1,x2,y
 the model frame (a square --frame x --frame resize, 840 by default); the targets become
 the solution JSON [{"bbox_2d": [...], "point_2d": [x, y]}] in the same frame (the point
 is the mask pixel farthest from the mask border). Images are resized once (bilinear).
+
+--frame NAME (trl only) writes the samples in a registered frame instead: rel1000 keeps
+the original images and writes references and solutions on the 0-1000 grid, rel1 as
+0-1 floats, image in original pixels, native at the Qwen2.5-VL processor size; the
+dataset gets 'frame' and 'image_wh' columns and the training rewards convert each row
+into their 840x840 frame. --frame square840 is the default square.
 
 formats:
   trl      PATH is a folder: a datasets dataset (save_to_disk) with a conversational
@@ -40,6 +50,8 @@ examples:
       --images-root coco/train2014
   regionreasoner export-train data/synth/synth.jsonl --out easyr1/train.jsonl --format easyr1 \\
       --frame 448
+  regionreasoner export-train data/synth/synth.jsonl --out data/train_qwen3 --format trl \\
+      --frame rel1000
 """
     order = 40
 
@@ -56,10 +68,11 @@ examples:
         )
         parser.add_argument(
             "--frame",
-            type=int,
+            type=_frame,
             default=None,
-            metavar="SIZE",
-            help="side of the square model frame (default: the paper's 840)",
+            metavar="SIZE|NAME",
+            help="side of the square model frame (default: the paper's 840), or a frame "
+            "name: square840, native, image, rel1000, rel1 (trl only)",
         )
         parser.add_argument(
             "--images-root",
@@ -69,22 +82,10 @@ examples:
         )
 
     def run(self, args: argparse.Namespace) -> int:
-        from tqdm import tqdm
-
         from regionreasoner.geometry.frames import OFFICIAL_MODEL_SIZE
         from regionreasoner.integrations.export import export_train
 
-        def progress(iterable: Iterable[Any], total: int) -> Iterable[Any]:
-            return tqdm(
-                iterable,
-                total=total,
-                desc="export-train",
-                unit="dialogue",
-                file=sys.stderr,
-                disable=None,
-                leave=False,
-            )
-
+        progress = tqdm_progress("export-train", "dialogue")
         frame = OFFICIAL_MODEL_SIZE if args.frame is None else args.frame
         result = export_train(
             args.bench,
@@ -95,7 +96,8 @@ examples:
             progress=progress,
         )
         print(
-            f"wrote {result.samples} samples ({result.images} images, {frame}x{frame}) "
+            f"wrote {result.samples} samples ({result.images} images, "
+            f"{frame if isinstance(frame, str) else f'{frame}x{frame}'}) "
             f"as {result.format} to {result.path}",
             file=sys.stderr,
         )

@@ -1,4 +1,4 @@
-"""``regionreasoner make-tiny-model``: build the offline random-weight Qwen2.5-VL."""
+"""``regionreasoner make-tiny-model``: build an offline random-weight Qwen2.5-VL or Qwen3-VL."""
 
 from __future__ import annotations
 
@@ -8,20 +8,22 @@ from regionreasoner.cli.commands.base import Command
 
 
 class MakeTinyModelCommand(Command):
-    """Build a tiny random-weight Qwen2.5-VL (tokenizer, processor, chat template, weights)."""
+    """Build a tiny random-weight Qwen2.5-VL or Qwen3-VL (tokenizer, processor, weights)."""
 
     name = "make-tiny-model"
-    help = "build a tiny offline random-weight Qwen2.5-VL for tests and CPU demos"
+    help = "build a tiny offline random-weight Qwen2.5-VL or Qwen3-VL for tests and CPU demos"
     description = (
-        "Build a tiny Qwen2.5-VL (about 0.4 M parameters, 1.5 MB) fully offline: a byte-level\n"
-        "BPE tokenizer trained on generated text with Qwen's special tokens and a Qwen-style\n"
-        "chat template, an image processor with a small pixel budget (an image becomes 16\n"
-        "visual tokens) and random weights. The folder loads with AutoModelForImageTextToText\n"
-        "and AutoProcessor, so it works as `--model hf:OUT_DIR` in `eval` and as the policy in\n"
-        "`train`. It answers gibberish: it exists to exercise the pipelines, not to score.\n"
-        "The same --seed gives byte-identical files.\n\n"
+        "Build a tiny Qwen2.5-VL (default) or Qwen3-VL (--family qwen3-vl; about 0.4-0.5 M\n"
+        "parameters, 2 MB) fully offline: a byte-level BPE tokenizer trained on generated text\n"
+        "with Qwen's special tokens and a Qwen-style chat template, the family's image\n"
+        "processor with a small pixel budget (an image becomes 16 visual tokens) and random\n"
+        "weights. The folder loads with AutoModelForImageTextToText and AutoProcessor, so it\n"
+        "works as `--model hf:OUT_DIR` in `eval` and as the policy in `train`. It answers\n"
+        "gibberish: it exists to exercise the pipelines, not to score. The same --seed gives\n"
+        "byte-identical files.\n\n"
         "example:\n"
         "  regionreasoner make-tiny-model artifacts/tiny-qwen\n"
+        "  regionreasoner make-tiny-model artifacts/tiny-qwen3 --family qwen3-vl\n"
         "  regionreasoner eval --data data/synth/synth.jsonl --model hf:artifacts/tiny-qwen \\\n"
         "      --out runs/tiny --max-new-tokens 32\n"
     )
@@ -32,11 +34,17 @@ class MakeTinyModelCommand(Command):
         parser.add_argument(
             "--seed", type=int, default=0, help="seed of the tokenizer corpus and weights (0)"
         )
+        parser.add_argument(
+            "--family",
+            default="qwen2.5-vl",
+            metavar="FAMILY",
+            help="architecture: qwen2.5-vl (default) or qwen3-vl",
+        )
 
     def run(self, args: argparse.Namespace) -> int:
         from regionreasoner.micro.tiny import build_tiny_model
 
-        out = build_tiny_model(args.out_dir, seed=args.seed)
+        out = build_tiny_model(args.out_dir, seed=args.seed, family=args.family)
         print(out)
         return 0
 
