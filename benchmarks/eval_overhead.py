@@ -37,8 +37,8 @@ from regionreasoner.data.io import read_dialogues
 from regionreasoner.dialogue.policy import get_reference_policy
 from regionreasoner.dialogue.prompts import get_prompt
 from regionreasoner.dialogue.protocols import get_protocol
-from regionreasoner.dialogue.records import PredictionsLog
 from regionreasoner.dialogue.runner import DialogueRunner, RunStats
+from regionreasoner.evaluation.predictions import PredictionsLog
 from regionreasoner.segmenters.box_fill import BoxFillSegmenter
 
 IMAGE_WH = (640, 480)

@@ -49,8 +49,9 @@ from regionreasoner.dialogue.protocols import (
     TurnAnswer,
     citation_flags,
 )
-from regionreasoner.dialogue.records import TurnKey, TurnRecord, boxes_to_json, points_to_json
+from regionreasoner.dialogue.records import TurnRecord, boxes_to_json, points_to_json
 from regionreasoner.errors import BackendError, DataFormatError
+from regionreasoner.evaluation.predictions import TurnKey
 from regionreasoner.geometry.boxes import as_xyxy_array
 from regionreasoner.geometry.frames import Frame
 from regionreasoner.geometry.rle import encode_rle, rle_area, rle_intersection_union

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import base64
 import html
-import json
 import logging
 import os
 from collections import Counter
@@ -54,25 +53,29 @@ from regionreasoner.evaluation.published import (
     PublishedTable,
     detect_benchmark,
 )
+from regionreasoner.evaluation.run_dir import (
+    CONFIG_FILE,
+    METRICS_FILE,
+    NO_SEGMENTER,
+    PREDICTIONS_FILE,
+    REPORT_HTML_FILE,
+    REPORT_MD_FILE,
+    ROUNDS_PNG_FILE,
+    RunSettings,
+    load_run_settings,
+    merge_settings,
+    predictions_paths,
+    write_json,
+)
 from regionreasoner.fileio import atomic_write
 
 logger = logging.getLogger(__name__)
-
-PREDICTIONS_FILE = "predictions.jsonl"
-CONFIG_FILE = "config.json"
-METRICS_FILE = "metrics.json"
-REPORT_MD_FILE = "report.md"
-REPORT_HTML_FILE = "report.html"
-ROUNDS_PNG_FILE = "rounds.png"
 
 DEFAULT_GALLERY_DIALOGUES = 8
 """Dialogues drawn in the ``report.html`` gallery."""
 
 DEFAULT_GALLERY_SEED = 0
 """Seed of the gallery's dialogue sample."""
-
-NO_SEGMENTER = "none"
-"""The ``--segmenter`` value of a detection-only run."""
 
 NO_RELATION = "no reference"
 """``metrics.json`` ``relations`` key of the turns that cite no earlier region."""
@@ -88,119 +91,6 @@ MEDIUM_AREA = 96**2
 
 SIZE_CLASSES = ("small", "medium", "large")
 """``metrics.json`` ``sizes`` keys, smallest first."""
-
-MERGE_KEYS = ("protocol", "reference_policy", "model", "data", "prompt", "segmenter")
-"""Settings that must agree between merged shard directories."""
-
-_CONFIG_ALIASES: Mapping[str, tuple[str, ...]] = {
-    "protocol": ("protocol",),
-    "reference_policy": ("reference_policy", "reference", "policy"),
-    "model": ("model", "model_spec", "spec"),
-    "backend": ("backend",),
-    "prompt": ("prompt", "prompt_name"),
-    "segmenter": ("segmenter",),
-    "data": ("data", "data_path"),
-    "images_root": ("images_root",),
-    "data_source": ("data_source", "source"),
-}
-_NESTED_VALUE_KEYS = ("spec", "name", "path", "value")
-
-
-def _setting(config: Mapping[str, Any], names: Sequence[str]) -> str | None:
-    for name in names:
-        value = config.get(name)
-        if isinstance(value, Mapping):
-            value = next((value[k] for k in _NESTED_VALUE_KEYS if value.get(k) is not None), None)
-        if value is not None:
-            return str(value)
-    return None
-
-
-def _shard_text(value: Any) -> str | None:
-    """``"I/N"`` from ``"I/N"``, ``[I, N]`` or ``{"index": I, "count": N}``."""
-    if isinstance(value, Mapping):
-        index, count = value.get("index"), value.get("count", value.get("total"))
-        return f"{index}/{count}" if index is not None and count is not None else None
-    if isinstance(value, list | tuple) and len(value) == 2:
-        return f"{value[0]}/{value[1]}"
-    return None if value is None else str(value)
-
-
-@dataclass(frozen=True, slots=True)
-class RunSettings:
-    """The settings of a run that its report states, read from ``config.json``.
-
-    Attributes are strings as written by ``regionreasoner eval`` (``None`` when the
-    config does not say). ``backend`` defaults to the model spec's prefix
-    (``hf:...`` -> ``hf``).
-    """
-
-    protocol: str | None = None
-    reference_policy: str | None = None
-    model: str | None = None
-    backend: str | None = None
-    prompt: str | None = None
-    segmenter: str | None = None
-    data: str | None = None
-    images_root: str | None = None
-    data_source: str | None = None
-    shard: str | None = None
-
-    @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> RunSettings:
-        """Settings from a ``config.json`` object (a few key spellings accepted)."""
-        values = {name: _setting(config, aliases) for name, aliases in _CONFIG_ALIASES.items()}
-        values["shard"] = _shard_text(config.get("shard"))
-        if values["backend"] is None and values["model"]:
-            values["backend"] = values["model"].split(":", 1)[0]
-        return cls(**values)
-
-    @property
-    def segmentation(self) -> bool:
-        """Whether the run produced masks (``False`` only for ``--segmenter none``)."""
-        return self.segmenter != NO_SEGMENTER
-
-
-def load_run_settings(run_dir: Path) -> RunSettings:
-    """Check a run directory and read its ``config.json``.
-
-    Raises:
-        UserInputError: the directory, its ``predictions.jsonl`` or ``config.json`` is
-            missing.
-        DataFormatError: ``config.json`` is not a JSON object.
-    """
-    hint = "expected a run directory written by `regionreasoner eval`"
-    if not run_dir.is_dir():
-        raise UserInputError(f"{run_dir}: not a directory ({hint})")
-    for name in (PREDICTIONS_FILE, CONFIG_FILE):
-        if not (run_dir / name).is_file():
-            raise UserInputError(f"{run_dir}: no {name} in this directory ({hint})")
-    config_path = run_dir / CONFIG_FILE
-    try:
-        config = json.loads(config_path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise DataFormatError(f"invalid JSON ({e})", path=str(config_path)) from e
-    if not isinstance(config, dict):
-        raise DataFormatError("expected a JSON object", path=str(config_path))
-    return RunSettings.from_config(config)
-
-
-def merge_settings(settings: Sequence[RunSettings], run_dirs: Sequence[Path]) -> RunSettings:
-    """The common settings of shard directories.
-
-    Raises:
-        UserInputError: two directories differ in one of :data:`MERGE_KEYS`.
-    """
-    first = settings[0]
-    for other, run_dir in zip(settings[1:], run_dirs[1:], strict=True):
-        for key in MERGE_KEYS:
-            mine, theirs = getattr(first, key), getattr(other, key)
-            if mine != theirs:
-                raise UserInputError(
-                    f"cannot merge {run_dirs[0]} and {run_dir}: their {CONFIG_FILE} differ in "
-                    f"{key!r} ({mine!r} vs {theirs!r}); only shards of one run can be merged"
-                )
-    return first
 
 
 def _resolve_data_path(
@@ -277,7 +167,7 @@ def score_run(
     dirs = tuple(Path(d) for d in run_dirs)
     all_settings = [load_run_settings(d) for d in dirs]
     settings = merge_settings(all_settings, dirs)
-    read = read_prediction_rows([d / PREDICTIONS_FILE for d in dirs])
+    read = read_prediction_rows(predictions_paths(dirs))
     resolved_data = _resolve_data_path(data_path, settings, dirs)
     dialogues = None
     if resolved_data is not None:
@@ -942,9 +832,7 @@ def write_reports(
     from regionreasoner.evaluation.plots import render_rounds_png
 
     png = render_rounds_png(metrics, metrics.get("benchmark"))
-    with atomic_write(target / METRICS_FILE) as handle:
-        json.dump(metrics, handle, indent=2, allow_nan=False)
-        handle.write("\n")
+    write_json(target / METRICS_FILE, metrics)
     with atomic_write(target / REPORT_MD_FILE) as handle:
         handle.write(render_markdown(metrics))
     with atomic_write(target / ROUNDS_PNG_FILE, "wb") as handle:

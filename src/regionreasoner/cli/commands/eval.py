@@ -261,16 +261,6 @@ class EvalCommand(Command):
         from regionreasoner.dialogue.policy import get_reference_policy
         from regionreasoner.dialogue.prompts import get_prompt
         from regionreasoner.dialogue.protocols import get_protocol
-        from regionreasoner.dialogue.records import (
-            PredictionsLog,
-            check_resume_compatible,
-            check_run_dir,
-            load_rows,
-            prepare_run_dir,
-            read_config,
-            repair_torn_tail,
-            write_config,
-        )
         from regionreasoner.dialogue.runner import (
             DEFAULT_BATCH_SIZE,
             DEFAULT_WINDOW,
@@ -278,10 +268,19 @@ class EvalCommand(Command):
             check_images,
         )
         from regionreasoner.errors import UserInputError
-        from regionreasoner.evaluation.report import (
+        from regionreasoner.evaluation.predictions import (
+            PredictionsLog,
+            read_done_rows,
+            repair_torn_tail,
+        )
+        from regionreasoner.evaluation.report import format_round_table, write_reports
+        from regionreasoner.evaluation.run_dir import (
             PREDICTIONS_FILE,
-            format_round_table,
-            write_reports,
+            check_resume_compatible,
+            check_run_dir,
+            prepare_run_dir,
+            read_config,
+            write_config,
         )
         from regionreasoner.provenance import software_versions
         from regionreasoner.segmenters import load_segmenter
@@ -369,7 +368,7 @@ class EvalCommand(Command):
         done = {}
         if args.resume:
             repair_torn_tail(predictions)
-            done = load_rows(predictions)
+            done = read_done_rows(predictions)
         if previous is None:
             write_config(
                 args.out,
