@@ -44,7 +44,7 @@ examples:
 """
 
 
-def _tqdm_progress(desc: str) -> Any:
+def tqdm_progress(desc: str) -> Any:
     from tqdm import tqdm
 
     def progress(iterable: Iterable[Any], total: int) -> Iterable[Any]:
@@ -169,9 +169,9 @@ examples:
             seed=args.seed,
             max_turns=args.max_turns,
             images_root=args.images_root,
-            progress=_tqdm_progress("build refcoco"),
+            progress=tqdm_progress("build refcoco"),
         )
-        return _report(result, args.stats)
+        return report_build(result, args.stats)
 
     def _run_synth(self, args: argparse.Namespace) -> int:
         from regionreasoner.data.builders import BUILDERS
@@ -182,12 +182,13 @@ examples:
             args.seed,
             max_turns=args.max_turns,
             image_size=args.image_size,
-            progress=_tqdm_progress("build synth"),
+            progress=tqdm_progress("build synth"),
         )
-        return _report(result, args.stats)
+        return report_build(result, args.stats)
 
 
-def _report(result: Any, show_stats: bool) -> int:
+def report_build(result: Any, show_stats: bool) -> int:
+    """Say on stderr what a builder wrote (and skipped); the statistics tables on stdout."""
     stats = result.stats
     print(
         f"wrote {stats.dialogues} dialogues, {stats.turns} turns "
