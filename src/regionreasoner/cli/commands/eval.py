@@ -216,7 +216,7 @@ class EvalCommand(Command):
 def print_eval_summary(result: EvalResult, command: str) -> None:
     """Failed turns (stderr), the per-round table, what was written, unavailable metrics."""
     from regionreasoner.cli.notices import warn_unavailable_metrics
-    from regionreasoner.evaluation.report import format_round_table
+    from regionreasoner.evaluation.tables import format_round_table
 
     stats = result.stats
     if stats.failed:

@@ -69,12 +69,9 @@ examples:
     def run(self, args: argparse.Namespace) -> int:
         from regionreasoner.cli.notices import warn_unavailable_metrics
         from regionreasoner.errors import UserInputError
-        from regionreasoner.evaluation.report import (
-            DEFAULT_GALLERY_DIALOGUES,
-            format_round_table,
-            write_reports,
-        )
+        from regionreasoner.evaluation.report import DEFAULT_GALLERY_DIALOGUES, write_reports
         from regionreasoner.evaluation.run_dir import REPORT_FILES
+        from regionreasoner.evaluation.tables import format_round_table
 
         gallery = DEFAULT_GALLERY_DIALOGUES if args.gallery is None else args.gallery
         if gallery < 0:
