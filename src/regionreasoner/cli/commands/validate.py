@@ -43,7 +43,7 @@ examples:
     def run(self, args: argparse.Namespace) -> int:
         from tqdm import tqdm
 
-        from regionreasoner.data.validate_file import validate_path
+        from regionreasoner.data.file_checks import validate_path
         from regionreasoner.errors import UserInputError
 
         total = _file_size(args.data)

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from regionreasoner.data.dialogue_checks import Problem
 from regionreasoner.data.official.masks import encode_mask
 from regionreasoner.data.official.reader import OfficialJSONReader, detect_format
 from regionreasoner.data.official.rules import (
@@ -18,7 +19,6 @@ from regionreasoner.data.official.rules import (
     ConvertedItem,
     convert_official_item,
 )
-from regionreasoner.data.validation import Problem
 from regionreasoner.errors import DataFormatError, UserInputError
 from regionreasoner.fileio import atomic_write, dump_json_line
 

@@ -14,15 +14,15 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from regionreasoner.data.official.masks import describe_bad_mask, mask_info, rle_of
-from regionreasoner.data.schema import REF_PLACEHOLDER, Dialogue, Target, Turn, is_finite_number
-from regionreasoner.data.validation import (
+from regionreasoner.data.dialogue_checks import (
     Problem,
     dialogue_problems,
     image_path_escapes,
     read_image_wh,
     resolve_image_file,
 )
+from regionreasoner.data.official.masks import describe_bad_mask, mask_info, rle_of
+from regionreasoner.data.schema import REF_PLACEHOLDER, Dialogue, Target, Turn, is_finite_number
 
 OFFICIAL_PLACEHOLDER = "<box>{context_bbox}</box>"
 """How an official question cites the region of an earlier turn."""
