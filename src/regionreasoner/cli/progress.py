@@ -46,3 +46,52 @@ class TurnProgressBar:
         if self._bar is not None:
             self._bar.close()
             self._bar = None
+
+
+class FileProgressBar:
+    """A ``tqdm`` bar over the bytes of a file being read, on stderr, with the problems
+    found printed above it (``convert`` and ``validate``). Use as a context manager.
+
+    Args:
+        desc: the bar's label (the command's name).
+        total: the file's size in bytes (``None``: unknown).
+        severity: the label of a problem that has no ``severity`` of its own.
+    """
+
+    def __init__(self, desc: str, total: int | None, *, severity: str) -> None:
+        self.desc = desc
+        self.total = total
+        self.severity = severity
+        self._bar: Any = None
+
+    def __enter__(self) -> FileProgressBar:
+        from tqdm import tqdm
+
+        self._bar = tqdm(
+            total=self.total,
+            unit="B",
+            unit_scale=True,
+            desc=self.desc,
+            file=sys.stderr,
+            disable=None,
+            leave=False,
+        )
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+    def show(self, problem: object) -> None:
+        """Print ``severity: problem`` above the bar."""
+        line = f"{getattr(problem, 'severity', self.severity)}: {problem}"
+        if self._bar is not None:
+            self._bar.write(line, file=sys.stderr)
+        else:
+            print(line, file=sys.stderr)
+
+    def update(self, done: int) -> None:
+        """``done`` bytes of the file have been read."""
+        if self._bar is not None:
+            self._bar.update(done - self._bar.n)

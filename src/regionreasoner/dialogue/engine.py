@@ -26,19 +26,12 @@ resume=True))`` continues it; no turn is lost or done twice.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Protocol
 
 from regionreasoner.backends import BackendOptions, load_backend
-from regionreasoner.backends.base import (
-    DEFAULT_CONCURRENCY,
-    DEFAULT_MAX_NEW_TOKENS,
-    DEFAULT_MAX_RETRIES,
-    DEFAULT_REQUEST_TIMEOUT_S,
-    DEFAULT_RETRY_BACKOFF_S,
-    Backend,
-)
+from regionreasoner.backends.base import DEFAULT_MAX_NEW_TOKENS, Backend
 from regionreasoner.data.io import read_dialogues
 from regionreasoner.data.schema import Dialogue
 from regionreasoner.dialogue.policy import ReferencePolicy, get_reference_policy
@@ -83,11 +76,13 @@ def _path(value: str | os.PathLike[str] | None) -> Path | None:
 
 
 @dataclass(frozen=True, kw_only=True)
-class EngineSettings:
+class EngineSettings(BackendOptions):
     """What answers a question: the model, how turns are asked and read, and masks.
 
-    The defaults are those of ``regionreasoner eval``; each field is the flag of the same
-    name (``request_timeout_s``: ``--request-timeout``).
+    The backend's options (:class:`~regionreasoner.backends.base.BackendOptions`:
+    ``dtype``, ``device``, ``device_map``, ``attn_implementation``, ``concurrency``,
+    ``request_timeout_s``, ``max_retries``, ``retry_backoff_s``, ``image_format``,
+    ``temperature``, ``seed``) and:
 
     Attributes:
         model: model spec (``hf:PATH``, ``openai:URL#MODEL``, ``replay:FILE``, ``oracle``).
@@ -96,12 +91,9 @@ class EngineSettings:
         prompt: prompt template name.
         segmenter: segmenter spec (``sam2[...]``, ``box-fill``, ``none``).
         max_new_tokens: generation budget per turn.
-        temperature: 0 is greedy decoding.
-        seed: seed for sampling and the oracle.
-        dtype, device, device_map, attn_implementation: ``hf`` backend (``device`` also
-            places SAM2).
-        concurrency, request_timeout_s, max_retries, retry_backoff_s, image_format:
-            ``openai`` backend.
+
+    The defaults are those of ``regionreasoner eval``; each field is the flag of the same
+    name (``request_timeout_s``: ``--request-timeout``).
     """
 
     model: str
@@ -110,43 +102,17 @@ class EngineSettings:
     prompt: str = DEFAULT_PROMPT
     segmenter: str = DEFAULT_SEGMENTER
     max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS
-    temperature: float = 0.0
-    seed: int = 0
-    dtype: str = "auto"
-    device: str | None = None
-    device_map: str | None = None
-    attn_implementation: str | None = None
-    concurrency: int = DEFAULT_CONCURRENCY
-    request_timeout_s: float = DEFAULT_REQUEST_TIMEOUT_S
-    max_retries: int = DEFAULT_MAX_RETRIES
-    retry_backoff_s: float = DEFAULT_RETRY_BACKOFF_S
-    image_format: str = "png"
 
     def __post_init__(self) -> None:
         if self.max_new_tokens < 1:
             raise ConfigError(f"--max-new-tokens must be >= 1, got {self.max_new_tokens}")
         if self.max_retries < 0:
             raise ConfigError(f"--max-retries must be >= 0, got {self.max_retries}")
+        BackendOptions.__post_init__(self)
 
     def backend_options(self) -> BackendOptions:
-        """The options the backend is built with.
-
-        Raises:
-            ConfigError: an invalid option (e.g. a timeout of 0).
-        """
-        return BackendOptions(
-            dtype=self.dtype,
-            device=self.device,
-            device_map=self.device_map,
-            attn_implementation=self.attn_implementation,
-            concurrency=self.concurrency,
-            request_timeout_s=self.request_timeout_s,
-            max_retries=self.max_retries,
-            retry_backoff_s=self.retry_backoff_s,
-            image_format=self.image_format,
-            temperature=self.temperature,
-            seed=self.seed,
-        )
+        """The backend's options alone (what ``load_backend`` takes)."""
+        return BackendOptions(**{f.name: getattr(self, f.name) for f in fields(BackendOptions)})
 
     def protocol_and_prompt(self) -> tuple[EvalProtocol, PromptTemplate]:
         """The protocol (checked against the decoding) and the prompt template, by name.
@@ -156,7 +122,7 @@ class EngineSettings:
             ConfigError: the protocol refuses the frame or the decoding.
         """
         protocol = get_protocol(self.protocol, frame=self.frame)
-        protocol.check_decoding(greedy=self.temperature == 0)
+        protocol.check_decoding(greedy=self.greedy)
         return protocol, get_prompt(self.prompt)
 
 
@@ -375,7 +341,6 @@ def evaluate(
         raise UserInputError(f"--data {data}: file not found")
     protocol, prompt = settings.protocol_and_prompt()
     policy = get_reference_policy(settings.reference)
-    settings.backend_options()  # check the options before anything is read or loaded
 
     dialogues = _select(read_dialogues(data), settings)
     if not dialogues:

@@ -77,13 +77,13 @@ class ServeConfig(EngineSettings):
     examples: int = DEFAULT_EXAMPLES
 
     def __post_init__(self) -> None:
-        super().__post_init__()
         if not self.max_upload_mb > 0:
             raise ConfigError(f"--max-upload-mb must be > 0, got {self.max_upload_mb}")
         if not self.request_timeout_s > 0:
             raise ConfigError(f"--request-timeout must be > 0, got {self.request_timeout_s}")
         if self.examples < 0:
             raise ConfigError(f"--examples must be >= 0, got {self.examples}")
+        super().__post_init__()
 
 
 @dataclass
