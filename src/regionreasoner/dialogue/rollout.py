@@ -46,7 +46,8 @@ from regionreasoner.dialogue.policy import (
 )
 from regionreasoner.dialogue.prompts import PromptTemplate
 from regionreasoner.dialogue.protocols import EvalProtocol, TurnAnswer
-from regionreasoner.dialogue.runner import AskedTurn, ask_turn, image_size, record_prediction
+from regionreasoner.dialogue.runner import image_size
+from regionreasoner.dialogue.turns import AskedTurn, ask_turn, record_prediction
 from regionreasoner.errors import BackendError, ConfigError, DataFormatError
 from regionreasoner.evaluation.metrics import box_hit_any
 from regionreasoner.geometry.frames import Frame
@@ -359,7 +360,7 @@ class DialogueTrajectory:
         self, *, protocol: EvalProtocol, prompt: PromptTemplate, trajectory: int = 0
     ) -> TurnRequest:
         """The next turn, asked as the evaluation runner asks it
-        (:func:`~regionreasoner.dialogue.runner.ask_turn`: the policy's reference, written
+        (:func:`~regionreasoner.dialogue.turns.ask_turn`: the policy's reference, written
         by the protocol in this trajectory's frame).
 
         Raises:
@@ -382,7 +383,7 @@ class DialogueTrajectory:
         prompt: PromptTemplate,
     ) -> TurnStep:
         """Read ``result`` back (``protocol.read_answer``) and store its boxes where later
-        references look them up (:func:`~regionreasoner.dialogue.runner.record_prediction`)."""
+        references look them up (:func:`~regionreasoner.dialogue.turns.record_prediction`)."""
         answer = protocol.read_answer(result.text, prompt, self.frame)
         record_prediction(self.predictions, request.turn.turn_index, answer)
         step = TurnStep(request.turn, request.asked, result.text, answer, result.payload)
@@ -401,8 +402,8 @@ def roll_out_dialogues(
 
     Round ``k`` of every trajectory that has one is generated in ONE ``generate`` call;
     each answer is read back with ``protocol.read_answer`` and its boxes stored where the
-    next round's references look them up (:func:`~regionreasoner.dialogue.runner.ask_turn`
-    and :func:`~regionreasoner.dialogue.runner.record_prediction`, the functions the
+    next round's references look them up (:func:`~regionreasoner.dialogue.turns.ask_turn`
+    and :func:`~regionreasoner.dialogue.turns.record_prediction`, the functions the
     evaluation runner uses). ``trajectories[i].steps`` are filled in place.
 
     Raises:
