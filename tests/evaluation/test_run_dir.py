@@ -143,3 +143,30 @@ def test_missing_or_broken_metrics(tmp_path: Path) -> None:
             read_metrics(tmp_path)
     (tmp_path / "metrics.json").write_text(json.dumps({"rounds": {}}), encoding="utf-8")
     assert read_metrics(tmp_path) == {"rounds": {}}
+
+
+HF_CHECKPOINT_MODULES = {
+    # a Hugging Face model folder also has a config.json (the model's, not a run's)
+    "regionreasoner.assets",
+    "regionreasoner.micro.model",
+    "regionreasoner.integrations.train",
+    "regionreasoner.cli.commands.micro",
+}
+
+
+def test_the_run_file_names_are_spelled_in_one_module() -> None:
+    """No module but run_dir writes a run file's name as a string of its own."""
+    import ast
+
+    src = Path(run_dir.__file__).resolve().parents[2]
+    found = []
+    for path in sorted((src / "regionreasoner").rglob("*.py")):
+        module = ".".join(path.relative_to(src).with_suffix("").parts).removesuffix(".__init__")
+        if module == run_dir.__name__:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Constant) and node.value in run_dir.RUN_FILES:
+                if node.value == "config.json" and module in HF_CHECKPOINT_MODULES:
+                    continue
+                found.append(f"{module}:{node.lineno} {node.value}")
+    assert found == []

@@ -79,6 +79,7 @@ class DemoCommand(Command):
         from regionreasoner.cli.progress import TurnProgressBar
         from regionreasoner.dialogue.demo import demo_model, run_demo
         from regionreasoner.errors import UserInputError
+        from regionreasoner.evaluation.run_dir import REPORT_HTML_FILE
 
         if args.dialogues < 1:
             raise UserInputError(f"--dialogues must be >= 1, got {args.dialogues}")
@@ -103,7 +104,7 @@ class DemoCommand(Command):
         print_eval_summary(result.run, "eval")
         print()
         print(format_baseline_table(result.run.metrics or {}, result.baseline))
-        print(f"\nreport: {result.run.out / 'report.html'}")
+        print(f"\nreport: {result.run.out / REPORT_HTML_FILE}")
         return 0
 
 

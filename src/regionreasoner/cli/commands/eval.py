@@ -216,6 +216,12 @@ class EvalCommand(Command):
 def print_eval_summary(result: EvalResult, command: str) -> None:
     """Failed turns (stderr), the per-round table, what was written, unavailable metrics."""
     from regionreasoner.cli.notices import warn_unavailable_metrics
+    from regionreasoner.evaluation.run_dir import (
+        METRICS_FILE,
+        REPORT_HTML_FILE,
+        REPORT_MD_FILE,
+        ROUNDS_PNG_FILE,
+    )
     from regionreasoner.evaluation.tables import format_round_table
 
     stats = result.stats
@@ -227,7 +233,10 @@ def print_eval_summary(result: EvalResult, command: str) -> None:
         )
     metrics = result.metrics or {}
     print(format_round_table(metrics))
-    print(f"\nwrote {result.out}/metrics.json, report.md, rounds.png and report.html")
+    print(
+        f"\nwrote {result.out}/{METRICS_FILE}, {REPORT_MD_FILE}, {ROUNDS_PNG_FILE} and "
+        f"{REPORT_HTML_FILE}"
+    )
     warn_unavailable_metrics(metrics, command)
 
 
