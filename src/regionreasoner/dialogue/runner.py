@@ -12,7 +12,8 @@ only the image header), resized into the model frame once, and its segmenter ses
 (SAM2's image embedding) is opened once and reused for every turn.
 
 Rows go to an ``emit`` callback as soon as each turn is finished; ``end_round`` is
-called after every round (the CLI fsyncs there).
+called after every round (:func:`regionreasoner.evaluate` fsyncs there). Each turn is
+asked and read back by the functions of :mod:`regionreasoner.dialogue.turns`.
 """
 
 from __future__ import annotations
