@@ -1,7 +1,8 @@
 """Wall time of ``regionreasoner demo`` (the README's main command), end to end.
 
-Runs the demo in-process exactly as ``make demo`` does (build a fresh synthetic test set,
-the multi-round evaluation of the bundled micro model with the paper protocol and
+Runs the demo in-process as ``make demo`` does, through the library call the command
+wraps (:func:`regionreasoner.dialogue.demo.run_demo`: build a fresh synthetic test set,
+:func:`regionreasoner.evaluate` of the bundled micro model with the paper protocol and
 predicted references, report.html) into a temporary folder, and reports the wall time,
 turns per second and the model's overall acc@0.5. The target of issue 8 is under 2
 minutes on a 2-core CPU.
@@ -13,9 +14,6 @@ minutes on a 2-core CPU.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
-import json
 import os
 import platform
 import tempfile
@@ -23,21 +21,16 @@ import time
 from pathlib import Path
 
 from regionreasoner.assets import bundled_model_path
-from regionreasoner.cli.commands.demo import DEFAULT_DEMO_DIALOGUES
-from regionreasoner.cli.main import main as cli_main
+from regionreasoner.dialogue.demo import DEFAULT_DEMO_DIALOGUES, run_demo
 
 TARGET_S = 120.0
 
 
 def run_once(out: Path, dialogues: int) -> tuple[float, dict]:
     start = time.perf_counter()
-    with contextlib.redirect_stdout(io.StringIO()):
-        code = cli_main(["demo", "--out", str(out), "--dialogues", str(dialogues)])
+    result = run_demo(out, dialogues=dialogues)
     wall_s = time.perf_counter() - start
-    if code:
-        raise SystemExit(f"regionreasoner demo exited with {code}")
-    metrics = json.loads((out / "run" / "metrics.json").read_text(encoding="utf-8"))
-    return wall_s, metrics
+    return wall_s, result.run.metrics or {}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,9 +1,10 @@
 """Dialogues per second of ``regionreasoner eval`` on CPU: batch 1 vs batch 16.
 
 Builds the tiny offline Qwen2.5-VL (``regionreasoner.micro.tiny``) and a
-synthetic benchmark, loads the ``hf`` backend once, then runs the round-synchronous engine
-over the SAME dialogues with ``--batch-size 1`` and ``--batch-size 16`` (``box-fill``
-masks, the ``paper`` protocol, 840x840 frame), side by side, after a warm-up run.
+synthetic benchmark, loads the engine (``hf`` backend) once, then runs
+:func:`regionreasoner.evaluate` over the SAME dialogues with ``batch_size`` 1 and 16
+(``box-fill`` masks, the ``paper`` protocol, 840x840 frame; ``predictions.jsonl`` written
+as the CLI writes it, the reports left out), side by side, after a warm-up run.
 
 The two batch sizes alternate ``--repeats`` times and the best wall time of each is kept,
 so load from other processes on a shared machine affects both alike.
@@ -15,6 +16,7 @@ so load from other processes on a shared machine affects both alike.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import platform
 import sys
@@ -22,33 +24,20 @@ import tempfile
 import time
 from pathlib import Path
 
-from regionreasoner.backends import BackendOptions, load_backend
+from regionreasoner import EvalSettings, evaluate
 from regionreasoner.data.builders.synth import build_synth
 from regionreasoner.data.io import read_dialogues
-from regionreasoner.dialogue.policy import get_reference_policy
-from regionreasoner.dialogue.prompts import get_prompt
-from regionreasoner.dialogue.protocols import get_protocol
-from regionreasoner.dialogue.runner import DialogueRunner, RunStats
+from regionreasoner.dialogue.engine import Engine
+from regionreasoner.dialogue.runner import RunStats
 from regionreasoner.micro.tiny import build_tiny_model
-from regionreasoner.segmenters.box_fill import BoxFillSegmenter
 
 TARGET_SPEEDUP = 3.0
 BATCH_SIZES = (1, 16)
 
 
-def run(backend: object, bench: Path, batch_size: int, max_new_tokens: int) -> RunStats:
-    runner = DialogueRunner(
-        backend,  # type: ignore[arg-type]
-        BoxFillSegmenter(),
-        get_protocol("paper"),
-        get_reference_policy("predicted"),
-        get_prompt("regionreasoner"),
-        data_path=bench,
-        batch_size=batch_size,
-        max_new_tokens=max_new_tokens,
-    )
-    rows: list[dict] = []
-    return runner.run(read_dialogues(bench), emit=rows.append)
+def run(engine: Engine, settings: EvalSettings, batch_size: int, max_new_tokens: int) -> RunStats:
+    changed = dataclasses.replace(settings, batch_size=batch_size, max_new_tokens=max_new_tokens)
+    return evaluate(changed, engine=engine).stats
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -76,13 +65,22 @@ def main(argv: list[str] | None = None) -> int:
             root / "bench", n_dialogues=args.dialogues, seed=0, image_size=args.image_size
         )
         turns = sum(len(d.turns) for d in read_dialogues(bench))
-        backend = load_backend(f"hf:{model_dir}", BackendOptions(device="cpu"))
-        run(backend, bench, 16, 4)  # warm-up (allocator, kernels)
+        settings = EvalSettings(
+            data=bench,
+            out=root / "run",
+            model=f"hf:{model_dir}",
+            segmenter="box-fill",
+            device="cpu",
+            overwrite=True,
+            reports=False,
+        )
+        engine = Engine.load(settings)
+        run(engine, settings, 16, 4)  # warm-up (allocator, kernels)
         results: dict[int, tuple[float, RunStats]] = {}
         for _ in range(args.repeats):
             for batch_size in BATCH_SIZES:
                 start = time.perf_counter()
-                stats = run(backend, bench, batch_size, args.max_new_tokens)
+                stats = run(engine, settings, batch_size, args.max_new_tokens)
                 wall = time.perf_counter() - start
                 print(f"batch {batch_size}: {wall:.2f} s", file=sys.stderr)
                 if batch_size not in results or wall < results[batch_size][0]:

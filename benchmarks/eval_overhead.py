@@ -1,8 +1,9 @@
 """Milliseconds per turn that ``regionreasoner eval`` spends outside the model.
 
-Runs the evaluation engine with the ``oracle`` backend and the ``box-fill`` segmenter over
-a synthetic benchmark of 640x480 images, writing ``predictions.jsonl`` exactly as the CLI
-does (one flushed line per turn, fsync per round), and reports
+Runs :func:`regionreasoner.evaluate` (what the CLI runs) with the ``oracle`` backend and
+the ``box-fill`` segmenter over a synthetic benchmark of 640x480 images, writing
+``predictions.jsonl`` as the CLI does (one flushed line per turn, fsync per round; the
+reports are left out: ``reports=False``), and reports
 ``(wall time - time inside backend.generate) / turns``. That is the engine's own cost:
 reference handling, prompt rendering, parsing, frame conversion, mask filling, RLE
 encoding, mask I/U, row building and writing.
@@ -27,19 +28,15 @@ import time
 import timeit
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
-from regionreasoner.backends.base import Generation, GenerationRequest
+from regionreasoner import EvalSettings, evaluate
+from regionreasoner.backends.base import Backend, Generation, GenerationRequest
 from regionreasoner.backends.chat_message import rebuild_completion
 from regionreasoner.backends.oracle import OracleBackend
 from regionreasoner.data.builders.synth import build_synth
-from regionreasoner.data.io import read_dialogues
-from regionreasoner.dialogue.policy import get_reference_policy
-from regionreasoner.dialogue.prompts import get_prompt
-from regionreasoner.dialogue.protocols import get_protocol
-from regionreasoner.dialogue.records import PredictionsLog
-from regionreasoner.dialogue.runner import DialogueRunner, RunStats
-from regionreasoner.segmenters.box_fill import BoxFillSegmenter
+from regionreasoner.dialogue.engine import Engine
+from regionreasoner.dialogue.runner import RunStats
 
 IMAGE_WH = (640, 480)
 TARGET_MS_PER_TURN = 2.0
@@ -69,20 +66,17 @@ def rebuild_us_per_response(number: int = 20_000) -> float:
     return 1e6 * min(timer.repeat(repeat=5, number=number)) / number
 
 
-def run_once(bench: Path, backend: Any, out: Path, batch_size: int) -> RunStats:
-    runner = DialogueRunner(
-        backend,
-        BoxFillSegmenter(),
-        get_protocol("paper"),
-        get_reference_policy("predicted"),
-        get_prompt("regionreasoner"),
-        data_path=bench,
+def run_once(bench: Path, backend: Backend, out: Path, batch_size: int) -> RunStats:
+    settings = EvalSettings(
+        data=bench,
+        out=out,
+        model="oracle",
+        segmenter="box-fill",
         batch_size=batch_size,
+        overwrite=True,
+        reports=False,
     )
-    dialogues = read_dialogues(bench)
-    out.unlink(missing_ok=True)
-    with PredictionsLog(out) as log:
-        return runner.run(dialogues, emit=log.append, end_round=log.sync)
+    return evaluate(settings, engine=Engine.load(settings, backend=backend)).stats
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -107,8 +101,7 @@ def main(argv: list[str] | None = None) -> int:
             ("pixel-reading backend + box-fill (decode + 840x840 resize)", PixelOracle()),
         ):
             runs = [
-                run_once(bench, backend, root / "predictions.jsonl", args.batch_size)
-                for _ in range(args.repeats)
+                run_once(bench, backend, root / "run", args.batch_size) for _ in range(args.repeats)
             ]
             best = min(runs, key=lambda s: s.wall_s - s.model_s)
             results[label] = best

@@ -24,9 +24,9 @@ LOADER = "regionreasoner.data.images"
 
 NOT_YET_ROUTED = {
     # issue 22 phase 2: route through regionreasoner.data.images, then delete the entry
-    "regionreasoner.data.validation",  # read_image_wh (validate, convert)
+    "regionreasoner.data.dialogue_checks",  # read_image_wh (validate, convert)
     "regionreasoner.dialogue.runner",  # image_size, _ImageSlot.pixels (eval)
-    "regionreasoner.integrations.train",  # _released_rows (train on the released JSON)
+    "regionreasoner.integrations.train_data",  # _released_rows (the released JSON)
     "regionreasoner.serve.controller",  # select_example, read_upload (the web page)
 }
 

@@ -76,6 +76,22 @@ def test_light_import_in_a_fresh_interpreter(module):
     assert json.loads(result.stdout.strip().splitlines()[-1]) == []
 
 
+def test_the_evaluation_entry_point_loads_on_first_use():
+    code = (
+        "import json, sys\n"
+        "import regionreasoner\n"
+        "before = [m for m in ('regionreasoner.dialogue', 'PIL') if m in sys.modules]\n"
+        "from regionreasoner import EvalSettings, evaluate\n"
+        "print(json.dumps([before, evaluate.__module__, 'evaluate' in dir(regionreasoner)]))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    before, module, listed = json.loads(result.stdout.strip().splitlines()[-1])
+    assert (before, module, listed) == ([], "regionreasoner.dialogue.engine", True)
+
+
 def test_geometry_loads_rle_and_matching_on_first_use():
     code = (
         "import json, sys\n"

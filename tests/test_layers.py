@@ -23,6 +23,13 @@ The layers, lowest first (a package may import from its own layer and those belo
    training builds the tiny model), and the interactive web page;
 8. ``cli`` and ``__main__``: argument parsing and printing only.
 
+One exception, by design: the package ``__init__`` re-exports the public entry points of
+higher layers (``regionreasoner.evaluate``) through ``_LAZY_EXPORTS``, imported on first
+attribute access (PEP 562), never at ``import regionreasoner``. Those edges are read here
+as ``lazy-export`` edges: they must name existing modules that define the names, and
+they are exempt from the layer order (``tests/test_imports.py`` checks that importing
+the package stays light).
+
 Layers 1-5 and 8 are section 2 of the design ("geometry -> parsing, data -> rewards,
 evaluation -> backends, segmenters -> dialogue -> integrations, cli"); the other
 packages are placed here explicitly, and a new package must be placed before this test
@@ -54,11 +61,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
 )
 LAYER_OF = {name: level for level, names in enumerate(LAYERS) for name in names}
 
-CLI_REENTRY_ALLOWED = {
-    # `demo` runs `build synth` and `eval` through cli.main; issue 18 PART B gives it the
-    # library entry point (`evaluate`) instead. Remove this entry then.
-    "regionreasoner.cli.commands.demo",
-}
+CLI_REENTRY_ALLOWED: set[str] = set()
+"""Commands allowed to call ``cli.main`` with another command's argv (none)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +73,7 @@ class Import:
     target: str
     line: int
     kind: str = "import"
-    """``import`` (module or function level), ``type-only`` or ``lazy``."""
+    """``import`` (module or function level), ``type-only``, ``lazy`` or ``lazy-export``."""
 
     def __str__(self) -> str:
         return f"{self.module}:{self.line} imports {self.target}"
@@ -151,9 +155,24 @@ def imports_of(module: str, path: Path, modules: dict[str, Path]) -> Iterator[Im
                 yield Import(module, target, node.lineno, kind)
 
 
+def lazy_exports(src: Path) -> dict[str, str]:
+    """``_LAZY_EXPORTS`` of the package ``__init__`` (``{}`` when it has none)."""
+    tree = ast.parse((src / PACKAGE / "__init__.py").read_text(encoding="utf-8"))
+    for node in tree.body:
+        targets = node.targets if isinstance(node, ast.Assign) else []
+        if isinstance(node, ast.AnnAssign):
+            targets = [node.target]
+        if any(isinstance(t, ast.Name) and t.id == "_LAZY_EXPORTS" for t in targets):
+            return ast.literal_eval(node.value)  # type: ignore[arg-type]
+    return {}
+
+
 def all_imports(src: Path) -> list[Import]:
     modules = module_files(src)
-    return [imp for name, path in modules.items() for imp in imports_of(name, path, modules)]
+    found = [imp for name, path in modules.items() for imp in imports_of(name, path, modules)]
+    exports = {_resolve(target, modules) or target for target in lazy_exports(src).values()}
+    found += [Import(PACKAGE, target, 0, "lazy-export") for target in sorted(exports)]
+    return found
 
 
 def part_of(module: str) -> str:
@@ -165,6 +184,8 @@ def part_of(module: str) -> str:
 def layer_violations(imports: list[Import]) -> list[str]:
     out = []
     for imp in imports:
+        if imp.kind == "lazy-export" and imp.module == PACKAGE:
+            continue  # the package's public re-exports, loaded on first access
         source, target = part_of(imp.module), part_of(imp.target)
         if LAYER_OF[target] > LAYER_OF[source]:
             out.append(f"{imp} (layer {LAYER_OF[source]} {source} -> {LAYER_OF[target]} {target})")
@@ -245,6 +266,21 @@ def test_cli_commands_do_not_reenter_the_cli(imports):
     }
     assert reentries <= CLI_REENTRY_ALLOWED, sorted(reentries - CLI_REENTRY_ALLOWED)
     assert reentries >= CLI_REENTRY_ALLOWED, "no longer re-enters: drop it from the allow-list"
+
+
+def test_the_lazy_exports_name_modules_that_define_them():
+    import importlib
+
+    import regionreasoner
+
+    modules = module_files(SRC)
+    exports = lazy_exports(SRC)
+    assert exports, "the package re-exports its evaluation entry point"
+    for name, module in exports.items():
+        assert module in modules, module
+        assert getattr(regionreasoner, name) is getattr(importlib.import_module(module), name)
+    with pytest.raises(AttributeError, match="no_such_name"):
+        _ = regionreasoner.no_such_name
 
 
 def test_no_import_cycles(imports):

@@ -21,7 +21,8 @@ import json
 import sys
 from pathlib import Path
 
-from regionreasoner.evaluation.compare import LATER_ROUNDS, load_metrics, round_values, spread
+from regionreasoner.evaluation.compare import LATER_ROUNDS, round_values, spread
+from regionreasoner.evaluation.run_dir import read_metrics
 
 ARMS = {"A": "A: single-turn GRPO", "B": "B: dialogue-level GRPO"}
 SETS = ("demo", "test2")
@@ -86,8 +87,8 @@ def gap_table(out: Path, eval_set: str) -> str:
                 or not (oracle / "metrics.json").is_file()
             ):
                 continue
-            p = round_values(load_metrics(predicted), "acc@0.5")
-            o = round_values(load_metrics(oracle), "acc@0.5")
+            p = round_values(read_metrics(predicted), "acc@0.5")
+            o = round_values(read_metrics(oracle), "acc@0.5")
             for key in p.keys() & o.keys():
                 gaps.setdefault(key, []).append(p[key] - o[key])
         if gaps:

@@ -59,7 +59,7 @@ def _demo_with_the_default_model(tmp_path, capsys, dialogues: int, seed: int):
 def test_demo_uses_the_bundled_model_with_a_bounded_budget(tmp_path, capsys, monkeypatch):
     """With a bundled checkpoint the demo evaluates it (hf backend), not the oracle."""
     from regionreasoner import assets
-    from regionreasoner.cli.commands.demo import BUNDLED_MAX_NEW_TOKENS
+    from regionreasoner.dialogue.demo import BUNDLED_MAX_NEW_TOKENS
     from regionreasoner.micro.model import build_micro_model
 
     model_dir = build_micro_model(tmp_path / "micro", seed=0)  # untrained: any output

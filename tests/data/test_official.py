@@ -16,6 +16,8 @@ from hypothesis.extra import numpy as hnp
 from PIL import Image
 from pycocotools import mask as coco_mask
 
+from regionreasoner.data.dialogue_checks import Problem
+from regionreasoner.data.file_checks import validate_path
 from regionreasoner.data.official import (
     OfficialJSONReader,
     as_mask_array,
@@ -26,8 +28,6 @@ from regionreasoner.data.official import (
     iter_official_items,
     remove_placeholder,
 )
-from regionreasoner.data.validate_file import validate_path
-from regionreasoner.data.validation import Problem
 from regionreasoner.errors import DataFormatError, UserInputError
 
 PLACEHOLDER = "<box>{context_bbox}</box>"

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from regionreasoner.cli.main import main as cli_main
-from regionreasoner.errors import DataFormatError, UserInputError
 from regionreasoner.evaluation import compare
+from regionreasoner.evaluation.run_dir import read_metrics
 
 
 def _run(tmp_path: Path, name: str, rounds: dict[str, tuple[float, float | None, int]]) -> Path:
@@ -40,9 +40,9 @@ def test_spread_is_mean_and_sample_std() -> None:
 
 def test_later_rounds_are_turn_weighted(tmp_path: Path) -> None:
     run = _run(tmp_path, "a", {"1": (1.0, 0.5, 10), "2": (0.5, 0.4, 30), "3": (0.0, None, 10)})
-    acc = compare.round_values(compare.load_metrics(run), "acc@0.5")
+    acc = compare.round_values(read_metrics(run), "acc@0.5")
     assert acc["2+"] == pytest.approx((0.5 * 30 + 0.0 * 10) / 40)
-    giou = compare.round_values(compare.load_metrics(run), "gIoU")
+    giou = compare.round_values(read_metrics(run), "gIoU")
     assert "3" not in giou  # null values are left out, not counted as zero
     assert giou["2+"] == pytest.approx(0.4)
 
@@ -73,14 +73,3 @@ def test_cli_writes_table_and_rejects_bad_groups(tmp_path: Path, capsys) -> None
     assert cli_main(["compare", "no-equals-sign"]) == 2
     assert cli_main(["compare", f"z={tmp_path}"]) == 2  # a folder without metrics.json
     assert "metrics.json: not found" in capsys.readouterr().err
-
-
-def test_missing_or_broken_metrics(tmp_path: Path) -> None:
-    with pytest.raises(UserInputError, match=r"metrics\.json: not found"):
-        compare.load_metrics(tmp_path)
-    (tmp_path / "metrics.json").write_text("{", encoding="utf-8")
-    with pytest.raises(DataFormatError, match="not valid JSON"):
-        compare.load_metrics(tmp_path)
-    (tmp_path / "metrics.json").write_text('{"overall": {}}', encoding="utf-8")
-    with pytest.raises(DataFormatError, match="rounds"):
-        compare.load_metrics(tmp_path)

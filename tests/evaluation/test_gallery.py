@@ -15,9 +15,9 @@ from regionreasoner.evaluation.gallery import (
     GROUND_TRUTH_COLOR,
     THUMBNAIL_MAX_SIDE,
     GalleryTurn,
+    dialogue_cards,
     draw_turn,
     load_image,
-    render_dialogue,
 )
 
 GT_XYXY = (400.0, 300.0, 1200.0, 900.0)
@@ -51,12 +51,16 @@ def test_a_large_image_is_drawn_from_reduced_pixels_at_the_right_place(tmp_path:
 def test_an_over_limit_image_becomes_a_note_in_its_card(tmp_path: Path) -> None:
     path = tmp_path / "wide.png"
     Image.new("RGB", (400, 300)).save(path)
-    html = render_dialogue("d", [_turn()], path, max_pixels=100_000)
-    assert "wide.png is 400x300 (120,000 pixels), over the limit of 100,000 pixels" in html
-    assert "<img" not in html
+    (card,) = dialogue_cards("d", [_turn()], path, max_pixels=100_000).cards
+    assert "wide.png is 400x300 (120,000 pixels), over the limit of 100,000 pixels" in (
+        card.missing_reason
+    )
+    assert card.image_uri is None
 
 
 def test_a_bomb_and_a_missing_image_are_notes_not_errors(tmp_path: Path) -> None:
     bomb = write_bomb_png(tmp_path / "bomb.png", (20_000, 20_000))
-    assert "400,000,000 pixels" in render_dialogue("d", [_turn()], bomb)
-    assert "image not found: gone.png" in render_dialogue("d", [_turn()], tmp_path / "gone.png")
+    (card,) = dialogue_cards("d", [_turn()], bomb).cards
+    assert "400,000,000 pixels" in card.missing_reason and card.image_uri is None
+    (card,) = dialogue_cards("d", [_turn()], tmp_path / "gone.png").cards
+    assert "image not found: gone.png" in card.missing_reason and card.image_uri is None

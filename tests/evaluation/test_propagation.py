@@ -18,7 +18,7 @@ from regionreasoner.evaluation.propagation import (
     attach_reference_split,
     reference_split,
 )
-from regionreasoner.evaluation.report import score_run
+from regionreasoner.evaluation.scoring import score_run
 
 # Model-frame jitter (840 px frame, 160x120 images) that makes about a third of the
 # oracle's answers miss: both groups of round 2 and 3 get turns, and errors.

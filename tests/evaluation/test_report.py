@@ -13,7 +13,9 @@ from pycocotools import mask as mask_utils
 
 from regionreasoner.errors import DataFormatError, UserInputError
 from regionreasoner.evaluation.published import DETECTION, REFCOCOG, SEGMENTATION, TURN_COUNTS
-from regionreasoner.evaluation.report import RunSettings, size_of, write_reports
+from regionreasoner.evaluation.report import write_reports
+from regionreasoner.evaluation.run_dir import RunSettings
+from regionreasoner.evaluation.scoring import size_of
 
 IMAGE_WH = (40, 30)
 
@@ -614,3 +616,35 @@ def test_sizes_of_rows_without_ground_truth_come_from_the_data_file(tmp_path):
     # every target box of the scenario is at most 20 x 20 pixels
     assert {k: v["turns"] for k, v in sizes.items()} == {"small": 5}
     assert sizes["small"]["acc@0.5"] == pytest.approx(3 / 5)
+
+
+def test_report_html_title_names_the_model_and_every_value_is_escaped(tmp_path):
+    """The page's <title> is the report's title (it once showed the last breakdown
+    table's title, a shadowed variable), and every value from the run is escaped the way
+    html.escape does (a model spec or a completion could hold markup)."""
+    import html
+    import re
+
+    rows = scenario_rows()
+    rows[0] = {**rows[0], "text": '<think>it\'s <b>bold</b> & "quoted"</think>'}
+    model = "hf:/m/<script>it's</script>"
+    run = write_run(tmp_path / "run", rows, {**CONFIG, "model": model})
+    bench = write_bench(tmp_path / "data" / "bench.jsonl", "synth")
+    write_reports([run], data_path=bench)
+    page = (run / "report.html").read_text()
+    title = html.escape(f"Evaluation report: {model}")
+    assert re.search(r"<title>(.*?)</title>", page).group(1) == title
+    assert f"<h1>{title}</h1>" in page
+    assert "<script>" not in page and "it&#x27;s" in page  # html.escape, not &#39;
+    assert html.escape('it\'s <b>bold</b> & "quoted"') in page
+    assert page.endswith("</body></html>\n")
+    assert re.search(r">\s+<", page.split("</style>", 1)[1]) is None  # no template whitespace
+
+
+def test_report_html_without_scored_turns_or_gallery(tmp_path):
+    run = write_run(tmp_path / "run", [])
+    metrics = write_reports([run], gallery_dialogues=0)
+    assert metrics["rounds"] == {}
+    page = (run / "report.html").read_text()
+    assert "<p>No turns were scored.</p><h2>Notes</h2><ul><li>" in page
+    assert "Gallery" not in page and "<table>" in page  # the settings table only

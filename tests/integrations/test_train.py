@@ -10,14 +10,13 @@ import pytest
 import regionreasoner
 from regionreasoner.errors import ConfigError, DataFormatError
 from regionreasoner.integrations.train import (
-    DATA_CACHE_DIR,
     RESOLVED_CONFIG_FILE,
     SUMMARY_FILE,
     TrainResult,
     find_resume_checkpoint,
-    resolve_dataset_dir,
 )
 from regionreasoner.integrations.train_config import DataSection, TrainConfig, load_config
+from regionreasoner.integrations.train_data import DATA_CACHE_DIR, resolve_dataset_dir
 
 pytest.importorskip("trl")
 
@@ -386,7 +385,8 @@ def test_grpo_resume_continues_the_global_step(
 def test_max_prompt_tokens_below_any_prompt_leaves_nothing(
     tmp_path: Path, tiny_model_dir: Path, trl_dataset_dir: Path
 ) -> None:
-    from regionreasoner.integrations.train import load_processor, load_training_set
+    from regionreasoner.integrations.train import load_processor
+    from regionreasoner.integrations.train_data import load_training_set
 
     config = _config(tmp_path, tiny_model_dir, trl_dataset_dir, data={"max_prompt_tokens": 20})
     processor = load_processor(str(tiny_model_dir), config.model)

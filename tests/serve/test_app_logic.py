@@ -21,7 +21,7 @@ import regionreasoner
 from regionreasoner.backends import BackendOptions, load_backend
 from regionreasoner.backends.base import Generation, GenerationRequest
 from regionreasoner.cli.main import main as cli_main
-from regionreasoner.data.validation import dialogue_problems
+from regionreasoner.data.dialogue_checks import dialogue_problems
 from regionreasoner.serve.controller import ServeController, View
 from regionreasoner.serve.drawing import display_scale
 from regionreasoner.serve.examples import ExampleSet

@@ -28,7 +28,7 @@ from PIL import Image
 
 from regionreasoner._imports import is_available
 from regionreasoner.cli.main import main as cli_main
-from regionreasoner.data.validation import dialogue_problems
+from regionreasoner.data.dialogue_checks import dialogue_problems
 
 pytestmark = pytest.mark.browser
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from regionreasoner import assets
 from regionreasoner.cli.main import main
 from regionreasoner.serve import app as app_module
 
@@ -33,18 +34,16 @@ def test_help_lists_the_options(capsys: pytest.CaptureFixture[str]) -> None:
 def test_model_is_required_without_a_bundled_model(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(app_module, "bundled_model_spec", lambda: None)
+    monkeypatch.setattr(assets, "bundled_model_spec", lambda: None)
     assert main(["serve"]) == 2
     assert "--model is required" in capsys.readouterr().err
 
 
 def test_the_default_model_is_the_bundled_one(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
-    from regionreasoner import assets
-
     expected = None if assets.bundled_model_path() is None else f"hf:{assets.bundled_model_path()}"
-    assert app_module.bundled_model_spec() == expected
-    monkeypatch.setattr(app_module, "bundled_model_path", lambda: tmp_path)
-    assert app_module.bundled_model_spec() == f"hf:{tmp_path}"
+    assert assets.bundled_model_spec() == expected
+    monkeypatch.setattr(assets, "bundled_model_path", lambda: tmp_path)
+    assert assets.bundled_model_spec() == f"hf:{tmp_path}"
 
 
 @pytest.mark.parametrize(

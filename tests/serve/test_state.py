@@ -9,8 +9,8 @@ import pytest
 from PIL import Image
 
 from regionreasoner.backends import load_backend
+from regionreasoner.data.dialogue_checks import dialogue_problems
 from regionreasoner.data.schema import Target, Turn
-from regionreasoner.data.validation import dialogue_problems
 from regionreasoner.dialogue.interactive import InteractiveEngine
 from regionreasoner.dialogue.prompts import get_prompt
 from regionreasoner.dialogue.protocols import NO_REFERENCE, get_protocol

@@ -19,3 +19,9 @@ def bundled_model_path() -> Path | None:
     """Path of the bundled micro model, or ``None`` when this installation has none."""
     path = bundled_model_dir()
     return path if (path / "config.json").is_file() else None
+
+
+def bundled_model_spec() -> str | None:
+    """``hf:<path>`` of the bundled model (a model spec), or ``None`` when there is none."""
+    path = bundled_model_path()
+    return None if path is None else f"hf:{path}"

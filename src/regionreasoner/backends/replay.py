@@ -2,17 +2,17 @@
 
 The file is JSONL with at least ``{"dialogue_id", "turn_index", "text"}`` per row, the
 text in the MODEL frame of the run being replayed (a ``predictions.jsonl`` of an earlier
-run qualifies). When a turn has several rows the last one wins; rows marked
-``"failed": true`` carry no answer. A row's ``text_lost`` (part of the completion was
-dropped by the server that produced it) is replayed with its text. A turn with no
-usable row comes back as a failed generation, so it is recorded as failed and scored as
-a miss. A torn last line (an interrupted write) is ignored with a warning; any other
-invalid line is an error.
+run qualifies), read with the rules of every ``predictions.jsonl`` reader
+(:mod:`regionreasoner.evaluation.predictions`). When a turn has several rows the last
+one wins; rows marked ``"failed": true`` carry no answer. A row's ``text_lost`` (part of
+the completion was dropped by the server that produced it) is replayed with its text. A
+turn with no usable row comes back as a failed generation, so it is recorded as failed
+and scored as a miss. A torn last line (an interrupted write) is ignored with a warning;
+any other invalid line is an error.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -27,10 +27,9 @@ from regionreasoner.backends.base import (
     GenerationRequest,
 )
 from regionreasoner.errors import ConfigError, DataFormatError
+from regionreasoner.evaluation.predictions import TurnKey, read_row_lines, row_key
 
 logger = logging.getLogger(__name__)
-
-TurnKey = tuple[str, int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,28 +38,6 @@ class RecordedText:
 
     text: str
     text_lost: str | None = None
-
-
-def _row_key(row: Any, *, path: str, line: int) -> TurnKey:
-    if not isinstance(row, dict):
-        raise DataFormatError("expected a JSON object", path=path, record=f"line {line}")
-    dialogue_id = row.get("dialogue_id")
-    turn_index = row.get("turn_index")
-    if not isinstance(dialogue_id, str | int) or isinstance(dialogue_id, bool):
-        raise DataFormatError(
-            f"expected a string dialogue_id, got {dialogue_id!r}",
-            path=path,
-            record=f"line {line}",
-            field="dialogue_id",
-        )
-    if not isinstance(turn_index, int) or isinstance(turn_index, bool) or turn_index < 0:
-        raise DataFormatError(
-            f"expected a non-negative int turn_index, got {turn_index!r}",
-            path=path,
-            record=f"line {line}",
-            field="turn_index",
-        )
-    return str(dialogue_id), turn_index
 
 
 def read_recorded_texts(path: str | Path) -> dict[TurnKey, RecordedText]:
@@ -73,22 +50,9 @@ def read_recorded_texts(path: str | Path) -> dict[TurnKey, RecordedText]:
     file = Path(path)
     if not file.is_file():
         raise ConfigError(f"replay file not found: {file}")
-    data = file.read_bytes()
-    lines = data.split(b"\n")
     texts: dict[TurnKey, RecordedText] = {}
-    for number, raw in enumerate(lines, start=1):
-        if not raw.strip():
-            continue
-        try:
-            row = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as e:
-            if number == len(lines):  # no newline after it: a torn last write
-                logger.warning("%s: ignoring the torn last line %d", file, number)
-                continue
-            raise DataFormatError(
-                f"invalid JSON ({e})", path=str(file), record=f"line {number}"
-            ) from e
-        key = _row_key(row, path=str(file), line=number)
+    for number, row in read_row_lines(file):
+        key = row_key(row, path=str(file), line=number)
         if row.get("failed") is True:
             texts.pop(key, None)
             continue

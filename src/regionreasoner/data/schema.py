@@ -3,7 +3,7 @@
 One :class:`Dialogue` per JSONL line; see ``docs/data_format.md`` for the full
 specification. Conversions are strict: :meth:`Dialogue.from_dict` raises
 :class:`~regionreasoner.errors.DataFormatError` naming the field on the first problem.
-``regionreasoner.data.validation`` reports every problem of a file instead.
+``regionreasoner.data.dialogue_checks`` reports every problem of a file instead.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from regionreasoner.data.dialogue_checks import dialogue_problems
 from regionreasoner.data.spec import (
     EXTRA_RELATIONS,
     KNOWN_RELATIONS,
@@ -20,7 +21,6 @@ from regionreasoner.data.spec import (
     SUPPORTED_SCHEMA_VERSIONS,
     is_finite_number,
 )
-from regionreasoner.data.validation import dialogue_problems
 from regionreasoner.errors import DataFormatError
 
 

@@ -2,7 +2,7 @@
 the relation names, and the rule for numbers.
 
 The record types (:mod:`regionreasoner.data.schema`) and the rule checks
-(:mod:`regionreasoner.data.validation`) both read these, so neither has to import the
+(:mod:`regionreasoner.data.dialogue_checks`) both read these, so neither has to import the
 other for them: :meth:`~regionreasoner.data.schema.Dialogue.from_dict` runs the rule
 checks, and the checks need only this module. See ``docs/data_format.md``.
 """

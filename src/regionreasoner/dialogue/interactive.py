@@ -62,7 +62,7 @@ from regionreasoner.dialogue.protocols import (
     TurnAnswer,
 )
 from regionreasoner.dialogue.records import TurnRecord
-from regionreasoner.dialogue.runner import finish_turn
+from regionreasoner.dialogue.turns import finish_turn
 from regionreasoner.errors import BackendError, RegionReasonerError
 from regionreasoner.geometry.frames import Frame
 from regionreasoner.segmenters.base import Segmenter, SegmenterSession

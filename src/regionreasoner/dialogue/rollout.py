@@ -47,7 +47,7 @@ from regionreasoner.dialogue.policy import (
 )
 from regionreasoner.dialogue.prompts import PromptTemplate
 from regionreasoner.dialogue.protocols import EvalProtocol, TurnAnswer
-from regionreasoner.dialogue.runner import AskedTurn, ask_turn, record_prediction
+from regionreasoner.dialogue.turns import AskedTurn, ask_turn, record_prediction
 from regionreasoner.errors import BackendError, ConfigError
 from regionreasoner.evaluation.metrics import box_hit_any
 from regionreasoner.geometry.frames import Frame
@@ -368,7 +368,7 @@ class DialogueTrajectory:
         self, *, protocol: EvalProtocol, prompt: PromptTemplate, trajectory: int = 0
     ) -> TurnRequest:
         """The next turn, asked as the evaluation runner asks it
-        (:func:`~regionreasoner.dialogue.runner.ask_turn`: the policy's reference, written
+        (:func:`~regionreasoner.dialogue.turns.ask_turn`: the policy's reference, written
         by the protocol in this trajectory's frame).
 
         Raises:
@@ -391,7 +391,7 @@ class DialogueTrajectory:
         prompt: PromptTemplate,
     ) -> TurnStep:
         """Read ``result`` back (``protocol.read_answer``) and store its boxes where later
-        references look them up (:func:`~regionreasoner.dialogue.runner.record_prediction`)."""
+        references look them up (:func:`~regionreasoner.dialogue.turns.record_prediction`)."""
         answer = protocol.read_answer(result.text, prompt, self.frame)
         record_prediction(self.predictions, request.turn.turn_index, answer)
         step = TurnStep(request.turn, request.asked, result.text, answer, result.payload)
@@ -410,8 +410,8 @@ def roll_out_dialogues(
 
     Round ``k`` of every trajectory that has one is generated in ONE ``generate`` call;
     each answer is read back with ``protocol.read_answer`` and its boxes stored where the
-    next round's references look them up (:func:`~regionreasoner.dialogue.runner.ask_turn`
-    and :func:`~regionreasoner.dialogue.runner.record_prediction`, the functions the
+    next round's references look them up (:func:`~regionreasoner.dialogue.turns.ask_turn`
+    and :func:`~regionreasoner.dialogue.turns.record_prediction`, the functions the
     evaluation runner uses). ``trajectories[i].steps`` are filled in place.
 
     Raises:

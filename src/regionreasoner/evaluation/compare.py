@@ -16,15 +16,14 @@ where questions cite an earlier answer).
 from __future__ import annotations
 
 import glob
-import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from regionreasoner.errors import DataFormatError, UserInputError
+from regionreasoner.errors import UserInputError
+from regionreasoner.evaluation.run_dir import read_metrics
 
-METRICS_FILE = "metrics.json"
 DEFAULT_METRICS = ("acc@0.5", "gIoU")
 LATER_ROUNDS = "2+"
 """Column label of the turn-weighted mean over rounds 2 and later."""
@@ -57,20 +56,6 @@ def spread(values: Sequence[float]) -> Spread:
         return Spread(mean, None, 1)
     var = sum((v - mean) ** 2 for v in values) / (len(values) - 1)
     return Spread(mean, math.sqrt(var), len(values))
-
-
-def load_metrics(run_dir: Path) -> dict:
-    """``run_dir/metrics.json`` with a clear error when it is missing or malformed."""
-    path = Path(run_dir) / METRICS_FILE
-    if not path.is_file():
-        raise UserInputError(f"{path}: not found (is {run_dir} an eval run directory?)")
-    try:
-        metrics = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise DataFormatError(f"not valid JSON: {exc.msg}", path=str(path)) from exc
-    if not isinstance(metrics.get("rounds"), dict):
-        raise DataFormatError("no per-round metrics", path=str(path), field="rounds")
-    return metrics
 
 
 def round_values(metrics: Mapping, metric: str) -> dict[str, float]:
@@ -111,7 +96,7 @@ def summarise(
     for label, runs in groups.items():
         if not runs:
             raise UserInputError(f"variant {label!r}: no run directories")
-        loaded = [load_metrics(r) for r in runs]
+        loaded = [read_metrics(r) for r in runs]
         cells: dict[str, dict[str, Spread]] = {}
         for metric in metrics:
             per_run = [round_values(m, metric) for m in loaded]

@@ -1,5 +1,8 @@
 """The ``report.html`` gallery: each sampled dialogue's turns drawn on the image.
 
+This module draws and describes the cards (:func:`dialogue_cards`); the HTML comes
+from the report's template (``templates/report.html.j2``).
+
 Per turn: the reference box (yellow, dashed, labelled ``ref``), the predicted boxes
 (red) and mask (semi-transparent red), the first GT box (green), then the question and
 the ``<scene>``/``<focus>``/``<think>``/``<answer>`` text of the raw model output.
@@ -10,7 +13,6 @@ the HTML file is self-contained. A missing image is reported in the card, not ra
 from __future__ import annotations
 
 import base64
-import html
 import io
 import logging
 import random
@@ -22,10 +24,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from regionreasoner.data.io import resolve_image_path
 from regionreasoner.errors import ImageError
 from regionreasoner.evaluation.accumulators import TurnScore
 from regionreasoner.evaluation.canvas import dashed_rectangle
 from regionreasoner.evaluation.metrics import turn_iou
+from regionreasoner.evaluation.scoring import ScoredRun, data_turn
 from regionreasoner.geometry import decode_rle
 
 if TYPE_CHECKING:  # the loader imports PIL: loaded when a gallery is drawn
@@ -182,17 +186,40 @@ def _percent(value: float | None) -> str:
     return "n/a" if value is None else f"{100 * value:.1f}%"
 
 
-def render_turn_card(
+@dataclass(frozen=True, slots=True)
+class GalleryCard:
+    """What one ``<figure>`` of the gallery shows (rendered by ``report.html.j2``).
+
+    Attributes:
+        verdict: ``hit`` or ``miss``.
+        image_uri: the drawn thumbnail as a data URI, or ``None`` without an image.
+        missing_reason: why there is no image (shown instead).
+        facts: round, verdict, mask IoU, reference source, failures.
+        question: the question as asked (truncated).
+        details: ``(label, text)`` of each response tag found (or the raw output).
+    """
+
+    verdict: str
+    image_uri: str | None
+    missing_reason: str
+    facts: str
+    question: str
+    details: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class GalleryDialogue:
+    """One dialogue's section of the gallery: its id and its turns' cards."""
+
+    dialogue_id: str
+    cards: tuple[GalleryCard, ...]
+
+
+def turn_card(
     turn: GalleryTurn, image: LoadedImage | None, missing_reason: str | None
-) -> str:
-    """One ``<figure>`` of the gallery."""
+) -> GalleryCard:
+    """The card of one turn (the image drawn with the turn's regions, when there is one)."""
     row, score = turn.row, turn.score
-    esc = html.escape
-    if image is not None:
-        thumb = draw_turn(image.pixels, turn, image.image_wh)
-        visual = f'<img src="{jpeg_data_uri(thumb)}" alt="turn image">'
-    else:
-        visual = f'<div class="noimg">{esc(missing_reason or "image not available")}</div>'
     verdict = "hit" if score.hit_any else "miss"
     iou = turn_iou(score.intersection, score.union) if score.has_segmentation else None  # type: ignore[arg-type]
     facts = [
@@ -208,45 +235,99 @@ def render_turn_card(
     elif not score.format_ok:
         facts.append("format issues")
     tags = extract_tags(row.get("text"))
-    details = "".join(
-        f"<dt>{tag}</dt><dd>{esc(_truncate(tags[tag]))}</dd>"
-        for tag in RESPONSE_TAGS
-        if tag in tags
-    )
+    details = tuple((tag, _truncate(tags[tag])) for tag in RESPONSE_TAGS if tag in tags)
     if not tags and row.get("text"):
-        details = f"<dt>raw output</dt><dd>{esc(_truncate(str(row['text'])))}</dd>"
-    return (
-        f'<figure class="turn {verdict}">{visual}'
-        f'<figcaption><p class="facts">{esc(" · ".join(facts))}</p>'
-        f'<p class="question">{esc(_truncate(turn.question, 500))}</p>'
-        f"<dl>{details}</dl></figcaption></figure>"
+        details = (("raw output", _truncate(str(row["text"]))),)
+    return GalleryCard(
+        verdict=verdict,
+        image_uri=(
+            jpeg_data_uri(draw_turn(image.pixels, turn, image.image_wh))
+            if image is not None
+            else None
+        ),
+        missing_reason=missing_reason or "image not available",
+        facts=" · ".join(facts),
+        question=_truncate(turn.question, 500),
+        details=details,
     )
 
 
-def render_dialogue(
+@dataclass(frozen=True, slots=True)
+class GalleryView:
+    """The gallery of ``report.html``: the sampled dialogues' cards.
+
+    Attributes:
+        dialogues: the sampled dialogues, by id.
+        total: dialogues the run has.
+        seed: seed of the sample.
+    """
+
+    dialogues: tuple[GalleryDialogue, ...]
+    total: int
+    seed: int
+
+
+def gallery_view(run: ScoredRun, count: int, seed: int) -> GalleryView | None:
+    """Up to ``count`` dialogues of a scored run, sampled with ``seed`` and drawn (``None``
+    for no gallery: ``count`` 0 or no rows)."""
+    if count <= 0 or not run.rows:
+        return None
+    by_dialogue: dict[str, list[GalleryTurn]] = {}
+    for row, score in zip(run.rows, run.scores, strict=True):
+        turn = data_turn(row, run.dialogues)
+        gt_boxes = row.get("gt_bboxes") or ([list(t.bbox) for t in turn.targets] if turn else [])
+        if isinstance(row.get("question"), str):
+            question = row["question"]
+        elif turn is not None:
+            question = turn.render_question("[ref]" if row.get("reference_bbox") else None)
+        else:
+            question = str(row.get("prompt") or "")
+        by_dialogue.setdefault(str(row["dialogue_id"]), []).append(
+            GalleryTurn(row, score, question, gt_boxes[0] if gt_boxes else None)
+        )
+    sections = []
+    for dialogue_id in sample_dialogue_ids(list(by_dialogue), count, seed):
+        turns = sorted(by_dialogue[dialogue_id], key=lambda t: t.row["turn_index"])
+        sections.append(dialogue_cards(dialogue_id, turns, _image_path(run, dialogue_id)))
+    return GalleryView(tuple(sections), len(by_dialogue), seed)
+
+
+def _image_path(run: ScoredRun, dialogue_id: str) -> Path | None:
+    if run.dialogues is None or run.data_path is None or dialogue_id not in run.dialogues:
+        return None
+    images_root = run.settings.images_root
+    root = Path(images_root) if images_root else run.data_path.resolve().parent
+    path = resolve_image_path(run.dialogues[dialogue_id], run.data_path, images_root)
+    if not path.resolve().is_relative_to(root.resolve()):
+        logger.warning("dialogue %s: image path %s escapes %s; not drawn", dialogue_id, path, root)
+        return None
+    return path
+
+
+def dialogue_cards(
     dialogue_id: str,
     turns: Sequence[GalleryTurn],
     image_path: Path | None,
     *,
     max_pixels: int | None = None,
-) -> str:
-    """One dialogue's section of the gallery (image read once, drawn per turn)."""
+) -> GalleryDialogue:
+    """One dialogue's cards (the image read once, reduced for thumbnails, drawn per turn)."""
     image, reason = load_image(image_path, max_pixels=max_pixels)
-    cards = "".join(render_turn_card(t, image, reason) for t in turns)
-    return (
-        f'<section class="dialogue"><h3>Dialogue {html.escape(dialogue_id)}</h3>'
-        f'<div class="turns">{cards}</div></section>'
-    )
+    return GalleryDialogue(dialogue_id, tuple(turn_card(t, image, reason) for t in turns))
 
 
 __all__ = [
     "THUMBNAIL_MAX_SIDE",
+    "GalleryCard",
+    "GalleryDialogue",
     "GalleryTurn",
+    "GalleryView",
+    "dialogue_cards",
     "draw_turn",
     "extract_tags",
+    "gallery_view",
     "jpeg_data_uri",
     "load_image",
-    "render_dialogue",
-    "render_turn_card",
     "sample_dialogue_ids",
+    "turn_card",
 ]

@@ -1,9 +1,25 @@
-"""Reading ``predictions.jsonl`` of a run directory (DESIGN 3.3), tolerant of resumes.
+"""``predictions.jsonl`` of a run directory (DESIGN 3.3): the one reader and the one writer.
 
-``regionreasoner eval`` appends one row per finished turn, so a file can hold several
-rows of one turn (a resumed or retried run) and, after a crash, a torn last line. The
-reader keeps the LAST complete row of each ``(dialogue_id, turn_index)`` and ignores a
-torn last line with a warning; invalid JSON anywhere else is an error.
+``regionreasoner eval`` appends one row per finished turn through :class:`PredictionsLog`:
+every row is flushed as soon as its turn finishes and the file is ``fsync``-ed at the end
+of every round, so a run killed at any moment (even with SIGKILL in the middle of a write)
+loses at most the turns in flight. A file can therefore hold several rows of one turn (a
+resumed or retried run) and, after a crash, a torn last line.
+
+One set of rules for every reader (``eval --resume``, ``score``, the ``replay`` backend):
+
+- a row is keyed by :func:`row_key`: ``dialogue_id`` a string or an int (written by
+  other tools; ``656`` and ``"656"`` are the same dialogue, as ``convert`` makes
+  ``str(image_id)``), ``turn_index`` a non-negative int; anything else is an error
+  naming the file, the line and the field;
+- a torn last line (no newline after it and not valid JSON) is ignored with a warning;
+  invalid JSON anywhere else is an error; blank lines are skipped;
+- :func:`read_prediction_rows` keeps the LAST complete row of each turn, across the
+  files of one run's shards too (:func:`is_complete_row`: incomplete rows are counted
+  and skipped, so a resumed run redoes their turns).
+
+On resume the torn tail is cut off the file itself (:func:`repair_torn_tail`) before new
+rows are appended after it.
 """
 
 from __future__ import annotations
@@ -11,36 +27,25 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
 
 from regionreasoner.errors import DataFormatError
+from regionreasoner.fileio import dump_json_line
 
 logger = logging.getLogger(__name__)
 
 TurnKey = tuple[str, int]
+"""``(dialogue_id, turn_index)`` of a turn: the key of a row (``dialogue_id`` as a string)."""
+
+_REPAIR_BLOCK_BYTES = 1 << 16
+"""Bytes read at a time while scanning back for the last newline of a torn file."""
 
 
-@dataclass(frozen=True, slots=True)
-class PredictionRows:
-    """Deduplicated rows of one or more ``predictions.jsonl`` files.
-
-    Attributes:
-        rows: one row per ``(dialogue_id, turn_index)``, sorted by that key.
-        duplicates: rows replaced by a later row of the same turn.
-        incomplete: rows skipped because they were incomplete (see :func:`is_complete_row`).
-        torn_lines: files whose torn last line was ignored.
-    """
-
-    rows: tuple[dict[str, Any], ...]
-    duplicates: int = 0
-    incomplete: int = 0
-    torn_lines: int = 0
-
-
-def row_key(row: dict[str, Any], *, path: str | None = None, line: int | None = None) -> TurnKey:
-    """``(dialogue_id, turn_index)`` of a row.
+def row_key(row: Mapping[str, Any], *, path: str | None = None, line: int | None = None) -> TurnKey:
+    """``(dialogue_id, turn_index)`` of a row, ``dialogue_id`` as a string.
 
     Raises:
         DataFormatError: the id or the turn index is missing or of the wrong type.
@@ -65,12 +70,36 @@ def row_key(row: dict[str, Any], *, path: str | None = None, line: int | None = 
     return str(dialogue_id), turn_index
 
 
-def is_complete_row(row: dict[str, Any]) -> bool:
+def is_complete_row(row: Mapping[str, Any]) -> bool:
     """Whether a row records a finished turn: a failed turn, or one with ``pred_bboxes``."""
     return row.get("failed") is True or isinstance(row.get("pred_bboxes"), list)
 
 
-def _iter_file(path: str | os.PathLike[str]) -> tuple[list[tuple[int, dict[str, Any]]], bool]:
+@dataclass(frozen=True, slots=True)
+class RowLines:
+    """The JSON objects of one file, by line.
+
+    Attributes:
+        rows: ``(line number, row)`` of each non-blank line, in file order.
+        torn: the file ended with a torn line, which was ignored.
+    """
+
+    rows: tuple[tuple[int, dict[str, Any]], ...]
+    torn: bool = False
+
+    def __iter__(self) -> Iterator[tuple[int, dict[str, Any]]]:
+        return iter(self.rows)
+
+
+def read_row_lines(path: str | os.PathLike[str]) -> RowLines:
+    """Every row of a ``predictions.jsonl``-like file, with its line number.
+
+    A torn last line (no newline after it, invalid JSON) is ignored with a warning.
+
+    Raises:
+        DataFormatError: invalid JSON (other than a torn last line) or a line that is not
+            a JSON object, naming the file and the line.
+    """
     name = str(path)
     with open(path, "rb") as handle:
         data = handle.read()
@@ -95,7 +124,9 @@ def _iter_file(path: str | os.PathLike[str]) -> tuple[list[tuple[int, dict[str, 
                 torn = True
                 continue
             raise DataFormatError(
-                f"invalid JSON row ({e})", path=name, record=f"line {number}"
+                f"invalid JSON row ({e}); remove the line or start a new run directory",
+                path=name,
+                record=f"line {number}",
             ) from e
         if not isinstance(obj, dict):
             raise DataFormatError(
@@ -104,7 +135,26 @@ def _iter_file(path: str | os.PathLike[str]) -> tuple[list[tuple[int, dict[str, 
                 record=f"line {number}",
             )
         out.append((number, obj))
-    return out, torn
+    return RowLines(tuple(out), torn)
+
+
+@dataclass(frozen=True, slots=True)
+class PredictionRows:
+    """Deduplicated rows of one or more ``predictions.jsonl`` files.
+
+    Attributes:
+        rows: one row per ``(dialogue_id, turn_index)``, sorted by that key.
+        duplicates: rows replaced by a later row of the same turn.
+        incomplete: rows skipped because they were incomplete (see :func:`is_complete_row`).
+        torn_lines: files whose torn last line was ignored.
+    """
+
+    rows: tuple[dict[str, Any], ...]
+    duplicates: int = 0
+    incomplete: int = 0
+    torn_lines: int = 0
+    by_turn: Mapping[TurnKey, dict[str, Any]] = field(default_factory=dict)
+    """The same rows keyed by :func:`row_key` (what a resumed run skips)."""
 
 
 def read_prediction_rows(paths: Iterable[str | os.PathLike[str]]) -> PredictionRows:
@@ -122,9 +172,9 @@ def read_prediction_rows(paths: Iterable[str | os.PathLike[str]]) -> PredictionR
     duplicates = incomplete = torn_lines = 0
     for path in paths:
         name = str(path)
-        rows, torn = _iter_file(path)
-        torn_lines += int(torn)
-        for line, row in rows:
+        lines = read_row_lines(path)
+        torn_lines += int(lines.torn)
+        for line, row in lines:
             key = row_key(row, path=name, line=line)
             if not is_complete_row(row):
                 incomplete += 1
@@ -146,10 +196,108 @@ def read_prediction_rows(paths: Iterable[str | os.PathLike[str]]) -> PredictionR
             "skipped %d incomplete prediction rows (neither pred_bboxes nor failed=true)",
             incomplete,
         )
-    ordered = tuple(kept[k] for k in sorted(kept))
+    order = sorted(kept)
     return PredictionRows(
-        ordered, duplicates=duplicates, incomplete=incomplete, torn_lines=torn_lines
+        tuple(kept[k] for k in order),
+        duplicates=duplicates,
+        incomplete=incomplete,
+        torn_lines=torn_lines,
+        by_turn={k: kept[k] for k in order},
     )
 
 
-__all__ = ["PredictionRows", "TurnKey", "is_complete_row", "read_prediction_rows", "row_key"]
+def read_done_rows(path: Path) -> dict[TurnKey, dict[str, Any]]:
+    """The finished turns of an interrupted run, by turn (``{}`` when there is no file).
+
+    Read with the rules of :func:`read_prediction_rows`; call :func:`repair_torn_tail`
+    first when new rows are to be appended.
+    """
+    if not path.exists():
+        return {}
+    return dict(read_prediction_rows([path]).by_turn)
+
+
+def repair_torn_tail(path: Path) -> int:
+    """Truncate ``path`` after its last newline (a torn last write); returns bytes cut."""
+    if not path.exists():
+        return 0
+    size = path.stat().st_size
+    if size == 0:
+        return 0
+    with open(path, "rb+") as handle:
+        handle.seek(max(0, size - 1))
+        if handle.read(1) == b"\n":
+            return 0
+        # Scan back in blocks for the last newline.
+        end = size
+        keep = 0
+        while end > 0:
+            start = max(0, end - _REPAIR_BLOCK_BYTES)
+            handle.seek(start)
+            chunk = handle.read(end - start)
+            index = chunk.rfind(b"\n")
+            if index >= 0:
+                keep = start + index + 1
+                break
+            end = start
+        handle.truncate(keep)
+        handle.flush()
+        os.fsync(handle.fileno())
+    logger.warning("%s: discarded a torn last line (%d bytes)", path, size - keep)
+    return size - keep
+
+
+class PredictionsLog:
+    """Durable append-only writer of ``predictions.jsonl``.
+
+    Use as a context manager: entering repairs a torn tail, :meth:`append` flushes every
+    row, :meth:`sync` fsyncs (called once per round), and closing syncs.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._handle: IO[str] | None = None
+        self.rows_written = 0
+
+    def __enter__(self) -> PredictionsLog:
+        repair_torn_tail(self.path)
+        self._handle = open(self.path, "a", encoding="utf-8")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def append(self, row: Mapping[str, Any]) -> None:
+        """Write one row as one line and flush it to the OS."""
+        if self._handle is None:
+            raise RuntimeError("PredictionsLog is not open")
+        self._handle.write(dump_json_line(row))
+        self._handle.flush()
+        self.rows_written += 1
+
+    def sync(self) -> None:
+        """Force the written rows to disk."""
+        if self._handle is not None:
+            self._handle.flush()
+            os.fsync(self._handle.fileno())
+
+    def close(self) -> None:
+        """Sync and close."""
+        if self._handle is not None:
+            self.sync()
+            self._handle.close()
+            self._handle = None
+
+
+__all__ = [
+    "PredictionRows",
+    "PredictionsLog",
+    "RowLines",
+    "TurnKey",
+    "is_complete_row",
+    "read_done_rows",
+    "read_prediction_rows",
+    "read_row_lines",
+    "repair_torn_tail",
+    "row_key",
+]

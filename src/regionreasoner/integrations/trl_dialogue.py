@@ -38,6 +38,10 @@ Limits: one process (no data parallelism yet: processes would hold different num
 turn samples and TRL gathers equal-sized tensors), and one optimizer step per generation
 batch (``steps_per_generation`` 1: TRL splits a generation batch into equal chunks and
 would drop the remainder of a variable-sized one).
+
+The module (about 600 lines) keeps the rollout mode's settings, data, return reward and
+trainer together: they share the column names and the turn-sample layout that the
+trainer subclass depends on, and only the trainer needs ``trl`` at import.
 """
 
 from __future__ import annotations

@@ -17,6 +17,9 @@ from __future__ import annotations
 from regionreasoner.registry import Registry
 from regionreasoner.segmenters.base import Segmenter, SegmenterSession
 
+DEFAULT_SEGMENTER = "sam2"
+"""The segmenter of ``eval`` (``--segmenter``) when none is named."""
+
 SEGMENTERS: Registry[type] = Registry("segmenter")
 SEGMENTERS.register_lazy("sam2", "regionreasoner.segmenters.sam2:SAM2Segmenter")
 SEGMENTERS.register_lazy("box-fill", "regionreasoner.segmenters.box_fill:BoxFillSegmenter")
@@ -35,4 +38,4 @@ def load_segmenter(spec: str, *, device: str | None = None) -> Segmenter:
     return SEGMENTERS.get(name).from_spec(argument, device=device)
 
 
-__all__ = ["SEGMENTERS", "Segmenter", "SegmenterSession", "load_segmenter"]
+__all__ = ["DEFAULT_SEGMENTER", "SEGMENTERS", "Segmenter", "SegmenterSession", "load_segmenter"]

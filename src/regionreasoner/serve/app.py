@@ -16,10 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from regionreasoner._imports import is_available, require
-from regionreasoner.assets import bundled_model_path
-from regionreasoner.backends.base import DEFAULT_MAX_NEW_TOKENS
+from regionreasoner.dialogue.engine import Engine, EngineSettings
 from regionreasoner.dialogue.interactive import DEFAULT_ANSWER_TIMEOUT_S, InteractiveEngine
-from regionreasoner.dialogue.protocols import DEFAULT_FRAME
 from regionreasoner.errors import ConfigError
 from regionreasoner.serve.controller import (
     BYTES_PER_MB,
@@ -52,58 +50,40 @@ TABLE_DATATYPES = ["str", "str", "number", "number", "number", "number", "str"]
 TABLE_COLUMN_WIDTHS = ["14%", "30%", "11%", "11%", "11%", "11%", "12%"]
 
 
-def bundled_model_spec() -> str | None:
-    """``hf:<path>`` of the bundled model, or ``None`` when the package has none."""
-    path = bundled_model_path()
-    return None if path is None else f"hf:{path}"
-
-
 def _close_state(state: Any) -> None:
     if isinstance(state, DialogueState):
         state.close()
 
 
-@dataclass(frozen=True)
-class ServeConfig:
+@dataclass(frozen=True, kw_only=True)
+class ServeConfig(EngineSettings):
     """Everything ``regionreasoner serve`` is started with.
 
+    The engine's settings (:class:`~regionreasoner.dialogue.engine.EngineSettings`:
+    model, protocol, frame, prompt, segmenter, decoding, ``hf`` placement) with the
+    page's defaults (``box-fill`` masks: no download, instant; no retries: the user asks
+    again), plus:
+
     Attributes:
-        model: the backend spec (``hf:...``, ``openai:...``, ``oracle``, ...).
-        segmenter: the segmenter spec (``box-fill`` by default: no download, instant).
-        protocol: ``paper`` or ``official`` (reference writing, frame, parsing).
-        frame: the model frame of the ``paper`` protocol.
-        prompt: the prompt template name.
+        request_timeout_s: seconds to wait for an answer (also the backend's timeout).
         max_upload_mb: largest accepted upload.
-        request_timeout_s: seconds to wait for an answer.
-        max_new_tokens: generation budget per turn.
         examples: example images built on start (0: uploads only).
-        device, dtype: ``hf`` backend (and SAM2) placement and precision.
-        temperature, seed: decoding (0: greedy).
     """
 
-    model: str
     segmenter: str = "box-fill"
-    protocol: str = "paper"
-    frame: str = DEFAULT_FRAME
-    prompt: str = "regionreasoner"
-    max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB
     request_timeout_s: float = DEFAULT_ANSWER_TIMEOUT_S
-    max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS
+    max_retries: int = 0
+    max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB
     examples: int = DEFAULT_EXAMPLES
-    device: str | None = None
-    dtype: str = "auto"
-    temperature: float = 0.0
-    seed: int = 0
 
     def __post_init__(self) -> None:
         if not self.max_upload_mb > 0:
             raise ConfigError(f"--max-upload-mb must be > 0, got {self.max_upload_mb}")
         if not self.request_timeout_s > 0:
             raise ConfigError(f"--request-timeout must be > 0, got {self.request_timeout_s}")
-        if self.max_new_tokens < 1:
-            raise ConfigError(f"--max-new-tokens must be >= 1, got {self.max_new_tokens}")
         if self.examples < 0:
             raise ConfigError(f"--examples must be >= 0, got {self.examples}")
+        super().__post_init__()
 
 
 @dataclass
@@ -181,35 +161,14 @@ def create_app(config: ServeConfig) -> ServeApp:
         UnknownComponentError, ConfigError: a bad spec or option.
         MissingDependencyError: an extra (``serve``, ``hf``, ``sam2``...) is missing.
     """
-    from regionreasoner.backends import BackendOptions, load_backend
-    from regionreasoner.dialogue.prompts import get_prompt
-    from regionreasoner.dialogue.protocols import get_protocol
-    from regionreasoner.segmenters import load_segmenter
-
     if not is_available("gradio"):
         require("gradio", extra="serve")  # raises, naming the extra to install
-    prompt = get_prompt(config.prompt)
-    protocol = get_protocol(config.protocol, frame=config.frame)
-    options = BackendOptions(
-        dtype=config.dtype,
-        device=config.device,
-        request_timeout_s=config.request_timeout_s,
-        max_retries=0,
-        temperature=config.temperature,
-        seed=config.seed,
-    )
-    protocol.check_decoding(greedy=options.greedy)
-    backend = load_backend(config.model, options)
-    try:
-        segmenter = load_segmenter(config.segmenter, device=config.device)
-    except BaseException:
-        backend.close()
-        raise
+    loaded = Engine.load(config)
     engine = InteractiveEngine(
-        backend,
-        segmenter,
-        protocol,
-        prompt,
+        loaded.backend,
+        loaded.segmenter,
+        loaded.protocol,
+        loaded.prompt,
         max_new_tokens=config.max_new_tokens,
         timeout_s=config.request_timeout_s,
     )
@@ -438,6 +397,5 @@ __all__ = [
     "ServeApp",
     "ServeConfig",
     "build_app",
-    "bundled_model_spec",
     "create_app",
 ]

@@ -25,9 +25,9 @@ from typing import Any, TypeVar
 from PIL import Image, ImageOps
 
 from regionreasoner import __version__
+from regionreasoner.data.dialogue_checks import dialogue_problems
 from regionreasoner.data.io import write_dialogues
 from regionreasoner.data.schema import Turn
-from regionreasoner.data.validation import dialogue_problems
 from regionreasoner.dialogue.interactive import InteractiveEngine
 from regionreasoner.dialogue.protocols import NO_REFERENCE
 from regionreasoner.errors import UserInputError

@@ -12,11 +12,11 @@ import pytest
 from pycocotools import mask as mask_utils
 
 from regionreasoner.data.builders.refcoco import build_refcoco, load_refs
+from regionreasoner.data.dialogue_checks import dialogue_problems
 from regionreasoner.data.io import read_dialogues
 from regionreasoner.data.relations import get_relation
 from regionreasoner.data.safe_pickle import UnsafePickleError
 from regionreasoner.data.schema import Dialogue
-from regionreasoner.data.validation import dialogue_problems
 from regionreasoner.errors import DataFormatError, UserInputError
 from regionreasoner.geometry.rle import decode_rle
 

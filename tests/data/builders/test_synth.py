@@ -11,10 +11,10 @@ from PIL import Image
 
 from regionreasoner.data.builders.synth import build_synth, build_synth_benchmark, parse_image_size
 from regionreasoner.data.builders.templates import SYNTH_ACCENTS, SYNTH_COLOURS
+from regionreasoner.data.dialogue_checks import dialogue_problems
 from regionreasoner.data.io import read_dialogues
 from regionreasoner.data.relations import get_relation
 from regionreasoner.data.schema import Dialogue
-from regionreasoner.data.validation import dialogue_problems
 from regionreasoner.errors import UserInputError
 from regionreasoner.geometry.rle import decode_rle
 

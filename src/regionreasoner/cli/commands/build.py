@@ -53,8 +53,6 @@ examples:
 """
 
 
-def _tqdm_progress(desc: str) -> Any:
-    return tqdm_progress(desc, "dialogue")
 
 
 class BuildCommand(Command):
@@ -174,11 +172,11 @@ examples:
                 out_path=args.out,
                 split=args.split,
                 images_root=args.images_root,
-                progress=_tqdm_progress("build refcoco --single-round"),
+                progress=tqdm_progress("build refcoco --single-round", "dialogue"),
             )
             for one in results:
                 stats = one.stats
-                _report(
+                report_build(
                     one,
                     args.stats,
                     f"{stats.dialogues} one-turn records (one per referring expression, "
@@ -195,9 +193,9 @@ examples:
             seed=args.seed,
             max_turns=args.max_turns,
             images_root=args.images_root,
-            progress=_tqdm_progress("build refcoco"),
+            progress=tqdm_progress("build refcoco", "dialogue"),
         )
-        return _report(result, args.stats)
+        return report_build(result, args.stats)
 
     def _run_synth(self, args: argparse.Namespace) -> int:
         from regionreasoner.data.builders import BUILDERS
@@ -208,13 +206,14 @@ examples:
             args.seed,
             max_turns=args.max_turns,
             image_size=args.image_size,
-            progress=_tqdm_progress("build synth"),
+            progress=tqdm_progress("build synth", "dialogue"),
         )
-        return _report(result, args.stats)
+        return report_build(result, args.stats)
 
 
-def _report(result: Any, show_stats: bool, wrote: str | None = None) -> int:
-    """Say what was written (``wrote``: the count phrase) and skipped; ``--stats`` tables."""
+def report_build(result: Any, show_stats: bool, wrote: str | None = None) -> int:
+    """Say on stderr what a builder wrote (``wrote``: the count phrase) and skipped; the
+    statistics tables on stdout."""
     stats = result.stats
     if wrote is None:
         wrote = (

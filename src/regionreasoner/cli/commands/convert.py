@@ -71,8 +71,7 @@ examples:
     def run(self, args: argparse.Namespace) -> int:
         import os
 
-        from tqdm import tqdm
-
+        from regionreasoner.cli.progress import FileProgressBar
         from regionreasoner.data.official import convert_official
         from regionreasoner.errors import UserInputError
 
@@ -80,31 +79,15 @@ examples:
             raise UserInputError(f"input file not found: {args.src}")
         if args.images_root is not None and not os.path.isdir(args.images_root):
             raise UserInputError(f"--images-root is not a folder: {args.images_root}")
-        with tqdm(
-            total=os.path.getsize(args.src),
-            unit="B",
-            unit_scale=True,
-            desc="convert",
-            file=sys.stderr,
-            disable=None,
-            leave=False,
-        ) as bar:
-
-            def show(problem: object) -> None:
-                severity = getattr(problem, "severity", "warning")
-                bar.write(f"{severity}: {problem}", file=sys.stderr)
-
-            def progress(done: int) -> None:
-                bar.update(done - bar.n)
-
+        with FileProgressBar("convert", os.path.getsize(args.src), severity="warning") as bar:
             try:
                 summary = convert_official(
                     args.src,
                     args.dst,
                     images_root=args.images_root,
                     lenient=args.lenient,
-                    on_problem=show,
-                    on_progress=progress,
+                    on_problem=bar.show,
+                    on_progress=bar.update,
                 )
             except OSError as e:  # unreadable input, unwritable output, disk full
                 raise UserInputError(f"{e.strerror or e}: {e.filename or args.dst}") from e

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from regionreasoner.cli.commands.base import Command
+from regionreasoner.dialogue.demo import (
+    DEFAULT_DEMO_DIALOGUES,
+    DEFAULT_DEMO_SEED,
+    DEFAULT_DEMO_SEGMENTER,
+)
 
 DESCRIPTION = """\
 Build a fresh synthetic RegionDial test set, evaluate a model on it round by round
@@ -24,16 +29,6 @@ examples:
   regionreasoner demo --dialogues 20 --out runs/demo-small
   regionreasoner demo --model hf:path/to/checkpoint --segmenter box-fill
 """
-
-DEFAULT_DEMO_DIALOGUES = 100
-"""About 360 turns: with 50 dialogues the last rounds have 6-15 turns each, too few for a
-per-round figure; 100 still runs in under a minute on 2 CPU cores."""
-DEFAULT_DEMO_SEED = 1000
-"""Seed of the demo test set; training recipes use other seeds."""
-
-BUNDLED_MAX_NEW_TOKENS = 192
-"""Generation budget per turn for the bundled micro model (its answers are ~30-70
-tokens); bounds the demo's time even if a turn never closes its answer."""
 
 
 class DemoCommand(Command):
@@ -68,7 +63,7 @@ class DemoCommand(Command):
         )
         parser.add_argument(
             "--segmenter",
-            default="box-fill",
+            default=DEFAULT_DEMO_SEGMENTER,
             help="segmenter spec (default box-fill; sam2 needs a checkpoint)",
         )
         parser.add_argument(
@@ -79,82 +74,46 @@ class DemoCommand(Command):
         )
 
     def run(self, args: argparse.Namespace) -> int:
-        from regionreasoner.assets import bundled_model_path
-        from regionreasoner.cli.main import main as cli_main
-        from regionreasoner.data.io import read_dialogues
+        from regionreasoner.cli.commands.build import report_build
+        from regionreasoner.cli.commands.eval import print_eval_summary
+        from regionreasoner.cli.progress import TurnProgressBar, tqdm_progress
+        from regionreasoner.dialogue.demo import demo_model, run_demo
         from regionreasoner.errors import UserInputError
-        from regionreasoner.evaluation.baselines import random_object_accuracy
+        from regionreasoner.evaluation.run_dir import REPORT_HTML_FILE
 
         if args.dialogues < 1:
             raise UserInputError(f"--dialogues must be >= 1, got {args.dialogues}")
-        model = args.model
-        extra: list[str] = []
-        if model is None:
-            bundled = bundled_model_path()
-            if bundled is None:
-                model = "oracle"
-                print(
-                    "demo: this installation has no bundled micro model yet; running the "
-                    "pipeline with the `oracle` backend (ground truth in perfect format).",
-                    file=sys.stderr,
-                )
-            else:
-                model = f"hf:{bundled}"
-                extra = ["--max-new-tokens", str(BUNDLED_MAX_NEW_TOKENS)]
-        data_dir, run_dir = args.out / "data", args.out / "run"
-        code = cli_main(
-            [
-                "build",
-                "synth",
-                "--out",
-                str(data_dir),
-                "--dialogues",
-                str(args.dialogues),
-                "--seed",
-                str(args.seed),
-            ]
+        model = demo_model(args.model)
+        if model.oracle_fallback:
+            print(
+                "demo: this installation has no bundled micro model yet; running the "
+                "pipeline with the `oracle` backend (ground truth in perfect format).",
+                file=sys.stderr,
+            )
+        result = run_demo(
+            args.out,
+            model=model,
+            dialogues=args.dialogues,
+            seed=args.seed,
+            segmenter=args.segmenter,
+            reference=args.reference,
+            build_progress=tqdm_progress("build synth", "dialogue"),
+            on_built=lambda built: report_build(built, show_stats=False),
+            progress=TurnProgressBar("eval"),
         )
-        if code:
-            return code
-        data = data_dir / "synth.jsonl"
-        code = cli_main(
-            [
-                "eval",
-                "--data",
-                str(data),
-                "--model",
-                model,
-                "--out",
-                str(run_dir),
-                "--overwrite",
-                "--protocol",
-                "paper",
-                "--reference",
-                args.reference,
-                "--segmenter",
-                args.segmenter,
-                *extra,
-            ]
-        )
-        if code:
-            return code
-        metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
-        baseline = random_object_accuracy(read_dialogues(data))
-        (run_dir / "baseline.json").write_text(
-            json.dumps({"random_object": baseline}, indent=2) + "\n", encoding="utf-8"
-        )
+        print_eval_summary(result.run, "eval")
         print()
-        print(format_baseline_table(metrics, baseline))
-        print(f"\nreport: {run_dir / 'report.html'}")
+        print(format_baseline_table(result.run.metrics or {}, result.baseline))
+        print(f"\nreport: {result.run.out / REPORT_HTML_FILE}")
         return 0
 
 
-def format_baseline_table(metrics: dict, baseline: dict) -> str:
+def format_baseline_table(metrics: dict[str, Any], baseline: dict[str, Any]) -> str:
     """Per-round acc@0.5 of the model beside the random-object baseline (percent)."""
     rounds = sorted(baseline["rounds"], key=int)
     header = ["", *(f"R{r}" for r in rounds), "Avg"]
 
-    def row(label: str, source: dict) -> list[str]:
+    def row(label: str, source: dict[str, Any]) -> list[str]:
         cells = [label]
         for key in [*rounds, None]:
             entry = source["overall"] if key is None else source.get("rounds", {}).get(key, {})

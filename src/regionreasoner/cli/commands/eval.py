@@ -5,10 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from regionreasoner.cli.argtypes import non_negative_float, positive_int
 from regionreasoner.cli.commands.base import Command
+from regionreasoner.cli.options import add_engine_arguments, engine_settings_kwargs
+
+if TYPE_CHECKING:
+    from regionreasoner.dialogue.engine import EvalResult, EvalSettings
 
 DESCRIPTION = """\
 Run a model over multi-round RegionDial dialogues, round by round, and write a run
@@ -57,11 +61,6 @@ def _shard(text: str) -> tuple[int, int]:
     if not sep or n < 1 or not 0 <= i < n:
         raise argparse.ArgumentTypeError(f"expected I/N with 0 <= I < N, got {text!r}")
     return i, n
-
-
-VERSIONS_RECORDED = ("numpy", "pillow", "pycocotools", "torch", "transformers", "sam2", "httpx")
-"""Packages whose versions ``config.json`` records (``versions``), beside Python's and
-this package's own."""
 
 
 class EvalCommand(Command):
@@ -120,14 +119,17 @@ class EvalCommand(Command):
         )
 
         ev = parser.add_argument_group("protocol")
-        ev.add_argument(
-            "--model",
-            required=True,
-            metavar="SPEC",
-            help="hf:PATH | openai:BASE_URL#MODEL | replay:FILE | oracle[:...]",
-        )
-        ev.add_argument(
-            "--protocol", default="paper", metavar="NAME", help="paper (default) or official"
+        run = parser.add_argument_group("throughput")
+        hf = parser.add_argument_group("hf backend")
+        add_engine_arguments(
+            ev,
+            model_required=True,
+            model_help="hf:PATH | openai:BASE_URL#MODEL | replay:FILE | oracle[:...]",
+            segmenter_default="sam2",  # EvalSettings' default (a test checks they agree)
+            segmenter_help="sam2[:HF_ID | :config=CFG,ckpt=PATH] (default sam2, hiera-large), "
+            "box-fill, none",
+            hf_group=hf,
+            hf_sharding=True,
         )
         ev.add_argument(
             "--reference",
@@ -136,43 +138,7 @@ class EvalCommand(Command):
             help="predicted (default: the model's own earlier box) or oracle "
             "(teacher forcing with ground-truth references)",
         )
-        ev.add_argument(
-            "--prompt",
-            default="regionreasoner",
-            metavar="NAME",
-            help="prompt template: regionreasoner (default), regionreasoner-train, "
-            "visionreasoner, qwen-grounding, plain",
-        )
-        ev.add_argument(
-            "--frame",
-            default="square840",
-            metavar="FRAME",
-            help="model frame of the paper protocol: square840 (default) or "
-            "native (Qwen2.5-VL processor size)",
-        )
-        ev.add_argument(
-            "--segmenter",
-            default="sam2",
-            metavar="SPEC",
-            help="sam2[:HF_ID | :config=CFG,ckpt=PATH] (default sam2, hiera-large), box-fill, none",
-        )
-        ev.add_argument(
-            "--max-new-tokens",
-            type=positive_int,
-            default=None,
-            metavar="N",
-            help="generation budget per turn (default 2048, as released)",
-        )
-        ev.add_argument(
-            "--temperature",
-            type=non_negative_float,
-            default=0.0,
-            metavar="T",
-            help="0 = greedy decoding (default)",
-        )
-        ev.add_argument("--seed", type=int, default=0, help="seed for sampling and the oracle")
 
-        run = parser.add_argument_group("throughput")
         run.add_argument(
             "--batch-size",
             type=positive_int,
@@ -222,24 +188,6 @@ class EvalCommand(Command):
             help="openai: image encoding of the data URL (default png, lossless)",
         )
 
-        hf = parser.add_argument_group("hf backend")
-        hf.add_argument("--dtype", default="auto", help="auto, bfloat16, float16, float32")
-        hf.add_argument(
-            "--device", default=None, help="model (and SAM2) device, e.g. cuda, cuda:1, cpu"
-        )
-        hf.add_argument(
-            "--device-map",
-            default=None,
-            metavar="MAP",
-            help="e.g. auto: shard the model over all GPUs",
-        )
-        hf.add_argument(
-            "--attn-implementation",
-            default=None,
-            metavar="IMPL",
-            help="e.g. sdpa, flash_attention_2",
-        )
-
     def run(self, args: argparse.Namespace) -> int:
         from regionreasoner.cli.signals import interrupt_on_signals
 
@@ -247,193 +195,85 @@ class EvalCommand(Command):
             return self._run(args)
 
     def _run(self, args: argparse.Namespace) -> int:
-        from regionreasoner.backends import BackendOptions, load_backend
-        from regionreasoner.backends.base import (
-            DEFAULT_CONCURRENCY,
-            DEFAULT_MAX_NEW_TOKENS,
-            DEFAULT_MAX_RETRIES,
-            DEFAULT_REQUEST_TIMEOUT_S,
-            DEFAULT_RETRY_BACKOFF_S,
-        )
-        from regionreasoner.cli.notices import warn_unavailable_metrics
+        from regionreasoner.cli.progress import TurnProgressBar
         from regionreasoner.cli.signals import exit_code_of
-        from regionreasoner.data.io import read_dialogues
-        from regionreasoner.dialogue.policy import get_reference_policy
-        from regionreasoner.dialogue.prompts import get_prompt
-        from regionreasoner.dialogue.protocols import get_protocol
-        from regionreasoner.dialogue.records import (
-            PredictionsLog,
-            check_resume_compatible,
-            check_run_dir,
-            load_rows,
-            prepare_run_dir,
-            read_config,
-            repair_torn_tail,
-            write_config,
-        )
-        from regionreasoner.dialogue.runner import (
-            DEFAULT_BATCH_SIZE,
-            DEFAULT_WINDOW,
-            DialogueRunner,
-            check_images,
-        )
-        from regionreasoner.errors import UserInputError
-        from regionreasoner.evaluation.report import (
-            PREDICTIONS_FILE,
-            format_round_table,
-            write_reports,
-        )
-        from regionreasoner.provenance import software_versions
-        from regionreasoner.segmenters import load_segmenter
+        from regionreasoner.dialogue.engine import evaluate
 
-        if not args.data.is_file():
-            raise UserInputError(f"--data {args.data}: file not found")
-        if args.max_retries is not None and args.max_retries < 0:
-            raise UserInputError(f"--max-retries must be >= 0, got {args.max_retries}")
-        prompt = get_prompt(args.prompt)
-        protocol = get_protocol(args.protocol, frame=args.frame)
-        policy = get_reference_policy(args.reference)
-        options = BackendOptions(
-            dtype=args.dtype,
-            device=args.device,
-            device_map=args.device_map,
-            attn_implementation=args.attn_implementation,
-            concurrency=args.concurrency or DEFAULT_CONCURRENCY,
-            request_timeout_s=(
-                DEFAULT_REQUEST_TIMEOUT_S if args.request_timeout is None else args.request_timeout
-            ),
-            max_retries=DEFAULT_MAX_RETRIES if args.max_retries is None else args.max_retries,
-            retry_backoff_s=(
-                DEFAULT_RETRY_BACKOFF_S if args.retry_backoff is None else args.retry_backoff
-            ),
-            image_format=args.image_format,
-            temperature=args.temperature,
-            seed=args.seed,
-        )
-        protocol.check_decoding(greedy=options.greedy)
-        max_new_tokens = args.max_new_tokens or DEFAULT_MAX_NEW_TOKENS
-
-        dialogues = read_dialogues(args.data)
-        if args.shard is not None:
-            index, count = args.shard
-            dialogues = [d for i, d in enumerate(dialogues) if i % count == index]
-        if args.limit is not None:
-            dialogues = dialogues[: args.limit]
-        if not dialogues:
-            raise UserInputError(
-                f"--data {args.data}: no dialogues to evaluate (empty file or shard)"
-            )
-
-        settings: dict[str, Any] = {
-            "data": str(args.data.resolve()),
-            "images_root": str(args.images_root.resolve()) if args.images_root else None,
-            "model": args.model,
-            "protocol": protocol.name,
-            "reference_policy": policy.name,
-            "prompt": prompt.name,
-            "frame": protocol.frame_name,
-            "segmenter": args.segmenter,
-            "shard": f"{args.shard[0]}/{args.shard[1]}" if args.shard else None,
-            "limit": args.limit,
-            "max_new_tokens": max_new_tokens,
-            "temperature": options.temperature,
-            "seed": args.seed,
-        }
-        check_run_dir(args.out, resume=args.resume, overwrite=args.overwrite)
-        previous = read_config(args.out) if args.resume else None
-        if previous is not None:
-            check_resume_compatible(previous, settings)
-        check_images(dialogues, data_path=args.data, images_root=args.images_root)
-
-        # Fail fast: the segmenter loads quicker than a large model.
-        segmenter = load_segmenter(args.segmenter, device=args.device)
-        backend = load_backend(args.model, options)
-        runner = DialogueRunner(
-            backend,
-            segmenter,
-            protocol,
-            policy,
-            prompt,
-            data_path=args.data,
-            images_root=args.images_root,
-            batch_size=(
-                args.batch_size
-                or getattr(backend, "preferred_batch_size", None)
-                or DEFAULT_BATCH_SIZE
-            ),
-            window=args.window or DEFAULT_WINDOW,
-            max_new_tokens=max_new_tokens,
-        )
-        prepare_run_dir(args.out, resume=args.resume, overwrite=args.overwrite)
-        predictions = args.out / PREDICTIONS_FILE
-        done = {}
-        if args.resume:
-            repair_torn_tail(predictions)
-            done = load_rows(predictions)
-        if previous is None:
-            write_config(
-                args.out,
-                {
-                    **settings,
-                    "dialogues": len(dialogues),
-                    "turns": sum(len(d.turns) for d in dialogues),
-                    "batch_size": runner.batch_size,
-                    "window": runner.window,
-                    "backend": backend.name,
-                    "backend_settings": backend.describe(),
-                    "segmenter_settings": segmenter.describe(),
-                    "protocol_settings": protocol.describe(),
-                    "system_prompt": prompt.system,
-                    "versions": software_versions(VERSIONS_RECORDED),
-                },
-            )
-
-        todo = runner.pending_turns(dialogues, done)
-        if done:
-            print(
-                f"resuming: {len(done)} turns already in {predictions}, {todo} to go",
-                file=sys.stderr,
-            )
-        stats = None
-        from tqdm import tqdm
-
-        bar = tqdm(
-            total=todo,
-            unit="turn",
-            desc="eval",
-            file=sys.stderr,
-            dynamic_ncols=True,
-            disable=todo == 0,
-        )
+        settings = eval_settings(args)
         try:
-            with PredictionsLog(predictions) as log:
-                stats = runner.run(
-                    dialogues, done=done, emit=log.append, end_round=log.sync, progress=bar.update
-                )
+            result = evaluate(settings, TurnProgressBar(self.name))
         except KeyboardInterrupt as interrupt:
-            bar.close()
             print(
                 f"regionreasoner eval: interrupted ({str(interrupt) or 'SIGINT'}); continue with "
                 f"the same command plus --resume (run directory {args.out})",
                 file=sys.stderr,
             )
             return exit_code_of(interrupt)
-        finally:
-            bar.close()
-            backend.close()
-            segmenter.close()
-        if stats.failed:
-            print(
-                f"{stats.failed} of {stats.turns} turns failed in the backend (recorded as "
-                "failed and scored as misses)",
-                file=sys.stderr,
-            )
-
-        metrics = write_reports([args.out], data_path=args.data)
-        print(format_round_table(metrics))
-        print(f"\nwrote {args.out}/metrics.json, report.md, rounds.png and report.html")
-        warn_unavailable_metrics(metrics, self.name)
+        print_eval_summary(result, self.name)
         return 0
+
+
+def print_eval_summary(result: EvalResult, command: str) -> None:
+    """Failed turns (stderr), the per-round table, what was written, unavailable metrics."""
+    from regionreasoner.cli.notices import warn_unavailable_metrics
+    from regionreasoner.evaluation.run_dir import (
+        METRICS_FILE,
+        REPORT_HTML_FILE,
+        REPORT_MD_FILE,
+        ROUNDS_PNG_FILE,
+    )
+    from regionreasoner.evaluation.tables import format_round_table
+
+    stats = result.stats
+    if stats.failed:
+        print(
+            f"{stats.failed} of {stats.turns} turns failed in the backend (recorded as "
+            "failed and scored as misses)",
+            file=sys.stderr,
+        )
+    metrics = result.metrics or {}
+    print(format_round_table(metrics))
+    print(
+        f"\nwrote {result.out}/{METRICS_FILE}, {REPORT_MD_FILE}, {ROUNDS_PNG_FILE} and "
+        f"{REPORT_HTML_FILE}"
+    )
+    warn_unavailable_metrics(metrics, command)
+
+
+_THROUGHPUT_FIELDS = {
+    "batch_size": "batch_size",
+    "window": "window",
+    "concurrency": "concurrency",
+    "request_timeout": "request_timeout_s",
+    "max_retries": "max_retries",
+    "retry_backoff": "retry_backoff_s",
+}
+"""``EvalSettings`` field of each throughput flag (unset flags keep the default)."""
+
+
+def eval_settings(args: argparse.Namespace) -> EvalSettings:
+    """The :class:`EvalSettings` of ``eval``'s flags (unset flags keep the defaults)."""
+    from regionreasoner.dialogue.engine import EvalSettings
+
+    throughput = {
+        field: getattr(args, flag)
+        for flag, field in _THROUGHPUT_FIELDS.items()
+        if getattr(args, flag) is not None
+    }
+    return EvalSettings(
+        data=args.data,
+        out=args.out,
+        model=args.model,
+        reference=args.reference,
+        images_root=args.images_root,
+        resume=args.resume,
+        overwrite=args.overwrite,
+        shard=args.shard,
+        limit=args.limit,
+        image_format=args.image_format,
+        **engine_settings_kwargs(args),
+        **throughput,
+    )
 
 
 COMMAND = EvalCommand()

@@ -34,9 +34,9 @@ examples:
 TRAIN_DESCRIPTION = """\
 Train the micro model for one SFT stage on a `build synth` folder: a plain PyTorch loop
 that keeps the images in memory, renders four-tag targets from the ground truth (with
-ground-truth references) and saves OUT/checkpoint, a Hugging Face folder that
-`regionreasoner train` (GRPO) and `--model hf:OUT/checkpoint` load. Without --init the
-stage starts from a new micro model with seeded random weights.
+ground-truth references) and saves OUT/checkpoint, a Hugging Face folder that evaluation
+(`--model hf:OUT/checkpoint`) and GRPO training (`regionreasoner train`) load. Without
+--init the stage starts from a new micro model with seeded random weights.
 
 Every --eval-every-s seconds the stage greedily decodes the first --eval-samples turns of
 --eval-bench and appends a line to OUT/train_log.jsonl (loss, accuracy per turn kind,

@@ -69,15 +69,9 @@ examples:
     def run(self, args: argparse.Namespace) -> int:
         from regionreasoner.cli.notices import warn_unavailable_metrics
         from regionreasoner.errors import UserInputError
-        from regionreasoner.evaluation.report import (
-            DEFAULT_GALLERY_DIALOGUES,
-            METRICS_FILE,
-            REPORT_HTML_FILE,
-            REPORT_MD_FILE,
-            ROUNDS_PNG_FILE,
-            format_round_table,
-            write_reports,
-        )
+        from regionreasoner.evaluation.report import DEFAULT_GALLERY_DIALOGUES, write_reports
+        from regionreasoner.evaluation.run_dir import REPORT_FILES
+        from regionreasoner.evaluation.tables import format_round_table
 
         gallery = DEFAULT_GALLERY_DIALOGUES if args.gallery is None else args.gallery
         if gallery < 0:
@@ -87,7 +81,7 @@ examples:
         )
         print(format_round_table(metrics))
         target = args.out if args.out is not None else args.run_dirs[0]
-        written = ", ".join((METRICS_FILE, REPORT_MD_FILE, ROUNDS_PNG_FILE, REPORT_HTML_FILE))
+        written = ", ".join(REPORT_FILES)
         print(f"\nwrote {written} to {target}")
         if metrics["failed_turns"]:
             print(f"note: {metrics['failed_turns']} failed turns were scored as misses")

@@ -6,8 +6,9 @@ import argparse
 import logging
 import sys
 
-from regionreasoner.cli.argtypes import int_at_least, non_negative_float, positive_float
+from regionreasoner.cli.argtypes import int_at_least, positive_float
 from regionreasoner.cli.commands.base import Command
+from regionreasoner.cli.options import add_engine_arguments, engine_settings_kwargs
 
 DESCRIPTION = """\
 Serve a web page (Gradio) over the same engine as `regionreasoner eval`: the same
@@ -61,52 +62,15 @@ class ServeCommand(Command):
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         model = parser.add_argument_group("engine (as for eval)")
-        model.add_argument(
-            "--model",
-            default=None,
-            metavar="SPEC",
-            help="hf:PATH | openai:BASE_URL#MODEL | oracle (default: the bundled micro model)",
+        add_engine_arguments(
+            model,
+            model_required=False,
+            model_help="hf:PATH | openai:BASE_URL#MODEL | oracle (default: the bundled micro "
+            "model)",
+            segmenter_default="box-fill",  # ServeConfig's default (a test checks they agree)
+            segmenter_help="box-fill (default: boxes filled as masks, no download), sam2[:HF_ID "
+            "| :config=CFG,ckpt=PATH] (SAM2 masks), none",
         )
-        model.add_argument(
-            "--segmenter",
-            default="box-fill",
-            metavar="SPEC",
-            help="box-fill (default: boxes filled as masks, no download), sam2[:HF_ID | "
-            ":config=CFG,ckpt=PATH] (SAM2 masks), none",
-        )
-        model.add_argument(
-            "--protocol", default="paper", metavar="NAME", help="paper (default) or official"
-        )
-        model.add_argument(
-            "--frame",
-            default="square840",
-            metavar="FRAME",
-            help="model frame of the paper protocol: square840 (default) or native",
-        )
-        model.add_argument(
-            "--prompt",
-            default="regionreasoner",
-            metavar="NAME",
-            help="prompt template: regionreasoner (default), regionreasoner-train, "
-            "visionreasoner, qwen-grounding, plain",
-        )
-        model.add_argument(
-            "--max-new-tokens",
-            type=int_at_least(1),
-            default=None,
-            metavar="N",
-            help="generation budget per answer (default 2048)",
-        )
-        model.add_argument(
-            "--temperature",
-            type=non_negative_float,
-            default=0.0,
-            metavar="T",
-            help="0 = greedy decoding (default)",
-        )
-        model.add_argument("--seed", type=int, default=0, help="seed for sampling")
-        model.add_argument("--device", default=None, help="model (and SAM2) device, e.g. cuda, cpu")
-        model.add_argument("--dtype", default="auto", help="hf: auto, bfloat16, float16, float32")
 
         page = parser.add_argument_group("page")
         page.add_argument(
@@ -140,9 +104,9 @@ class ServeCommand(Command):
         )
 
     def run(self, args: argparse.Namespace) -> int:
-        from regionreasoner.backends.base import DEFAULT_MAX_NEW_TOKENS
+        from regionreasoner.assets import bundled_model_spec
         from regionreasoner.errors import UserInputError
-        from regionreasoner.serve.app import ServeConfig, bundled_model_spec, create_app
+        from regionreasoner.serve.app import ServeConfig, create_app
 
         model = args.model or bundled_model_spec()
         if model is None:
@@ -152,19 +116,11 @@ class ServeCommand(Command):
                 "--model openai:URL#MODEL"
             )
         config = ServeConfig(
+            **engine_settings_kwargs(args),
             model=model,
-            segmenter=args.segmenter,
-            protocol=args.protocol,
-            frame=args.frame,
-            prompt=args.prompt,
             max_upload_mb=args.max_upload_mb,
             request_timeout_s=args.request_timeout,
-            max_new_tokens=args.max_new_tokens or DEFAULT_MAX_NEW_TOKENS,
             examples=args.examples,
-            device=args.device,
-            dtype=args.dtype,
-            temperature=args.temperature,
-            seed=args.seed,
         )
         # Gradio polls its own server through httpx; those requests are not worth a line.
         logging.getLogger("httpx").setLevel(logging.WARNING)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 from regionreasoner.cli.commands.base import Command
 
@@ -41,32 +40,14 @@ examples:
         )
 
     def run(self, args: argparse.Namespace) -> int:
-        from tqdm import tqdm
-
-        from regionreasoner.data.validate_file import validate_path
+        from regionreasoner.cli.progress import FileProgressBar
+        from regionreasoner.data.file_checks import validate_path
         from regionreasoner.errors import UserInputError
 
-        total = _file_size(args.data)
-        with tqdm(
-            total=total,
-            unit="B",
-            unit_scale=True,
-            desc="validate",
-            file=sys.stderr,
-            disable=None,
-            leave=False,
-        ) as bar:
-
-            def show(problem: object) -> None:
-                severity = getattr(problem, "severity", "error")
-                bar.write(f"{severity}: {problem}", file=sys.stderr)
-
-            def progress(done: int) -> None:
-                bar.update(done - bar.n)
-
+        with FileProgressBar("validate", _file_size(args.data), severity="error") as bar:
             try:
                 report = validate_path(
-                    args.data, args.images_root, on_problem=show, on_progress=progress
+                    args.data, args.images_root, on_problem=bar.show, on_progress=bar.update
                 )
             except OSError as e:  # e.g. an unreadable file
                 raise UserInputError(f"{e.strerror or e}: {e.filename or args.data}") from e

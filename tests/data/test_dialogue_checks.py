@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from regionreasoner.data.validation import (
+from regionreasoner.data.dialogue_checks import (
     Problem,
     dialogue_problems,
     image_path_escapes,

@@ -1,7 +1,8 @@
-"""Rule checks of the RegionDial format that report EVERY problem, with its location.
+"""Checks of ONE RegionDial record (a dialogue) that report EVERY problem, with its location.
 
-:func:`dialogue_problems` checks one decoded record; file-level checks (JSON syntax,
-UTF-8, duplicate ids, image files) live in :mod:`regionreasoner.data.validate_file`.
+:func:`dialogue_problems` checks one decoded record against the format's rules, and
+:class:`Problem` is what every check reports; the checks of a whole file (JSON syntax,
+UTF-8, duplicate ids, image files) live in :mod:`regionreasoner.data.file_checks`.
 """
 
 from __future__ import annotations

@@ -12,8 +12,8 @@ import pytest
 from PIL import Image
 from pycocotools import mask as coco_mask
 
-from regionreasoner.data import validate_file
-from regionreasoner.data.validate_file import validate_path
+from regionreasoner.data import file_checks
+from regionreasoner.data.file_checks import validate_path
 from regionreasoner.errors import UserInputError
 
 PLACEHOLDER = "<box>{context_bbox}</box>"
@@ -200,7 +200,7 @@ def test_missing_file_or_images_root_raises_user_input_error(tmp_path: Path) -> 
 def test_problems_stream_to_the_callback_and_the_report_caps_what_it_keeps(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(validate_file, "MAX_KEPT_PROBLEMS", 2)
+    monkeypatch.setattr(file_checks, "MAX_KEPT_PROBLEMS", 2)
     path = tmp_path / "x.jsonl"
     path.write_text("nope\n" * 5, encoding="utf-8")
     seen: list[Any] = []

@@ -1,8 +1,8 @@
-"""File-level validation of RegionDial JSONL and official release JSON files.
+"""Checks of a whole file (RegionDial JSONL or official release JSON): ``validate``.
 
 :func:`validate_path` streams a file and reports EVERY problem it finds, each located by
 file, dialogue id (or ``"line N"`` when the id is unreadable) and field path. Per-record
-rules come from :func:`regionreasoner.data.validation.dialogue_problems` (RegionDial) and
+rules come from :func:`regionreasoner.data.dialogue_checks.dialogue_problems` (RegionDial) and
 :func:`regionreasoner.data.official.convert_official_item` (official format); this module
 adds the file-level rules: JSON syntax and UTF-8 (by line), the top-level type, duplicate
 dialogue ids, and (with ``images_root``) missing, unreadable or escaping image files.
@@ -20,19 +20,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from regionreasoner.data.official import (
-    OfficialJSONReader,
-    convert_official_item,
-    detect_format,
-    encode_mask,
-)
-from regionreasoner.data.validation import (
+from regionreasoner.data.dialogue_checks import (
     Problem,
     dialogue_problems,
     image_path_escapes,
     read_image_wh,
     record_label,
     resolve_image_file,
+)
+from regionreasoner.data.official import (
+    OfficialJSONReader,
+    convert_official_item,
+    detect_format,
+    encode_mask,
 )
 from regionreasoner.errors import DataFormatError, UserInputError
 
