@@ -13,9 +13,9 @@ from regionreasoner.data.builders.single_round import (
     build_refcoco_single_round,
     split_file_name,
 )
+from regionreasoner.data.dialogue_checks import dialogue_problems
 from regionreasoner.data.io import read_dialogues
 from regionreasoner.data.schema import Dialogue
-from regionreasoner.data.dialogue_checks import dialogue_problems
 from regionreasoner.errors import DataFormatError, UserInputError
 from regionreasoner.evaluation.published import detect_benchmark, detect_single_round
 

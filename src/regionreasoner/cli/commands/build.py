@@ -53,8 +53,6 @@ examples:
 """
 
 
-
-
 class BuildCommand(Command):
     """Build RegionDial-Bench dialogues from RefCOCO-style files or synthetic scenes."""
 
