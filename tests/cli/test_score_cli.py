@@ -61,14 +61,17 @@ def test_score_prints_the_round_table_and_writes_in_place(tmp_path, capsys):
     assert main(["score", str(run), "--gallery", "0"]) == 0
     out = capsys.readouterr().out
     assert "| metric (%) | R1 | R2 | Avg |" in out
-    assert "| acc@0.5 (any hit) | 50.0 | 0.0 | 33.3 |" in out
+    # intervals: a draw of two dialogues is d1 d1 (R1 1, all 2/4), d1 d2 (1/2, 1/3) or
+    # d2 d2 (0, 0); R2 has d1's miss alone
+    assert "| acc@0.5 (any hit) | 50.0 [0.0, 100.0] | 0.0 [0.0, 0.0] | 33.3 [0.0, 50.0] |" in out
+    assert "| acc@0.5 (top-1) | 50.0 | 0.0 | 33.3 |" in out
     assert "| gIoU | n/a | n/a | n/a |" in out  # detection-only run
     assert f"to {run}" in out
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["overall"]["acc@0.5"] == pytest.approx(1 / 3)
     assert metrics["overall"]["gIoU"] is None
     assert metrics["protocol"] == "official" and metrics["backend"] == "hf"
-    for name in ("report.md", "rounds.png", "report.html"):
+    for name in ("report.md", "rounds.png", "report.html", "card.json"):
         assert (run / name).is_file()
 
 

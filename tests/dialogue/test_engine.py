@@ -63,9 +63,11 @@ def test_evaluate_writes_byte_identical_predictions_and_metrics_to_the_cli(
             "report.md",
             "report.html",
             "rounds.png",
+            "card.json",
         }
     )
     assert by_library["predictions.jsonl"] == by_cli["predictions.jsonl"]
+    assert by_library["card.json"] == by_cli["card.json"]
     assert len(by_cli["predictions.jsonl"].splitlines()) == TURNS
     assert by_library["metrics.json"] == by_cli["metrics.json"]
     metrics = json.loads(by_cli["metrics.json"])

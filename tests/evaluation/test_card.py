@@ -26,36 +26,100 @@ from regionreasoner.evaluation.card import (
     git_revision,
     make_card,
     published_comparison,
-    render_card_markdown,
     summarize_data,
 )
+from regionreasoner.evaluation.tables import render_card_markdown
 
 
-def _eval_config(bench: Path, out: Path, prompt: str) -> dict[str, Any]:
+def _eval(bench: Path, out: Path, prompt: str, *extra: str) -> Path:
     argv = ["eval", "--data", str(bench), "--model", "oracle", "--segmenter", "box-fill"]
-    assert main([*argv, "--limit", "2", "--prompt", prompt, "--out", str(out)]) == 0
-    return json.loads((out / "config.json").read_text(encoding="utf-8"))
+    assert main([*argv, "--limit", "2", "--prompt", prompt, "--out", str(out), *extra]) == 0
+    return out
 
 
-def _card_of(config: dict[str, Any]) -> dict[str, Any]:
-    prompt = PromptText.from_template(get_prompt(config["prompt"]))
-    return make_card(config, data_path=config["data"], prompt=prompt)
+def _card(run: Path) -> dict[str, Any]:
+    return json.loads((run / "card.json").read_text(encoding="utf-8"))
 
 
 @pytest.mark.integration
 def test_two_runs_differing_only_in_prompt_have_different_prompt_hashes(
-    synth_bench: Path, tmp_path: Path
+    synth_bench: Path, tmp_path: Path, capsys
 ) -> None:
-    first = _card_of(_eval_config(synth_bench, tmp_path / "a", "regionreasoner"))
-    second = _card_of(_eval_config(synth_bench, tmp_path / "b", "regionreasoner-train"))
-    again = _card_of(_eval_config(synth_bench, tmp_path / "c", "regionreasoner"))
+    """The cards ``eval`` writes: the prompt hash is of the text the run asked."""
+    first = _card(_eval(synth_bench, tmp_path / "a", "regionreasoner"))
+    second = _card(_eval(synth_bench, tmp_path / "b", "regionreasoner-train"))
+    again = _card(_eval(synth_bench, tmp_path / "c", "regionreasoner"))
     assert first["prompt"]["name"] == "regionreasoner"
     assert second["prompt"]["name"] == "regionreasoner-train"
     assert len(first["prompt"]["sha256"]) == 64
     assert first["prompt"]["sha256"] != second["prompt"]["sha256"]
+    assert first["prompt"]["text_source"] == "config.json"
+    # the hash is of the rendered template (as a card built from the registry says)
+    template = PromptText.from_template(get_prompt("regionreasoner-train"))
+    assert second["prompt"]["sha256"] == template.sha256
     assert again == first  # same settings, same card
     differing = {k for k in first if first[k] != second[k]}
     assert differing == {"prompt"}
+    capsys.readouterr()
+
+
+@pytest.mark.integration
+def test_eval_writes_the_card_and_score_rebuilds_it_byte_for_byte(
+    synth_bench: Path, tmp_path: Path, capsys
+) -> None:
+    """No field of the card depends on the time: the same run and code give the same
+    bytes (``software`` would differ only if the code changed in between)."""
+    run = _eval(synth_bench, tmp_path / "run", "regionreasoner", "--reference", "oracle")
+    written = (run / "card.json").read_bytes()
+    card = json.loads(written)
+    assert card["reference_policy"] == "oracle" and card["model"]["spec"] == "oracle"
+    assert card["data"]["path"] == str(synth_bench.resolve())
+    assert card["data"]["counts"]["dialogues"] == len(read_dialogues(synth_bench))
+    assert (
+        card["software"]["run_versions"]
+        == json.loads((run / "config.json").read_text(encoding="utf-8"))["versions"]
+    )
+    assert set(card["software"]["versions"]) == set(card["software"]["run_versions"])
+    (run / "card.json").unlink()
+    assert main(["score", str(run)]) == 0
+    assert (run / "card.json").read_bytes() == written
+    assert "card.json" in capsys.readouterr().out
+    report = (run / "report.md").read_text(encoding="utf-8")
+    assert report.index("## Reproducibility card") < report.index("| setting | value |")
+    assert f"(sha256 {card['prompt']['sha256'][:12]})" in report
+    assert "Reproducibility card" in (run / "report.html").read_text(encoding="utf-8")
+
+
+@pytest.mark.integration
+def test_score_hashes_the_current_template_for_a_run_without_prompt_text(
+    synth_bench: Path, tmp_path: Path, capsys
+) -> None:
+    """A run written before config.json recorded ``prompt_text``: the card says so."""
+    run = _eval(synth_bench, tmp_path / "old", "regionreasoner-train")
+    config = json.loads((run / "config.json").read_text(encoding="utf-8"))
+    del config["prompt_text"]
+    (run / "config.json").write_text(json.dumps(config), encoding="utf-8")
+    assert main(["score", str(run)]) == 0
+    capsys.readouterr()
+    prompt = _card(run)["prompt"]
+    assert prompt["text_source"] == "template"
+    assert prompt["sha256"] == PromptText.from_template(get_prompt("regionreasoner-train")).sha256
+    assert "hashed from the current template" in (run / "report.md").read_text(encoding="utf-8")
+
+
+def test_make_card_counts_records_already_read_and_records_the_runs_packages(
+    synth_bench: Path,
+) -> None:
+    config = {"model": "oracle", "versions": {"python": "3", "numpy": "1", "no-such-pkg": "2"}}
+    from_file = make_card(config, data_path=synth_bench)
+    given = make_card(config, data_path=synth_bench, dialogues=read_dialogues(synth_bench))
+    assert given == from_file
+    assert from_file["data"]["counts"] == summarize_data(synth_bench).counts()
+    # the packages the run recorded, as installed now (None: not installed)
+    versions = from_file["software"]["versions"]
+    assert set(versions) == {"python", "regionreasoner", "numpy", "no-such-pkg"}
+    assert versions["no-such-pkg"] is None and versions["numpy"] is not None
+    assert make_card(config, data_path=None)["data"] == {"path": None}
 
 
 def test_prompt_hash_covers_the_system_message_and_the_question_normalisation() -> None:
@@ -76,9 +140,13 @@ def test_prompt_hash_falls_back_to_the_text_stored_in_the_config() -> None:
     assert card["prompt"] == {
         "name": "custom",
         "sha256": PromptText("custom", None, "Find {q}.").sha256,
+        "text_source": "config.json",
     }
     bare = build_card({"prompt": "custom"}, data=None, prompt=None, environment=env)
-    assert bare["prompt"] == {"name": "custom", "sha256": None}
+    assert bare["prompt"] == {"name": "custom", "sha256": None, "text_source": None}
+    given = build_card(config, data=None, prompt=PromptText("custom", "S", "U"), environment=env)
+    assert given["prompt"]["text_source"] == "template"
+    assert given["prompt"]["sha256"] == PromptText("custom", "S", "U").sha256
 
 
 def test_data_summary_hashes_the_bytes_and_counts_instances_and_expressions(

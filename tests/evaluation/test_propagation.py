@@ -3,6 +3,7 @@ hand computation on a real ``eval`` run of the noisy oracle, and on crafted rows
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -108,6 +109,40 @@ def test_split_of_a_noisy_oracle_run_equals_the_hand_computation(noisy_runs) -> 
     assert any(0 < (e[ERRORS_WITH_WRONG_REFERENCE] or 0) < 1 for e in split.values())
     cited = sum(1 for row in rows if row["turn_index"] > 0 and row["refers_to"] is not None)
     assert sum(e[GIVEN_HIT]["turns"] + e[GIVEN_MISS]["turns"] for e in split.values()) == cited
+
+
+def _assert_split_equals(actual: dict[str, Any], expected: dict[str, Any]) -> None:
+    for name in (GIVEN_HIT, GIVEN_MISS):
+        assert actual[name]["turns"] == expected[name]["turns"], name
+        for metric in ("acc@0.5", "gIoU"):
+            assert actual[name][metric] == pytest.approx(expected[name][metric]), name
+    assert actual[ERRORS_WITH_WRONG_REFERENCE] == pytest.approx(
+        expected[ERRORS_WITH_WRONG_REFERENCE]
+    )
+
+
+@pytest.mark.integration
+def test_metrics_json_of_eval_and_of_score_carries_the_hand_computed_split(
+    noisy_runs, capsys
+) -> None:
+    """The split as ``eval`` writes it into metrics.json, and as ``score`` rewrites it."""
+    run = noisy_runs["predicted"]
+    run_dir = run.run_dirs[0]
+    expected = _by_hand(list(run.rows))
+    written = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
+    (run_dir / "metrics.json").unlink()
+    assert main(["score", str(run_dir)]) == 0
+    capsys.readouterr()
+    rescored = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
+    for metrics in (written, rescored):
+        assert GIVEN_HIT not in metrics["rounds"]["1"]
+        assert {r for r in metrics["rounds"] if GIVEN_HIT in metrics["rounds"][r]} == set(expected)
+        for r, entry in expected.items():
+            _assert_split_equals(metrics["rounds"][r], entry)
+    assert written["rounds"] == rescored["rounds"]
+    report = (run_dir / "report.md").read_text(encoding="utf-8")
+    turns = expected["2"][GIVEN_MISS]["turns"]
+    assert f"| reference wrong: turns | {turns} |" in report
 
 
 @pytest.mark.integration

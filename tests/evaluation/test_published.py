@@ -10,9 +10,13 @@ from regionreasoner.evaluation.published import (
     REFCOCOG,
     SEGMENTATION,
     SINGLE_ROUND,
+    TASK_MULTI_ROUND,
+    TASK_SINGLE_ROUND,
     TURN_COUNTS,
+    PublishedData,
     detect_benchmark,
     detect_single_round,
+    identify_published,
     single_round_figures,
 )
 
@@ -113,3 +117,38 @@ def test_detect_single_round(source, expected, figures):
     assert detect_single_round(source) == expected
     found = single_round_figures(*expected) if expected else ()
     assert len(found) == figures
+
+
+@pytest.mark.parametrize(
+    ("sources", "expected"),
+    [
+        (["refcocog/test"], PublishedData(REFCOCOG, TASK_MULTI_ROUND)),
+        (["refcoco+/testA", "refcoco+/testB"], PublishedData(REFCOCO_PLUS, TASK_MULTI_ROUND)),
+        (["refcoco+/testA/single-round"], PublishedData(REFCOCO_PLUS, TASK_SINGLE_ROUND, "testA")),
+        (["refcocog/test", "refcoco+/testA"], None),  # two parts mixed
+        (["refcocog/test/single-round", "refcocog/test"], None),  # two tasks mixed
+        (["refcocog/val/single-round"], None),  # no published figure for val
+        (["synth"], None),
+        ([], None),
+    ],
+)
+def test_identify_published(sources, expected):
+    assert identify_published(sources) == expected
+
+
+def test_published_figures_carry_the_per_round_values_of_their_table():
+    multi = PublishedData(REFCOCOG, TASK_MULTI_ROUND).figures("acc@0.5")
+    assert [f.method for f in multi] == [r.method for r in DETECTION[REFCOCOG].rows]
+    ours = next(f for f in multi if f.method == "RegionReasoner-7B")
+    assert (ours.table, ours.value, ours.rounds[:3]) == ("Table 1", 78.2, (87.1, 73.7, 71.8))
+    assert ours.note is None
+    single = PublishedData(REFCOCO_PLUS, TASK_SINGLE_ROUND, "testB").figures("gIoU")
+    assert {(f.method, f.value, f.rounds) for f in single} == {
+        ("Qwen2-VL-7B", 65.7, (65.7,)),
+        ("Qwen2.5-VL-7B", 76.8, (76.8,)),
+        ("VisionReasoner-7B", 74.9, (74.9,)),
+        ("RegionReasoner-7B", 76.9, (76.9,)),
+    }
+    assert all("without naming the split" in f.note for f in single)
+    # Table 1 has 5 rows, Table 2 has 6 (SegLLM-7B reports segmentation only)
+    assert len(PublishedData(REFCOCOG, TASK_MULTI_ROUND).figures()) == 5 + 6

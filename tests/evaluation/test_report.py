@@ -252,8 +252,20 @@ def test_write_reports_writes_all_files_with_the_design_schema(tmp_path):
     assert (stored["backend"], stored["failed_turns"]) == ("oracle", 1)
     for entry in [stored["overall"], *stored["rounds"].values()]:
         for key, value in entry.items():
-            if not key.endswith("turns") and value is not None:
+            if key.endswith("_ci") and value is not None:
+                low, high = value
+                assert 0.0 <= low <= entry[key.removesuffix("_ci")] <= high <= 1.0, key
+            elif key.startswith("given_reference_"):
+                assert set(value) == {"acc@0.5", "gIoU", "turns"}, key
+            elif not key.endswith("turns") and value is not None:
                 assert 0.0 <= value <= 1.0, key
+    assert stored["bootstrap"] == {
+        "resamples": 1000,
+        "seed": 0,
+        "confidence": 0.95,
+        "unit": "dialogue",
+    }
+    assert json.loads((run / "card.json").read_text())["model"]["spec"] == "oracle"
     assert_matches(stored)
     with Image.open(run / "rounds.png") as png:
         assert png.format == "PNG" and png.size[0] > 100
@@ -264,12 +276,18 @@ def test_report_md_has_the_per_round_table_in_percent(tmp_path):
     write_reports([run])
     report = (run / "report.md").read_text()
     assert "| method | R1 | R2 | R3 | Avg |" in report
-    # acc@0.5: R1 50.0, R2 50.0, R3 100.0, Avg 60.0
+    # acc@0.5: R1 50.0, R2 50.0, R3 100.0, Avg 60.0, each with the interval of
+    # TWO_DIALOGUE_INTERVALS (a draw of dialogues aa, ab or bb)
     assert (
-        "| **this run: acc@0.5 (any hit)** | **50.0** | **50.0** | **100.0** | **60.0** |" in report
+        "| **this run: acc@0.5 (any hit)** | **50.0 [0.0, 100.0]** | **50.0 [0.0, 100.0]** "
+        "| **100.0 [100.0, 100.0]** | **60.0 [33.3, 100.0]** |" in report
     )
     # gIoU Avg = 46.36... -> 46.4
-    assert "| **this run: gIoU** | **50.0** | **25.0** | **81.8** | **46.4** |" in report
+    assert (
+        "| **this run: gIoU** | **50.0 [0.0, 100.0]** | **25.0 [0.0, 50.0]** "
+        "| **81.8 [81.8, 81.8]** | **46.4 [27.3, 75.0]** |" in report
+    )
+    assert "| **this run: acc@0.5 (top-1)** | **50.0** | **0.0** | **100.0** | **40.0** |" in report
     for fact in (
         "| protocol | paper |",
         "| reference policy | predicted |",
@@ -520,6 +538,60 @@ EXPECTED_RELATIONS = {
 }
 
 
+# The bootstrap intervals of scenario_rows(), by hand. A resample draws two dialogues
+# with replacement: aa or bb (1/4 each) or one of each (1/2). With 1,000 resamples the
+# 2.5 % and 97.5 % quantiles fall inside the runs of the lowest and the highest value.
+#   overall acc@0.5: aa 4/4, ab 3/5, bb 2/6       -> [1/3, 1]
+#   overall gIoU:    aa 1.5/2, ab (1.5 + 90/110)/5, bb 2 (90/110)/6 -> [(90/110)/3, 0.75]
+#   overall cIoU:    aa 300/400, ab 240/810, bb 180/1220 -> [180/1220, 0.75]
+#   R1 acc@0.5: a 1, b 0 -> [0, 1];  R2 gIoU: a 0.5, b 0 -> [0, 0.5]
+#   R3 (b only): a draw without b has no R3 turn and is left out -> [90/110, 90/110]
+TWO_DIALOGUE_INTERVALS = {
+    ("overall", "acc@0.5_ci"): [1 / 3, 1.0],
+    ("overall", "gIoU_ci"): [(90 / 110) / 3, 0.75],
+    ("overall", "cIoU_ci"): [180 / 1220, 0.75],
+    ("1", "acc@0.5_ci"): [0.0, 1.0],
+    ("2", "gIoU_ci"): [0.0, 0.5],
+    ("3", "gIoU_ci"): [90 / 110, 90 / 110],
+}
+
+
+def test_metrics_carry_the_hand_computed_bootstrap_intervals(tmp_path):
+    metrics = write_reports([write_run(tmp_path / "run", scenario_rows())])
+    for (group, key), expected in TWO_DIALOGUE_INTERVALS.items():
+        entry = metrics["overall"] if group == "overall" else metrics["rounds"][group]
+        assert entry[key] == pytest.approx(expected), (group, key)
+
+
+def test_report_shows_the_given_reference_split_of_later_rounds(tmp_path):
+    run = write_run(tmp_path / "run", rows_with_relations())
+    metrics = write_reports([run])
+    # R2: a/1 cites a/0 (its first box hits: right), b/1 cites b/0 (nothing: wrong)
+    # R3: b/2 cites b/1 (failed: wrong)
+    assert metrics["rounds"]["2"]["given_reference_hit"] == {
+        "acc@0.5": 1.0,
+        "gIoU": 0.5,
+        "turns": 1,
+    }
+    assert metrics["rounds"]["2"]["given_reference_miss"] == {
+        "acc@0.5": 0.0,
+        "gIoU": 0.0,
+        "turns": 1,
+    }
+    assert metrics["rounds"]["2"]["errors_with_wrong_reference"] == 1.0
+    assert metrics["rounds"]["3"]["given_reference_hit"]["turns"] == 0
+    assert metrics["rounds"]["3"]["errors_with_wrong_reference"] is None  # no error
+    assert "given_reference_hit" not in metrics["rounds"]["1"]
+    report = (run / "report.md").read_text()
+    table = report.split("## Error propagation: rounds >= 2 by the given reference")[1]
+    lines = table.split("##")[0].strip().splitlines()
+    assert lines[0] == "| given reference (%) | R2 | R3 |"
+    assert "| reference right: acc@0.5 | 100.0 | n/a |" in lines
+    assert "| reference wrong: turns | 1 | 1 |" in lines
+    assert "| errors with a wrong reference | 100.0 | n/a |" in lines
+    assert "Error propagation" in (run / "report.html").read_text()
+
+
 def rows_with_relations() -> list[dict]:
     rows = scenario_rows()
     for row in rows:
@@ -545,10 +617,11 @@ def test_metrics_break_accuracy_down_by_the_rows_relation(tmp_path):
     table = report.split("## By relation (%, all rounds)")[1].split("##")[0]
     lines = [line for line in table.splitlines() if line.startswith("| ") and "---" not in line]
     # Most frequent relation first, the turns without a reference last.
+    # right_of: a/1 and b/2; above: b/1 alone; no reference: a/0 and b/0
     assert lines[1:] == [
-        "| right_of | 2 | 100.0 | 65.9 | 50.0 |",
-        "| above | 1 | 0.0 | 0.0 | n/a |",
-        "| no reference | 2 | 50.0 | 50.0 | n/a |",
+        "| right_of | 2 | 100.0 [100.0, 100.0] | 65.9 [50.0, 81.8] | 50.0 |",
+        "| above | 1 | 0.0 [0.0, 0.0] | 0.0 [0.0, 0.0] | n/a |",
+        "| no reference | 2 | 50.0 [0.0, 100.0] | 50.0 [0.0, 100.0] | n/a |",
     ]
     assert "By relation" in (run / "report.html").read_text()
 

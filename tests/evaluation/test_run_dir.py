@@ -31,8 +31,12 @@ def test_the_file_names_are_the_design_contract() -> None:
         "report.md",
         "report.html",
         "rounds.png",
+        "card.json",
     )
-    assert set(run_dir.REPORT_FILES) <= set(run_dir.RUN_FILES)
+    assert set(run_dir.REPORT_FILES) == set(run_dir.RUN_FILES) - {
+        "config.json",
+        "predictions.jsonl",
+    }
 
 
 def test_prepare_run_dir_refuses_non_empty_without_flags(tmp_path: Path) -> None:

@@ -4,7 +4,7 @@
 :func:`evaluate`; ``demo``, the benchmarks and the tests call it directly. One call runs
 a model over a RegionDial JSONL file, round by round, into a run directory (DESIGN 3.3:
 ``config.json``, ``predictions.jsonl`` appended as turns finish, then ``metrics.json``,
-``report.md``, ``rounds.png`` and ``report.html``) and returns what it did::
+``card.json``, ``report.md``, ``rounds.png`` and ``report.html``) and returns what it did::
 
     from regionreasoner import EvalSettings, evaluate
 
@@ -45,6 +45,7 @@ from regionreasoner.dialogue.runner import (
     check_images,
 )
 from regionreasoner.errors import ConfigError, UserInputError
+from regionreasoner.evaluation.card import PROMPT_TEXT_KEY, PromptText
 from regionreasoner.evaluation.predictions import (
     PredictionsLog,
     read_done_rows,
@@ -194,9 +195,9 @@ class EvalSettings(EngineSettings):
         batch_size: requests per model call (default: the backend's preferred size,
             else 8).
         window: dialogues in flight at once.
-        reports: score the run and write ``metrics.json`` and the reports at the end
-            (``False``: only ``config.json`` and ``predictions.jsonl``, to score later
-            with ``regionreasoner score``).
+        reports: score the run and write ``metrics.json``, ``card.json`` and the
+            reports at the end (``False``: only ``config.json`` and
+            ``predictions.jsonl``, to score later with ``regionreasoner score``).
     """
 
     data: Path
@@ -408,6 +409,7 @@ def _run(
             "segmenter_settings": engine.segmenter.describe(),
             "protocol_settings": engine.protocol.describe(),
             "system_prompt": engine.prompt.system,
+            PROMPT_TEXT_KEY: PromptText.from_template(engine.prompt).to_config(),
             "versions": software_versions(VERSIONS_RECORDED),
         }
         write_config(out, config)

@@ -11,7 +11,8 @@ config hash (:func:`checkpoint_config_hash`) and, when the run is scored, its me
   (``git_revision`` is ``None`` outside a git checkout of this package, or without git);
 - ``model``: the spec, the backend and, for ``hf:``, the SHA-256 of the checkpoint's
   ``config.json`` (``None`` when the file cannot be found locally);
-- ``prompt``: the name and the SHA-256 of its rendered text (:class:`PromptText`);
+- ``prompt``: the name and the SHA-256 of its rendered text (:class:`PromptText`), and
+  where that text came from (``text_source``: the run's ``config.json``, or a template);
 - ``protocol``, ``reference_policy``, ``frame``, ``segmenter``, ``decoding``
   (temperature, greedy, max_new_tokens) and ``seed``;
 - ``data``: the benchmark file's SHA-256 (streamed), size and counts (see
@@ -19,7 +20,12 @@ config hash (:func:`checkpoint_config_hash`) and, when the run is scored, its me
   ``expressions`` count), the counting unit and the benchmark it is recognised as;
 - ``published``: when the benchmark has published numbers (RegionDial-Bench
   RefCOCO+/RefCOCOg, or a single-round RefCOCO+/RefCOCOg test split), each published
-  figure with ours and the gap ``ours - published`` (fractions, like ``metrics.json``).
+  figure with ours, our interval and the gap ``ours - published`` (fractions, like
+  ``metrics.json``).
+
+``eval`` writes the card with the reports and ``score`` rebuilds it
+(:func:`regionreasoner.evaluation.report.write_reports`); the report shows it at the
+top (:func:`regionreasoner.evaluation.tables.card_tables`).
 """
 
 from __future__ import annotations
@@ -30,27 +36,20 @@ import logging
 import os
 import shutil
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from regionreasoner.data.io import iter_dialogues
+from regionreasoner.data.schema import Dialogue
 from regionreasoner.data.tasks import COUNT_TURN, META_COUNTING_UNIT
-from regionreasoner.evaluation.published import (
-    DETECTION,
-    SEGMENTATION,
-    SINGLE_ROUND_SPLIT_CAVEAT,
-    detect_benchmark,
-    detect_single_round,
-    single_round_figures,
-)
+from regionreasoner.evaluation.bootstrap import interval_key
+from regionreasoner.evaluation.published import PublishedFigure, identify_published
+from regionreasoner.evaluation.run_dir import CARD_FILE
 from regionreasoner.provenance import PACKAGE_NAME, software_versions
 
 logger = logging.getLogger(__name__)
-
-CARD_FILE = "card.json"
-"""The card's file name in a run directory."""
 
 CARD_SCHEMA_VERSION = 1
 """Version of the card's layout."""
@@ -58,6 +57,17 @@ CARD_SCHEMA_VERSION = 1
 PROMPT_PROBE_QUESTION = "The Question?"
 """The question a prompt is rendered with for its hash: its case and final "?" show
 whether and how the prompt normalises questions, so that change is hashed too."""
+
+PROMPT_TEXT_KEY = "prompt_text"
+"""``config.json`` key of the prompt as the run asked it (:meth:`PromptText.to_config`),
+written by ``eval`` so that a later ``score`` hashes what was asked, not today's template."""
+
+PROMPT_FROM_CONFIG = "config.json"
+"""``prompt.text_source`` of a card whose prompt hash is of the text the run recorded."""
+
+PROMPT_FROM_TEMPLATE = "template"
+"""``prompt.text_source`` of a card whose prompt text was passed in (a run that
+recorded none: the template of the code that built the card)."""
 
 HASH_CHUNK_BYTES = 1 << 20
 """Bytes read at a time when hashing a file."""
@@ -108,6 +118,18 @@ class PromptText:
     def from_template(cls, template: RenderablePrompt) -> PromptText:
         """The text of a :class:`~regionreasoner.dialogue.prompts.PromptTemplate`."""
         return cls(template.name, template.system, template.render_user(PROMPT_PROBE_QUESTION))
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> PromptText | None:
+        """The text a run recorded in ``config.json`` (:data:`PROMPT_TEXT_KEY`), if any."""
+        stored = config.get(PROMPT_TEXT_KEY)
+        if not isinstance(stored, Mapping) or not isinstance(stored.get("user"), str):
+            return None
+        return cls(str(config.get("prompt")), stored.get("system"), stored["user"])
+
+    def to_config(self) -> dict[str, str | None]:
+        """The ``config.json`` entry (:data:`PROMPT_TEXT_KEY`): ``{"system", "user"}``."""
+        return {"system": self.system, "user": self.user}
 
     @property
     def sha256(self) -> str:
@@ -246,19 +268,28 @@ class DataSummary:
         }
 
 
-def summarize_data(path: str | os.PathLike[str]) -> DataSummary:
+def summarize_data(
+    path: str | os.PathLike[str], dialogues: Iterable[Dialogue] | None = None
+) -> DataSummary:
     """Hash and count a RegionDial JSONL file (two streaming passes, bounded memory).
+
+    Args:
+        path: the file.
+        dialogues: its records when the caller has already read them (``score`` has):
+            they are counted instead of reading the file again, which is then only
+            hashed.
 
     Raises:
         DataFormatError: an invalid record, located by file and line.
     """
-    dialogues = turns = 0
+    records = iter_dialogues(path) if dialogues is None else dialogues
+    count = turns = 0
     images: set[str] = set()
     instances: set[tuple[str, Any]] = set()
     units: set[str] = set()
     sources: set[str] = set()
-    for dialogue in iter_dialogues(path):
-        dialogues += 1
+    for dialogue in records:
+        count += 1
         turns += len(dialogue.turns)
         images.add(dialogue.image)
         if dialogue.source:
@@ -273,7 +304,7 @@ def summarize_data(path: str | os.PathLike[str]) -> DataSummary:
         path=str(path),
         sha256=sha256_file(path),
         size_bytes=Path(path).stat().st_size,
-        dialogues=dialogues,
+        dialogues=count,
         turns=turns,
         expressions=turns,
         images=len(images),
@@ -283,30 +314,23 @@ def summarize_data(path: str | os.PathLike[str]) -> DataSummary:
     )
 
 
-def _ours(metrics: Mapping[str, Any] | None, metric: str) -> float | None:
-    if not metrics:
-        return None
-    value = (metrics.get("overall") or {}).get(metric)
-    return None if value is None else float(value)
+def _overall(metrics: Mapping[str, Any] | None, key: str) -> Any:
+    return ((metrics or {}).get("overall") or {}).get(key)
 
 
-def _figure(
-    method: str,
-    table: str,
-    metric: str,
-    percent: float,
-    ours: float | None,
-    note: str | None = None,
-) -> dict[str, Any]:
-    published = round(percent / 100, 6)
+def _figure(figure: PublishedFigure, metrics: Mapping[str, Any] | None) -> dict[str, Any]:
+    published = round(figure.value / 100, 6)
+    ours = _overall(metrics, figure.metric)
+    ours = None if ours is None else float(ours)
     return {
-        "method": method,
-        "table": table,
-        "metric": metric,
+        "method": figure.method,
+        "table": figure.table,
+        "metric": figure.metric,
         "published": published,
         "ours": ours,
+        "ours_ci": _overall(metrics, interval_key(figure.metric)),
         "gap": None if ours is None else round(ours - published, 6),
-        "note": note,
+        "note": figure.note,
     }
 
 
@@ -315,42 +339,21 @@ def published_comparison(
 ) -> dict[str, Any] | None:
     """The published figures for the data's benchmark, with ours and the gap.
 
-    Multi-round RegionDial-Bench (every source detected as the same part): the turn-pooled
-    "Avg" of Tables 1 (acc@0.5) and 2 (gIoU) against our ``overall``. A single-round
-    test split: Table 10 against our ``overall``. ``None`` for any other data.
+    The benchmark is recognised by
+    :func:`~regionreasoner.evaluation.published.identify_published`. Multi-round
+    RegionDial-Bench: the turn-pooled "Avg" of Tables 1 (acc@0.5) and 2 (gIoU) against
+    our ``overall``. A single-round test split: Table 10 against our ``overall``. Each
+    figure carries our interval (``ours_ci``, when ``metrics`` has one). ``None`` for
+    any other data.
     """
-    multi = {detect_benchmark(s) for s in sources}
-    single = {detect_single_round(s) for s in sources}
-    if len(multi) == 1 and None not in multi:
-        benchmark = multi.pop()
-        figures = [
-            _figure(row.method, table.source, table.metric, row.avg, _ours(metrics, table.metric))
-            for tables in (DETECTION, SEGMENTATION)
-            for table in (tables[benchmark],)
-            for row in table.rows
-        ]
-        return {"benchmark": benchmark, "task": "multi-round", "figures": figures}
-    if len(single) == 1 and None not in single:
-        dataset, split = single.pop()  # type: ignore[misc]
-        figures = [
-            _figure(
-                f.method,
-                f.source,
-                f.metric,
-                f.value,
-                _ours(metrics, f.metric),
-                SINGLE_ROUND_SPLIT_CAVEAT,
-            )
-            for f in single_round_figures(dataset, split)
-        ]
-        if figures:
-            return {
-                "benchmark": dataset,
-                "task": "single-round",
-                "split": split,
-                "figures": figures,
-            }
-    return None
+    data = identify_published(sources)
+    if data is None:
+        return None
+    out: dict[str, Any] = {"benchmark": data.benchmark, "task": data.task}
+    if data.split is not None:
+        out["split"] = data.split
+    out["figures"] = [_figure(f, metrics) for f in data.figures()]
+    return out
 
 
 def build_card(
@@ -368,14 +371,17 @@ def build_card(
         config: the run's ``config.json`` content.
         data: the benchmark file's summary, or ``None`` when the file is unavailable.
         prompt: the prompt's text; ``None`` uses ``config["prompt_text"]``
-            (``{"system", "user"}``) when present, else the card has no prompt hash.
+            (``{"system", "user"}``, what the run asked) when present, else the card
+            has no prompt hash. The card's ``prompt.text_source`` says which:
+            ``"config.json"`` or ``"template"`` (the text passed in).
         environment: the code that builds the card.
         checkpoint: :func:`checkpoint_config_hash` of the model spec.
         metrics: the run's ``metrics.json`` content, for the published comparison.
     """
-    if prompt is None and isinstance(config.get("prompt_text"), Mapping):
-        stored = config["prompt_text"]
-        prompt = PromptText(str(config.get("prompt")), stored.get("system"), stored["user"])
+    text_source = None if prompt is None else PROMPT_FROM_TEMPLATE
+    if prompt is None:
+        prompt = PromptText.from_config(config)
+        text_source = None if prompt is None else PROMPT_FROM_CONFIG
     temperature = config.get("temperature")
     model = config.get("model")
     data_entry: dict[str, Any] = {"path": config.get("data")}
@@ -408,6 +414,7 @@ def build_card(
         "prompt": {
             "name": prompt.name if prompt is not None else config.get("prompt"),
             "sha256": prompt.sha256 if prompt is not None else None,
+            "text_source": text_source,
         },
         "protocol": config.get("protocol"),
         "reference_policy": config.get("reference_policy"),
@@ -424,26 +431,42 @@ def build_card(
     }
 
 
+def recorded_packages(config: Mapping[str, Any]) -> tuple[str, ...]:
+    """The packages whose versions the run recorded in ``config.json`` (``versions``),
+    so that the card compares the same packages at scoring time."""
+    versions = config.get("versions")
+    if not isinstance(versions, Mapping):
+        return ()
+    return tuple(str(name) for name in versions if name not in ("python", PACKAGE_NAME))
+
+
 def make_card(
     config: Mapping[str, Any],
     *,
     data_path: str | os.PathLike[str] | None,
     prompt: PromptText | None = None,
     metrics: Mapping[str, Any] | None = None,
-    packages: Sequence[str] = (),
+    packages: Sequence[str] | None = None,
+    dialogues: Iterable[Dialogue] | None = None,
 ) -> dict[str, Any]:
     """:func:`build_card` with the pieces gathered from the files and the environment.
 
     Args:
         config: the run's ``config.json`` content.
-        data_path: the benchmark file (``None`` or a missing file: no data summary).
+        data_path: the benchmark file (``None`` or a missing file: no data summary);
+            the card records its absolute path.
         prompt: the prompt's text (see :func:`build_card`).
         metrics: the run's metrics, for the published comparison.
-        packages: packages whose versions the card records (beside Python's and ours).
+        packages: packages whose versions the card records (beside Python's and ours);
+            default :func:`recorded_packages`.
+        dialogues: the records of ``data_path`` when already read (see
+            :func:`summarize_data`).
     """
     data = None
     if data_path is not None and Path(data_path).is_file():
-        data = summarize_data(data_path)
+        data = summarize_data(Path(data_path).resolve(), dialogues)
+    if packages is None:
+        packages = recorded_packages(config)
     return build_card(
         config,
         data=data,
@@ -454,70 +477,13 @@ def make_card(
     )
 
 
-def _pct(value: float | None) -> str:
-    return "n/a" if value is None else f"{100 * value:.1f}"
-
-
-def _signed(value: float | None) -> str:
-    return "n/a" if value is None else f"{100 * value:+.1f}"
-
-
-def render_card_markdown(card: Mapping[str, Any]) -> str:
-    """The card as a short Markdown section (for the top of ``report.md``)."""
-    software, model, prompt, data = card["software"], card["model"], card["prompt"], card["data"]
-    decoding = card["decoding"]
-    revision = software.get("git_revision") or "not a git checkout"
-    if software.get("git_dirty"):
-        revision += " (uncommitted changes)"
-    rows = [
-        ("regionreasoner", f"{software.get(PACKAGE_NAME)} ({revision})"),
-        ("model", str(model.get("spec"))),
-        ("checkpoint config sha256", str(model.get("checkpoint_config_sha256") or "n/a")),
-        ("prompt", f"{prompt.get('name')} (sha256 {str(prompt.get('sha256') or 'n/a')[:12]})"),
-        (
-            "protocol / reference / frame",
-            f"{card.get('protocol')} / {card.get('reference_policy')} / {card.get('frame')}",
-        ),
-        (
-            "decoding",
-            f"temperature {decoding.get('temperature')}, "
-            f"max_new_tokens {decoding.get('max_new_tokens')}, seed {card.get('seed')}",
-        ),
-        ("data", f"{data.get('path')} (sha256 {str(data.get('sha256') or 'n/a')[:12]})"),
-    ]
-    counts = data.get("counts")
-    if counts:
-        rows.append(
-            (
-                "counts",
-                f"{counts['dialogues']} dialogues, {counts['turns']} turns, "
-                f"{counts['instances']} instances, {counts['images']} images; one record "
-                f"counts one {data.get('counting_unit')}",
-            )
-        )
-    lines = ["| card | value |", "|---|---|", *(f"| {k} | {v} |" for k, v in rows)]
-    published = card.get("published")
-    if published:
-        lines += [
-            "",
-            "| published (paper) | metric | published | this run | gap |",
-            "|---|---|---:|---:|---:|",
-        ]
-        for figure in published["figures"]:
-            lines.append(
-                f"| {figure['method']} ({figure['table']}) | {figure['metric']} | "
-                f"{_pct(figure['published'])} | {_pct(figure['ours'])} | "
-                f"{_signed(figure['gap'])} |"
-            )
-        notes = {f["note"] for f in published["figures"] if f.get("note")}
-        lines += [f"\nNote: {note}." for note in sorted(notes)]
-    return "\n".join(lines) + "\n"
-
-
 __all__ = [
     "CARD_FILE",
     "CARD_SCHEMA_VERSION",
+    "PROMPT_FROM_CONFIG",
+    "PROMPT_FROM_TEMPLATE",
     "PROMPT_PROBE_QUESTION",
+    "PROMPT_TEXT_KEY",
     "DataSummary",
     "Environment",
     "PromptText",
@@ -527,7 +493,7 @@ __all__ = [
     "git_revision",
     "make_card",
     "published_comparison",
-    "render_card_markdown",
+    "recorded_packages",
     "sha256_file",
     "summarize_data",
 ]

@@ -26,7 +26,7 @@ SegLLM-7B segmentation 64.87 vs 60.7 and 57.69 vs 56.7). They are kept as printe
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from regionreasoner.data.tasks import is_single_round_name, parse_single_round_source
@@ -274,6 +274,101 @@ def single_round_figures(dataset: str, split: str) -> tuple[SingleRoundFigure, .
     return tuple(f for f in SINGLE_ROUND if f.dataset == dataset)
 
 
+TASK_MULTI_ROUND = "multi-round"
+"""Task of RegionDial-Bench (Tables 1, 2 and 6)."""
+
+TASK_SINGLE_ROUND = "single-round"
+"""Task of the standard one-expression splits (Table 10)."""
+
+
+@dataclass(frozen=True, slots=True)
+class PublishedFigure:
+    """One published number comparable with a run's ``overall`` (or a round of it).
+
+    Attributes:
+        method: the model name as printed in the paper.
+        table: the paper table, e.g. ``"Table 1"``.
+        metric: our metric key (``acc@0.5`` or ``gIoU``).
+        value: percent, as printed.
+        rounds: the per-round values in percent (R1..R7 of Tables 1-2; R1 alone for a
+            single-round figure).
+        note: a caveat to print with the figure, or ``None``.
+    """
+
+    method: str
+    table: str
+    metric: str
+    value: float
+    rounds: tuple[float, ...]
+    note: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PublishedData:
+    """What a data file is, among the benchmarks the paper reports numbers for.
+
+    Attributes:
+        benchmark: :data:`REFCOCO_PLUS` or :data:`REFCOCOG`.
+        task: :data:`TASK_MULTI_ROUND` (RegionDial-Bench) or :data:`TASK_SINGLE_ROUND`.
+        split: the single-round split (``testA``, ``testB``, ``test``), else ``None``.
+    """
+
+    benchmark: str
+    task: str
+    split: str | None = None
+
+    def figures(self, metric: str | None = None) -> tuple[PublishedFigure, ...]:
+        """The published figures comparable with this data (of one metric, or all).
+
+        Multi-round: every row of Tables 1 (acc@0.5) and 2 (gIoU), the printed "Avg" as
+        the value and R1..R7 as the rounds. Single-round: the Table 10 figures of the
+        dataset, with :data:`SINGLE_ROUND_SPLIT_CAVEAT` (none for a non-test split).
+        """
+        if self.task == TASK_MULTI_ROUND:
+            found = [
+                PublishedFigure(row.method, table.source, table.metric, row.avg, row.rounds)
+                for tables in (DETECTION, SEGMENTATION)
+                for table in (tables[self.benchmark],)
+                for row in table.rows
+            ]
+        else:
+            found = [
+                PublishedFigure(
+                    f.method, f.source, f.metric, f.value, (f.value,), SINGLE_ROUND_SPLIT_CAVEAT
+                )
+                for f in single_round_figures(self.benchmark, self.split or "")
+            ]
+        return tuple(f for f in found if metric is None or f.metric == metric)
+
+
+def identify_published(sources: Iterable[str | None]) -> PublishedData | None:
+    """The benchmark with published numbers that a data file's ``source`` values name.
+
+    Every source must name the same RegionDial-Bench part (multi-round), or the same
+    single-round split that has published figures (a test split of RefCOCO+ or
+    RefCOCOg); anything else (mixed or other data, a validation split) is ``None``.
+    ``card.json`` (``published``) and ``compare`` both go through here.
+
+    >>> identify_published(["refcocog/test"])
+    PublishedData(benchmark='refcocog', task='multi-round', split=None)
+    >>> identify_published(["refcoco+/testA/single-round"]).split
+    'testA'
+    >>> identify_published(["refcoco+/val/single-round", "refcoco+/testA/single-round"])
+    """
+    names = list(sources)
+    if not names:
+        return None
+    multi = {detect_benchmark(s) for s in names}
+    if len(multi) == 1 and None not in multi:
+        return PublishedData(multi.pop(), TASK_MULTI_ROUND)  # type: ignore[arg-type]
+    single = {detect_single_round(s) for s in names}
+    if len(single) == 1 and None not in single:
+        dataset, split = single.pop()  # type: ignore[misc]
+        if single_round_figures(dataset, split):
+            return PublishedData(dataset, TASK_SINGLE_ROUND, split)
+    return None
+
+
 __all__ = [
     "BENCHMARK_TITLES",
     "DETECTION",
@@ -286,11 +381,16 @@ __all__ = [
     "SINGLE_ROUND_SOURCE",
     "SINGLE_ROUND_SPLIT_CAVEAT",
     "SINGLE_ROUND_TEST_SPLITS",
+    "TASK_MULTI_ROUND",
+    "TASK_SINGLE_ROUND",
     "TURN_COUNTS",
+    "PublishedData",
+    "PublishedFigure",
     "PublishedRow",
     "PublishedTable",
     "SingleRoundFigure",
     "detect_benchmark",
     "detect_single_round",
+    "identify_published",
     "single_round_figures",
 ]

@@ -5,8 +5,11 @@
 (:mod:`regionreasoner.evaluation.scoring`), and writes:
 
 - ``metrics.json``: :func:`~regionreasoner.evaluation.scoring.compute_metrics`;
-- ``report.md``: the per-round tables (:mod:`regionreasoner.evaluation.tables`) under a
-  header with the settings, and the notes;
+- ``card.json``: the reproducibility card (:func:`~regionreasoner.evaluation.card.make_card`
+  of the run's ``config.json``, the data file and the metrics);
+- ``report.md``: the card, then the per-round tables
+  (:mod:`regionreasoner.evaluation.tables`) under a header with the settings, the
+  given-reference split of rounds >= 2, and the notes;
 - ``rounds.png``: acc@0.5 and gIoU per round with turn counts
   (:mod:`regionreasoner.evaluation.plots`);
 - ``report.html``: the same tables, the plot and a gallery of sampled dialogues
@@ -27,9 +30,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from regionreasoner.evaluation.card import PromptText, make_card
 from regionreasoner.evaluation.gallery import GalleryView, gallery_view
 from regionreasoner.evaluation.run_dir import (
+    CARD_FILE,
     METRICS_FILE,
+    REPORT_FILES,
     REPORT_HTML_FILE,
     REPORT_MD_FILE,
     ROUNDS_PNG_FILE,
@@ -39,9 +45,13 @@ from regionreasoner.evaluation.scoring import compute_metrics, score_run
 from regionreasoner.evaluation.tables import (
     behaviour_table,
     breakdown_tables,
+    card_notes,
+    card_tables,
     detection_table,
     format_round_table,
     pass_rate_table,
+    propagation_table,
+    render_card_markdown,
     report_notes,
     segmentation_table,
     segmentation_unavailable,
@@ -63,15 +73,17 @@ HTML_TEMPLATE = "report.html.j2"
 """Package data: the page's template (with its macros and ``report.css``, inlined)."""
 
 
-def render_markdown(metrics: Mapping[str, Any]) -> str:
-    """The ``report.md`` text."""
+PROPAGATION_TITLE = "Error propagation: rounds >= 2 by the given reference"
+CARD_TITLE = "Reproducibility card"
+
+
+def render_markdown(metrics: Mapping[str, Any], card: Mapping[str, Any] | None = None) -> str:
+    """The ``report.md`` text (the card first when there is one)."""
     benchmark = metrics.get("benchmark")
-    parts = [
-        f"# Evaluation report: {metrics.get('model') or 'unknown model'}",
-        "",
-        settings_table(metrics).to_markdown(),
-        "",
-    ]
+    parts = [f"# Evaluation report: {metrics.get('model') or 'unknown model'}", ""]
+    if card is not None:
+        parts += [f"## {CARD_TITLE}", "", render_card_markdown(card)]
+    parts += [settings_table(metrics).to_markdown(), ""]
     if not metrics["rounds"]:
         parts += ["No turns were scored.", ""]
     else:
@@ -95,6 +107,9 @@ def render_markdown(metrics: Mapping[str, Any]) -> str:
                 pass_rate_table(metrics).to_markdown(),
                 "",
             ]
+        propagation = propagation_table(metrics)
+        if propagation is not None:
+            parts += [f"## {PROPAGATION_TITLE}", "", propagation.to_markdown(), ""]
         for title, table in breakdown_tables(metrics):
             parts += [f"## {title}", "", table.to_markdown(), ""]
         parts += [
@@ -131,8 +146,13 @@ def _environment() -> Any:
     )
 
 
-def render_html(metrics: Mapping[str, Any], png: bytes, gallery: GalleryView | None) -> str:
-    """The self-contained ``report.html`` text."""
+def render_html(
+    metrics: Mapping[str, Any],
+    png: bytes,
+    gallery: GalleryView | None,
+    card: Mapping[str, Any] | None = None,
+) -> str:
+    """The self-contained ``report.html`` text (the card first when there is one)."""
     environment = _environment()
     benchmark = metrics.get("benchmark")
     sections: dict[str, Any] = {"rounds": bool(metrics["rounds"])}
@@ -143,12 +163,17 @@ def render_html(metrics: Mapping[str, Any], png: bytes, gallery: GalleryView | N
             segmentation_unavailable=unavailable.replace("`", "") if unavailable else None,
             segmentation=None if unavailable else segmentation_table(metrics, benchmark),
             pass_rates=None if unavailable else pass_rate_table(metrics),
+            propagation=propagation_table(metrics),
+            propagation_title=PROPAGATION_TITLE,
             breakdowns=breakdown_tables(metrics),
             behaviour=behaviour_table(metrics),
         )
     return environment.get_template(HTML_TEMPLATE).render(
         title=f"Evaluation report: {metrics.get('model') or 'unknown model'}",
         settings_table=settings_table(metrics),
+        card_title=CARD_TITLE,
+        card_tables=card_tables(card) if card is not None else [],
+        card_notes=card_notes(card) if card is not None else [],
         sections=sections,
         png_base64=base64.b64encode(png).decode("ascii"),
         notes=report_notes(metrics),
@@ -163,8 +188,9 @@ def write_reports(
     *,
     gallery_dialogues: int = DEFAULT_GALLERY_DIALOGUES,
     seed: int = DEFAULT_GALLERY_SEED,
+    prompt: PromptText | None = None,
 ) -> dict[str, Any]:
-    """Score one run (one or several shard directories) and write its reports.
+    """Score one run (one or several shard directories) and write its reports and card.
 
     Args:
         run_dirs: run directories of ``regionreasoner eval`` (shards of one run).
@@ -174,6 +200,9 @@ def write_reports(
             and to recognise RegionDial-Bench data.
         gallery_dialogues: dialogues drawn in ``report.html`` (0: no gallery).
         seed: seed of the gallery sample.
+        prompt: the prompt text the card hashes when ``config.json`` recorded none
+            (a run from before ``prompt_text``; see
+            :func:`~regionreasoner.evaluation.card.build_card`).
 
     Returns:
         The ``metrics.json`` dict.
@@ -190,22 +219,23 @@ def write_reports(
     from regionreasoner.evaluation.plots import render_rounds_png
 
     png = render_rounds_png(metrics, metrics.get("benchmark"))
+    card = make_card(
+        run.config,
+        data_path=run.data_path,
+        prompt=prompt,
+        metrics=metrics,
+        dialogues=None if run.dialogues is None else run.dialogues.values(),
+    )
     write_json(target / METRICS_FILE, metrics)
+    write_json(target / CARD_FILE, card)
     with atomic_write(target / REPORT_MD_FILE) as handle:
-        handle.write(render_markdown(metrics))
+        handle.write(render_markdown(metrics, card))
     with atomic_write(target / ROUNDS_PNG_FILE, "wb") as handle:
         handle.write(png)
     gallery = gallery_view(run, gallery_dialogues, seed)
     with atomic_write(target / REPORT_HTML_FILE) as handle:
-        handle.write(render_html(metrics, png, gallery))
-    logger.debug(
-        "wrote %s, %s, %s and %s to %s",
-        METRICS_FILE,
-        REPORT_MD_FILE,
-        ROUNDS_PNG_FILE,
-        REPORT_HTML_FILE,
-        target,
-    )
+        handle.write(render_html(metrics, png, gallery, card))
+    logger.debug("wrote %s to %s", ", ".join(REPORT_FILES), target)
     return metrics
 
 

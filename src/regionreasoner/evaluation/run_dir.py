@@ -6,6 +6,7 @@ A run directory holds the files named here (:data:`RUN_FILES`)::
       config.json         resolved settings (written once, when the run starts)
       predictions.jsonl   one row per turn (:mod:`regionreasoner.evaluation.predictions`)
       metrics.json        DESIGN 3.4
+      card.json           the reproducibility card (:mod:`regionreasoner.evaluation.card`)
       report.md, report.html, rounds.png
 
 This module owns the file names, ``config.json`` (:func:`read_config` is the only
@@ -14,7 +15,7 @@ before a run starts or resumes (:func:`check_run_dir`, :func:`prepare_run_dir`,
 :func:`check_resume_compatible` over :data:`RESUME_KEYS`), the settings a report
 states (:class:`RunSettings`) and the rule for merging shard directories
 (:func:`merge_settings` over :data:`MERGE_KEYS`). ``metrics.json`` is read back by
-:func:`read_metrics`.
+:func:`read_metrics`, ``card.json`` by :func:`read_card`.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ METRICS_FILE = "metrics.json"
 REPORT_MD_FILE = "report.md"
 REPORT_HTML_FILE = "report.html"
 ROUNDS_PNG_FILE = "rounds.png"
+CARD_FILE = "card.json"
 
 RUN_FILES = (
     CONFIG_FILE,
@@ -43,10 +45,11 @@ RUN_FILES = (
     REPORT_MD_FILE,
     REPORT_HTML_FILE,
     ROUNDS_PNG_FILE,
+    CARD_FILE,
 )
 """Files ``eval`` writes into a run directory (``--overwrite`` removes only these)."""
 
-REPORT_FILES = (METRICS_FILE, REPORT_MD_FILE, ROUNDS_PNG_FILE, REPORT_HTML_FILE)
+REPORT_FILES = (METRICS_FILE, CARD_FILE, REPORT_MD_FILE, ROUNDS_PNG_FILE, REPORT_HTML_FILE)
 """The files scoring (re)writes, in the order ``score`` names them."""
 
 RESUME_KEYS = (
@@ -139,16 +142,20 @@ def read_config(out: Path) -> dict[str, Any] | None:
     Raises:
         DataFormatError: the file is not a JSON object.
     """
-    path = out / CONFIG_FILE
+    return _read_json_object(out / CONFIG_FILE)
+
+
+def _read_json_object(path: Path) -> dict[str, Any] | None:
+    """A JSON object file of the run directory, or ``None`` when the file is missing."""
     if not path.is_file():
         return None
     try:
-        config = json.loads(path.read_text(encoding="utf-8"))
+        value = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise DataFormatError(f"invalid JSON ({e})", path=str(path)) from e
-    if not isinstance(config, dict):
+    if not isinstance(value, dict):
         raise DataFormatError("expected a JSON object", path=str(path))
-    return config
+    return value
 
 
 def write_config(out: Path, config: Mapping[str, Any]) -> None:
@@ -196,6 +203,16 @@ def read_metrics(run_dir: Path) -> dict[str, Any]:
     if not isinstance(metrics, dict) or not isinstance(metrics.get("rounds"), dict):
         raise DataFormatError("no per-round metrics", path=str(path), field="rounds")
     return metrics
+
+
+def read_card(run_dir: Path) -> dict[str, Any] | None:
+    """``card.json`` of a run directory, or ``None`` when there is none (a run scored
+    before cards were written).
+
+    Raises:
+        DataFormatError: the file is not a JSON object.
+    """
+    return _read_json_object(Path(run_dir) / CARD_FILE)
 
 
 # --------------------------------------------------------------------------- settings
@@ -302,6 +319,7 @@ def predictions_paths(run_dirs: Sequence[str | os.PathLike[str]]) -> list[Path]:
 
 
 __all__ = [
+    "CARD_FILE",
     "CONFIG_FILE",
     "MERGE_KEYS",
     "METRICS_FILE",
@@ -320,6 +338,7 @@ __all__ = [
     "merge_settings",
     "predictions_paths",
     "prepare_run_dir",
+    "read_card",
     "read_config",
     "read_metrics",
     "require_run_dir",

@@ -9,7 +9,18 @@ schema (``overall``, ``rounds``, ``protocol``, ``reference_policy``) plus extra 
 (``acc@0.5_top1``, ``pass@0.3``..., ``relations``, ``sizes``, ``failed_turns``,
 ``backend``, ``model``, ``prompt``, ``segmenter``, ``benchmark``..., ``text_lost`` and
 ``unavailable``: the metrics reported as null because the server dropped part of the
-completions, each with its reason).
+completions, each with its reason), and the evaluation science of
+:mod:`~regionreasoner.evaluation.bootstrap` and
+:mod:`~regionreasoner.evaluation.propagation`:
+
+- ``acc@0.5_ci``, ``gIoU_ci`` and ``cIoU_ci`` beside the metric in ``overall`` and in
+  every entry of ``rounds``, ``relations`` and ``sizes`` (bootstrap over dialogues, the
+  settings recorded under ``bootstrap``);
+- ``given_reference_hit``, ``given_reference_miss`` and ``errors_with_wrong_reference``
+  in every round >= 2.
+
+The intervals and the split are functions of the merged rows, so ``score`` recomputes
+them whenever it rescored a run (shards are merged first).
 """
 
 from __future__ import annotations
@@ -33,15 +44,27 @@ from regionreasoner.evaluation.accumulators import (
     TurnTruth,
     score_row,
 )
+from regionreasoner.evaluation.bootstrap import (
+    DEFAULT_CONFIDENCE,
+    DEFAULT_RESAMPLES,
+    DEFAULT_SEED,
+    DialogueTable,
+    TurnEntry,
+    attach_intervals,
+    bootstrap_intervals,
+    dialogue_table,
+    turn_groups,
+)
 from regionreasoner.evaluation.predictions import read_prediction_rows
+from regionreasoner.evaluation.propagation import attach_reference_split, reference_split
 from regionreasoner.evaluation.published import detect_benchmark
 from regionreasoner.evaluation.run_dir import (
     CONFIG_FILE,
     PREDICTIONS_FILE,
     RunSettings,
-    load_run_settings,
     merge_settings,
     predictions_paths,
+    require_run_dir,
 )
 
 logger = logging.getLogger(__name__)
@@ -60,6 +83,33 @@ MEDIUM_AREA = 96**2
 
 SIZE_CLASSES = ("small", "medium", "large")
 """``metrics.json`` ``sizes`` keys, smallest first."""
+
+BOOTSTRAP_UNIT = "dialogue"
+"""What the bootstrap of ``metrics.json`` resamples (recorded under ``bootstrap``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class BootstrapSettings:
+    """How the intervals of ``metrics.json`` are drawn (recorded there as ``bootstrap``).
+
+    Attributes:
+        resamples: bootstrap resamples.
+        seed: seed of the resampling.
+        confidence: coverage of the percentile intervals.
+    """
+
+    resamples: int = DEFAULT_RESAMPLES
+    seed: int = DEFAULT_SEED
+    confidence: float = DEFAULT_CONFIDENCE
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``metrics.json`` ``bootstrap`` entry."""
+        return {
+            "resamples": self.resamples,
+            "seed": self.seed,
+            "confidence": self.confidence,
+            "unit": BOOTSTRAP_UNIT,
+        }
 
 
 def _resolve_data_path(
@@ -97,6 +147,8 @@ class ScoredRun:
     run_dirs: tuple[Path, ...]
     shards: tuple[str, ...] = ()
     counts: Mapping[str, int] = field(default_factory=dict)
+    config: Mapping[str, Any] = field(default_factory=dict)
+    """The first run directory's ``config.json``, as written (the card reads it)."""
 
 
 def data_turn(row: Mapping[str, Any], dialogues: Mapping[str, Dialogue] | None) -> Turn | None:
@@ -134,7 +186,8 @@ def score_run(
     if not run_dirs:
         raise UserInputError("no run directory given")
     dirs = tuple(Path(d) for d in run_dirs)
-    all_settings = [load_run_settings(d) for d in dirs]
+    configs = [require_run_dir(d) for d in dirs]
+    all_settings = [RunSettings.from_config(c) for c in configs]
     settings = merge_settings(all_settings, dirs)
     read = read_prediction_rows(predictions_paths(dirs))
     resolved_data = _resolve_data_path(data_path, settings, dirs)
@@ -166,7 +219,15 @@ def score_run(
     }
     shards = tuple(s.shard for s in all_settings if s.shard)
     return ScoredRun(
-        read.rows, tuple(scores), dialogues, resolved_data, settings, dirs, shards, counts
+        read.rows,
+        tuple(scores),
+        dialogues,
+        resolved_data,
+        settings,
+        dirs,
+        shards,
+        counts,
+        configs[0],
     )
 
 
@@ -226,24 +287,63 @@ _BREAKDOWN_KEYS: Mapping[
 """``metrics.json`` entries that split the turns by a property of the turn."""
 
 
-def breakdown_metrics(run: ScoredRun, name: str) -> dict[str, dict[str, Any]]:
-    """The metrics of each group of turns of one breakdown (``relations`` or ``sizes``).
+def breakdown_keys(run: ScoredRun, name: str) -> list[str] | None:
+    """Each row's group of one breakdown (``relations`` or ``sizes``), in row order.
 
-    ``relations``: keyed by the data's relation name (``above``, ``closest_to``, ...), plus
-    :data:`NO_RELATION` for turns that cite no earlier region and
-    :data:`UNNAMED_RELATION` for turns that cite one without naming the relation.
-    ``sizes``: keyed by the COCO size class of the first ground-truth box (``small``
-    below :data:`SMALL_AREA` pixels, ``medium`` below :data:`MEDIUM_AREA`, ``large``).
-    Empty when some turn's group is unknown (old rows scored without the data file).
+    ``relations``: the data's relation name (``above``, ``closest_to``, ...), or
+    :data:`NO_RELATION` for a turn that cites no earlier region and
+    :data:`UNNAMED_RELATION` for one that cites a region without naming the relation.
+    ``sizes``: the COCO size class of the first ground-truth box (``small`` below
+    :data:`SMALL_AREA` pixels, ``medium`` below :data:`MEDIUM_AREA`, ``large``).
+    ``None`` when some row's group is unknown (old rows scored without the data file).
     """
     key_of = _BREAKDOWN_KEYS[name]
-    accumulators: dict[str, RoundAccumulator] = {}
-    for row, score in zip(run.rows, run.scores, strict=True):
+    keys = []
+    for row in run.rows:
         key = key_of(row, run.dialogues)
         if key is None:
-            return {}
+            return None
+        keys.append(key)
+    return keys
+
+
+def breakdown_metrics(run: ScoredRun, name: str) -> dict[str, dict[str, Any]]:
+    """The metrics of each group of turns of one breakdown (``relations`` or ``sizes``),
+    keyed as :func:`breakdown_keys` says; empty when some turn's group is unknown."""
+    keys = breakdown_keys(run, name)
+    return _breakdown_metrics(run, keys)
+
+
+def _breakdown_metrics(run: ScoredRun, keys: Sequence[str] | None) -> dict[str, dict[str, Any]]:
+    if keys is None:
+        return {}
+    accumulators: dict[str, RoundAccumulator] = {}
+    for key, score in zip(keys, run.scores, strict=True):
         accumulators.setdefault(key, RoundAccumulator()).update(score)
     return {key: accumulators[key].compute() for key in sorted(accumulators)}
+
+
+def _table(run: ScoredRun, keys: Mapping[str, Sequence[str] | None]) -> DialogueTable:
+    relations, sizes = keys["relations"], keys["sizes"]
+    return dialogue_table(
+        TurnEntry(
+            str(row["dialogue_id"]),
+            score,
+            turn_groups(
+                score,
+                relation=None if relations is None else relations[i],
+                size=None if sizes is None else sizes[i],
+            ),
+        )
+        for i, (row, score) in enumerate(zip(run.rows, run.scores, strict=True))
+    )
+
+
+def run_table(run: ScoredRun) -> DialogueTable:
+    """The per-dialogue statistics of every group of turns ``metrics.json`` reports (all
+    turns, each round, rounds 2+, each relation and size class): what the intervals of
+    :func:`compute_metrics` and the paired comparisons of ``compare`` resample."""
+    return _table(run, {name: breakdown_keys(run, name) for name in _BREAKDOWN_KEYS})
 
 
 def unavailable_text_metrics(
@@ -267,18 +367,41 @@ def unavailable_text_metrics(
     return dict.fromkeys(TEXT_METRIC_KEYS, reason)
 
 
-def compute_metrics(run: ScoredRun) -> dict[str, Any]:
-    """The ``metrics.json`` dict of a scored run."""
+def compute_metrics(run: ScoredRun, bootstrap: BootstrapSettings | None = None) -> dict[str, Any]:
+    """The ``metrics.json`` dict of a scored run.
+
+    Args:
+        run: the scored rows.
+        bootstrap: how the intervals are drawn (default :class:`BootstrapSettings`).
+    """
+    bootstrap = bootstrap or BootstrapSettings()
     metrics = MetricsAccumulator().update_all(run.scores).compute()
     settings = run.settings
     sources = Counter(str(r.get("reference_source") or "none") for r in run.rows)
     lost = Counter(str(r["text_lost"]) for r in run.rows if r.get("text_lost"))
     text_lost = dict(sorted(lost.items()))
     data = str(run.data_path) if run.data_path is not None else settings.data
+    keys = {name: breakdown_keys(run, name) for name in _BREAKDOWN_KEYS}
+    intervals = bootstrap_intervals(
+        _table(run, keys),
+        resamples=bootstrap.resamples,
+        seed=bootstrap.seed,
+        confidence=bootstrap.confidence,
+    )
+    measured = attach_intervals(
+        {
+            "overall": metrics["overall"],
+            "rounds": metrics["rounds"],
+            **{name: _breakdown_metrics(run, keys[name]) for name in _BREAKDOWN_KEYS},
+        },
+        intervals,
+    )
+    measured = attach_reference_split(
+        measured, reference_split(run.rows, run.scores, run.dialogues)
+    )
     return {
-        "overall": metrics["overall"],
-        "rounds": metrics["rounds"],
-        **{name: breakdown_metrics(run, name) for name in _BREAKDOWN_KEYS},
+        **measured,
+        "bootstrap": bootstrap.to_dict(),
         "protocol": settings.protocol,
         "reference_policy": settings.reference_policy,
         "backend": settings.backend,
@@ -299,15 +422,19 @@ def compute_metrics(run: ScoredRun) -> dict[str, Any]:
 
 
 __all__ = [
+    "BOOTSTRAP_UNIT",
     "MEDIUM_AREA",
     "NO_RELATION",
     "SIZE_CLASSES",
     "SMALL_AREA",
     "UNNAMED_RELATION",
+    "BootstrapSettings",
     "ScoredRun",
+    "breakdown_keys",
     "breakdown_metrics",
     "compute_metrics",
     "data_turn",
+    "run_table",
     "score_run",
     "size_of",
     "unavailable_text_metrics",

@@ -4,7 +4,9 @@ Each builder returns a :class:`Table` (header, rows of text cells, rows to empha
 ``report.md`` writes them with :meth:`Table.to_markdown`, ``report.html`` with the
 ``table`` macro of its template. Shaped like the paper's Tables 1-2: rounds as columns,
 percent with one decimal, the published numbers beside the measured ones when the data
-is RegionDial-Bench.
+is RegionDial-Bench. A measured acc@0.5, gIoU or cIoU is written ``value [low, high]``
+when ``metrics.json`` carries its bootstrap interval (``<metric>_ci``). The card
+(``card.json``) is shown at the top of the report by :func:`card_tables`.
 """
 
 from __future__ import annotations
@@ -13,7 +15,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from regionreasoner.evaluation.bootstrap import INTERVAL_METRICS, interval_key
+from regionreasoner.evaluation.card import PROMPT_FROM_TEMPLATE
 from regionreasoner.evaluation.metrics import IOU_HIT_THRESHOLD, PASS_THRESHOLDS, pass_rate_key
+from regionreasoner.evaluation.propagation import (
+    ERRORS_WITH_WRONG_REFERENCE,
+    FIRST_PROPAGATED_ROUND,
+    GIVEN_HIT,
+    GIVEN_MISS,
+)
 from regionreasoner.evaluation.published import (
     BENCHMARK_TITLES,
     DETECTION,
@@ -24,6 +34,7 @@ from regionreasoner.evaluation.published import (
 )
 from regionreasoner.evaluation.run_dir import NO_SEGMENTER
 from regionreasoner.evaluation.scoring import MEDIUM_AREA, NO_RELATION, SIZE_CLASSES, SMALL_AREA
+from regionreasoner.provenance import PACKAGE_NAME
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,14 +70,45 @@ def _pct(value: float | None) -> str:
     return "n/a" if value is None else f"{100 * value:.1f}"
 
 
+def _signed(value: float | None) -> str:
+    return "n/a" if value is None else f"{100 * value:+.1f}"
+
+
+def format_interval(interval: Sequence[float] | None) -> str:
+    """``[low, high]`` in percent with one decimal, ``""`` without an interval.
+
+    >>> format_interval([0.8012, 0.8391])
+    '[80.1, 83.9]'
+    """
+    if not interval:
+        return ""
+    low, high = interval
+    return f"[{100 * low:.1f}, {100 * high:.1f}]"
+
+
+def measured_cell(entry: Mapping[str, Any], key: str) -> str:
+    """A measured value in percent, followed by its interval when ``entry`` has one.
+
+    >>> measured_cell({"acc@0.5": 0.81, "acc@0.5_ci": [0.8012, 0.8391]}, "acc@0.5")
+    '81.0 [80.1, 83.9]'
+    >>> measured_cell({"acc@0.5": None, "acc@0.5_ci": None}, "acc@0.5")
+    'n/a'
+    """
+    value = _pct(entry.get(key))
+    if key not in INTERVAL_METRICS or entry.get(key) is None:
+        return value
+    interval = format_interval(entry.get(interval_key(key)))
+    return f"{value} {interval}" if interval else value
+
+
 def _round_numbers(metrics: Mapping[str, Any]) -> list[int]:
     return sorted(int(r) for r in metrics["rounds"])
 
 
 def _measured_row(metrics: Mapping[str, Any], label: str, key: str) -> tuple[str, ...]:
     rounds = _round_numbers(metrics)
-    values = [_pct(metrics["rounds"][str(r)].get(key)) for r in rounds]
-    return (label, *values, _pct(metrics["overall"].get(key)))
+    values = [measured_cell(metrics["rounds"][str(r)], key) for r in rounds]
+    return (label, *values, measured_cell(metrics["overall"], key))
 
 
 def _count_row(metrics: Mapping[str, Any], label: str, key: str) -> tuple[str, ...]:
@@ -179,8 +221,8 @@ def _breakdown_table(
         (
             name,
             str(entries[name]["turns"]),
-            _pct(entries[name].get("acc@0.5")),
-            _pct(entries[name].get("gIoU")),
+            measured_cell(entries[name], "acc@0.5"),
+            measured_cell(entries[name], "gIoU"),
             _pct(entries[name].get("citation_rate")),
         )
         for name in order
@@ -210,6 +252,110 @@ def size_table(metrics: Mapping[str, Any]) -> Table | None:
         return None
     order = [name for name in SIZE_CLASSES if name in sizes]
     return _breakdown_table(sizes, "target box size", order)
+
+
+def propagation_table(metrics: Mapping[str, Any]) -> Table | None:
+    """Rounds >= 2 split by whether the given reference was right: acc@0.5, gIoU and
+    turns of each group, and the share of errors whose reference was already wrong.
+
+    ``None`` when ``metrics.json`` has no split (a single-round run, or rows scored
+    without knowing which turn each one cites).
+    """
+    rounds = [
+        r
+        for r in _round_numbers(metrics)
+        if r >= FIRST_PROPAGATED_ROUND and GIVEN_HIT in metrics["rounds"][str(r)]
+    ]
+    if not rounds:
+        return None
+    entries = [metrics["rounds"][str(r)] for r in rounds]
+    rows = []
+    for group, label in ((GIVEN_HIT, "reference right"), (GIVEN_MISS, "reference wrong")):
+        rows += [
+            (f"{label}: acc@{IOU_HIT_THRESHOLD:g}", *(_pct(e[group]["acc@0.5"]) for e in entries)),
+            (f"{label}: gIoU", *(_pct(e[group]["gIoU"]) for e in entries)),
+            (f"{label}: turns", *(str(e[group]["turns"]) for e in entries)),
+        ]
+    rows.append(
+        (
+            "errors with a wrong reference",
+            *(_pct(e.get(ERRORS_WITH_WRONG_REFERENCE)) for e in entries),
+        )
+    )
+    header = ("given reference (%)", *(f"R{r}" for r in rounds))
+    return Table(header, tuple(rows))
+
+
+def card_tables(card: Mapping[str, Any]) -> list[Table]:
+    """The reproducibility card (``card.json``) as tables: what produced the numbers,
+    then, for a benchmark with published numbers, each published figure beside ours
+    (with our interval) and the gap, in percent."""
+    software, model, prompt, data = card["software"], card["model"], card["prompt"], card["data"]
+    decoding = card["decoding"]
+    revision = software.get("git_revision") or "not a git checkout"
+    if software.get("git_dirty"):
+        revision += " (uncommitted changes)"
+    prompt_text = f"{prompt.get('name')} (sha256 {str(prompt.get('sha256') or 'n/a')[:12]})"
+    if prompt.get("text_source") == PROMPT_FROM_TEMPLATE:
+        prompt_text += "; hashed from the current template (the run recorded no prompt text)"
+    rows = [
+        ("regionreasoner", f"{software.get(PACKAGE_NAME)} ({revision})"),
+        ("model", str(model.get("spec"))),
+        ("checkpoint config sha256", str(model.get("checkpoint_config_sha256") or "n/a")),
+        ("prompt", prompt_text),
+        (
+            "protocol / reference / frame",
+            f"{card.get('protocol')} / {card.get('reference_policy')} / {card.get('frame')}",
+        ),
+        (
+            "decoding",
+            f"temperature {decoding.get('temperature')}, "
+            f"max_new_tokens {decoding.get('max_new_tokens')}, seed {card.get('seed')}",
+        ),
+        ("data", f"{data.get('path')} (sha256 {str(data.get('sha256') or 'n/a')[:12]})"),
+    ]
+    counts = data.get("counts")
+    if counts:
+        rows.append(
+            (
+                "counts",
+                f"{counts['dialogues']} dialogues, {counts['turns']} turns, "
+                f"{counts['instances']} instances, {counts['images']} images; one record "
+                f"counts one {data.get('counting_unit')}",
+            )
+        )
+    tables = [Table(("card", "value"), tuple(rows), numeric=False)]
+    published = card.get("published")
+    if published:
+        figures = [
+            (
+                f"{f['method']} ({f['table']})",
+                f["metric"],
+                _pct(f["published"]),
+                measured_cell(
+                    {f["metric"]: f["ours"], interval_key(f["metric"]): f.get("ours_ci")},
+                    f["metric"],
+                ),
+                _signed(f["gap"]),
+            )
+            for f in published["figures"]
+        ]
+        header = ("published (paper)", "metric", "published", "this run", "gap")
+        tables.append(Table(header, tuple(figures)))
+    return tables
+
+
+def card_notes(card: Mapping[str, Any]) -> list[str]:
+    """The caveats of the card's published figures (each once)."""
+    published = card.get("published") or {}
+    return sorted({f["note"] for f in published.get("figures", ()) if f.get("note")})
+
+
+def render_card_markdown(card: Mapping[str, Any]) -> str:
+    """The card as a short Markdown section (the top of ``report.md``)."""
+    parts = [table.to_markdown() for table in card_tables(card)]
+    parts += [f"Note: {note}." for note in card_notes(card)]
+    return "\n\n".join(parts) + "\n"
 
 
 def settings_table(metrics: Mapping[str, Any]) -> Table:
@@ -262,6 +408,24 @@ def report_notes(metrics: Mapping[str, Any]) -> list[str]:
         "Rounds come from the stored turn_index (R1 = turn_index 0); Avg pools all turns "
         "(the paper's Avg is the same turn-weighted mean).",
     ]
+    bootstrap = metrics.get("bootstrap")
+    if bootstrap:
+        notes.append(
+            f"[low, high] beside acc@{IOU_HIT_THRESHOLD:g}, gIoU and cIoU: the "
+            f"{100 * bootstrap['confidence']:g} % percentile interval of a bootstrap over "
+            f"{bootstrap['unit']}s ({bootstrap['resamples']} resamples, seed "
+            f"{bootstrap['seed']}): the {bootstrap['unit']}s are drawn with replacement and "
+            "the metric recomputed on each draw, because the turns of one dialogue are not "
+            "independent."
+        )
+    if propagation_table(metrics) is not None:
+        notes.append(
+            "Given reference: the first box the model predicted for the turn a question "
+            f"cites; right when its IoU with that turn's first ground-truth box is > "
+            f"{IOU_HIT_THRESHOLD:g}. Errors with a wrong reference: of the round's misses "
+            "among the turns that cite an earlier turn, the share whose reference was "
+            "already wrong."
+        )
     failed = metrics["failed_turns"]
     notes.append(
         f"Failed turns (backend failure after retries): {failed} of {overall['turns']}, "
@@ -335,10 +499,16 @@ __all__ = [
     "Table",
     "behaviour_table",
     "breakdown_tables",
+    "card_notes",
+    "card_tables",
     "detection_table",
+    "format_interval",
     "format_round_table",
+    "measured_cell",
     "pass_rate_table",
+    "propagation_table",
     "relation_table",
+    "render_card_markdown",
     "report_notes",
     "round_table",
     "segmentation_table",

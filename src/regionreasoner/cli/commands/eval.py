@@ -17,7 +17,8 @@ if TYPE_CHECKING:
 DESCRIPTION = """\
 Run a model over multi-round RegionDial dialogues, round by round, and write a run
 directory: config.json, predictions.jsonl (one row per turn, appended as turns finish),
-metrics.json, report.md, rounds.png and report.html.
+metrics.json (with 95 % bootstrap intervals), card.json (the reproducibility card),
+report.md, rounds.png and report.html.
 
 Model specs:
   hf:<path-or-id>                 transformers chat VLM (Qwen2.5-VL, Qwen2-VL, ...)
@@ -216,12 +217,7 @@ class EvalCommand(Command):
 def print_eval_summary(result: EvalResult, command: str) -> None:
     """Failed turns (stderr), the per-round table, what was written, unavailable metrics."""
     from regionreasoner.cli.notices import warn_unavailable_metrics
-    from regionreasoner.evaluation.run_dir import (
-        METRICS_FILE,
-        REPORT_HTML_FILE,
-        REPORT_MD_FILE,
-        ROUNDS_PNG_FILE,
-    )
+    from regionreasoner.evaluation.run_dir import REPORT_FILES
     from regionreasoner.evaluation.tables import format_round_table
 
     stats = result.stats
@@ -233,10 +229,7 @@ def print_eval_summary(result: EvalResult, command: str) -> None:
         )
     metrics = result.metrics or {}
     print(format_round_table(metrics))
-    print(
-        f"\nwrote {result.out}/{METRICS_FILE}, {REPORT_MD_FILE}, {ROUNDS_PNG_FILE} and "
-        f"{REPORT_HTML_FILE}"
-    )
+    print(f"\nwrote {', '.join(REPORT_FILES)} to {result.out}")
     warn_unavailable_metrics(metrics, command)
 
 
