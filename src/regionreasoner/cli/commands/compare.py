@@ -23,10 +23,20 @@ rounds 2 and later). Cells are percent, "mean ± sample std" over the variant's 
 
 Each VARIANT is LABEL=GLOB[,GLOB...]; quote it so the shell does not expand the glob.
 
+Variants with ONE run each on the same data file (same SHA-256 in card.json) are also
+compared dialogue by dialogue against the first of them: for acc@0.5, gIoU and cIoU,
+the difference per round, R2+ and all turns with a 95 % paired bootstrap interval over
+dialogues (1,000 resamples, seed 0), and whether it excludes zero. A run with
+--reference predicted against one with --reference oracle is shown as the
+predicted - oracle gap: what the model loses to its own earlier answers. When every
+run's card names RegionDial-Bench RefCOCO+/RefCOCOg or a single-round test split, the
+tables end with the paper's published figures.
+
 examples:
   regionreasoner compare 'SFT=runs/sft/eval' 'GRPO base=runs/base-s*/eval' \\
       'GRPO +ref+cons=runs/full-s*/eval' --out ablation.md
   regionreasoner compare 'a=runs/a' 'b=runs/b' --metric acc@0.5 --metric pass@0.7
+  regionreasoner compare 'predicted=runs/qwen-pred' 'oracle=runs/qwen-oracle'
 """
     order = 45
 
@@ -46,7 +56,9 @@ examples:
     def run(self, args: argparse.Namespace) -> int:
         from regionreasoner.evaluation.compare import (
             DEFAULT_METRICS,
+            pair_runs,
             parse_group,
+            render_pairs,
             render_tables,
             summarise,
         )
@@ -54,7 +66,13 @@ examples:
 
         groups = dict(parse_group(spec) for spec in args.variants)
         metrics = tuple(args.metric or DEFAULT_METRICS)
-        text = render_tables(summarise(groups, metrics), metrics) + "\n"
+        parts = [render_tables(summarise(groups, metrics), metrics)]
+        pairs, notes = pair_runs(groups)
+        paired = render_pairs(pairs, metrics)
+        if paired:
+            parts.append(paired)
+        parts += [f"Note: {note}." for note in notes]
+        text = "\n\n".join(parts) + "\n"
         if args.out:
             with atomic_write(args.out) as f:
                 f.write(text)
