@@ -721,3 +721,60 @@ def test_report_html_without_scored_turns_or_gallery(tmp_path):
     page = (run / "report.html").read_text()
     assert "<p>No turns were scored.</p><h2>Notes</h2><ul><li>" in page
     assert "Gallery" not in page and "<table>" in page  # the settings table only
+
+
+# --------------------------------------------------------------------------- the docs
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "evaluation.md"
+DOCS_SECTION = "### One report with these numbers"
+
+
+def _fenced_blocks(text: str) -> list[str]:
+    """The fenced code blocks of a Markdown text, in order."""
+    parts = text.split("```")
+    return [block.split("\n", 1)[1] for block in parts[1::2]]
+
+
+def _table_row_label(line: str) -> str:
+    return line.strip().strip("|").split("|")[0].strip()
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_the_docs_report_excerpt_names_what_a_fresh_report_has(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    """docs/evaluation.md section 10 shows a report: its commands, run again, write a
+    report with every section, table header, row label and note of the excerpt."""
+    import shlex
+
+    from regionreasoner.cli.main import main
+
+    section = DOCS.read_text(encoding="utf-8").split(DOCS_SECTION)[1]
+    commands, excerpt = _fenced_blocks(section)[:2]
+    monkeypatch.chdir(tmp_path)
+    for command in commands.replace("\\\n", " ").strip().splitlines():
+        argv = shlex.split(command)
+        assert argv[0] == "regionreasoner"
+        assert main(argv[1:]) == 0, command
+    capsys.readouterr()
+    report = (tmp_path / "runs" / "noisy" / "report.md").read_text(encoding="utf-8")
+    report_lines = report.splitlines()
+    labels = {_table_row_label(line) for line in report_lines if line.startswith("| ")}
+    lines = excerpt.splitlines()
+    checked = 0
+    for index, line in enumerate(lines):
+        if line.startswith("## ") or line.startswith("- "):
+            assert line in report_lines, line
+        elif line.startswith("| ") and index + 1 < len(lines) and lines[index + 1].startswith("|-"):
+            assert line in report_lines, line  # a table's header, column by column
+        elif line.startswith("| "):
+            assert _table_row_label(line) in labels, line
+        else:
+            continue
+        checked += 1
+    assert checked > 30
+    # the interval cells keep their shape: value [low, high]
+    row = next(line for line in report_lines if line.startswith("| **this run: gIoU**"))
+    cells = [cell.strip() for cell in row.split("|")[2:-1]]
+    assert len(cells) == 8 and all(" [" in c and c.endswith("]**") for c in cells)
