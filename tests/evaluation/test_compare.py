@@ -211,6 +211,18 @@ def test_compare_pairs_only_runs_on_the_same_data(tmp_path: Path, capsys) -> Non
     assert value == 20.0 and 0 < low < 20.0 < high  # +20 points over all turns
     assert "B - A, acc@0.5 over all turns: +20.0 [" in out and "excludes zero" in out
     assert "Note: C: not paired with A (not the same data file" in out
+    # a run that cannot be rescored (its data file moved, its rows without ground
+    # truth) is named in a note; its spread table stays
+    rows = (same / "predictions.jsonl").read_text(encoding="utf-8").splitlines()
+    bare = [{k: v for k, v in json.loads(r).items() if k != "gt_bboxes"} for r in rows]
+    (same / "predictions.jsonl").write_text(
+        "".join(json.dumps(r) + "\n" for r in bare), encoding="utf-8"
+    )
+    data.rename(data.with_suffix(".moved"))
+    assert cli_main(["compare", f"A={base}", f"B={same}"]) == 0
+    out = capsys.readouterr().out
+    assert "| B | 1 |" in out and "Paired difference" not in out
+    assert "Note: B: not paired (" in out and "could not be rescored" in out
     # several runs of one variant (seeds) are not paired: mean ± std only
     assert cli_main(["compare", f"A={base},{same}", f"C={elsewhere}"]) == 0
     out = capsys.readouterr().out

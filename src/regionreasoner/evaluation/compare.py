@@ -274,7 +274,9 @@ def pair_runs(groups: Mapping[str, Sequence[Path]]) -> tuple[list[Pair], list[st
 
     Returns:
         The pairs, and a note for every variant that could not be paired (another data
-        file, no data hash, not a run directory with ``predictions.jsonl``).
+        file, no data hash, not a run directory with ``predictions.jsonl``, or rows that
+        cannot be rescored): the spread tables do not need the rows, so an unpairable
+        run is never an error.
     """
     singles = [(label, runs[0]) for label, runs in groups.items() if len(runs) == 1]
     if len(singles) < 2:
@@ -283,7 +285,10 @@ def pair_runs(groups: Mapping[str, Sequence[Path]]) -> tuple[list[Pair], list[st
     loaded: list[PairedRun] = []
     for label, run in singles:
         if _is_run_dir(run):
-            loaded.append(load_paired_run(label, run))
+            try:
+                loaded.append(load_paired_run(label, run))
+            except UserInputError as e:  # e.g. rows without ground truth, data moved
+                notes.append(f"{label}: not paired ({run} could not be rescored: {e})")
         else:
             notes.append(
                 f"{label}: not paired ({run} has no {PREDICTIONS_FILE} and {CONFIG_FILE} to "
