@@ -290,6 +290,14 @@ def test_engine_settings_are_what_serve_loads_too() -> None:
     engine.close()
 
 
+def test_serve_gets_frame_auto_from_the_engine() -> None:
+    from regionreasoner.serve.app import ServeConfig
+
+    engine = Engine.load(ServeConfig(model="oracle:frame=rel1", frame="auto"))
+    assert engine.protocol.frame_name == "rel1" and engine.frame_probe is not None
+    engine.close()
+
+
 def test_the_top_level_exports_are_the_engine_module_names() -> None:
     from regionreasoner.dialogue import engine
 
