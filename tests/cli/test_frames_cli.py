@@ -291,3 +291,50 @@ def test_rows_written_before_rows_carried_their_frame_score_and_replay_as_before
     again = tmp_path / "again"
     assert _eval(wide_bench, again, replay, "--frame", "rel1000", "--limit", "3") == 0
     assert _metrics(again)["overall"]["acc@0.5"] == 1.0
+
+
+@pytest.mark.slow
+def test_train_frame_rel1000_trains_a_tiny_qwen3_whose_rewards_convert_each_row(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``train --frame rel1000`` with ``model.tiny_family=qwen3-vl``: the tiny Qwen3-VL is
+    built from ``tiny://``, the synthetic data exported in rel1000 (original images, the
+    frame columns) and every reward call converts its rows from rel1000."""
+    pytest.importorskip("trl")
+    from datasets import load_from_disk
+
+    from regionreasoner.integrations import trl_rewards
+
+    converted: list[str] = []
+    real = trl_rewards.to_reward_frame
+
+    def spy(frame, *args):
+        converted.append(f"{frame.coord_wh[0]:g}")
+        return real(frame, *args)
+
+    monkeypatch.setattr(trl_rewards, "to_reward_frame", spy)
+    shutil.copytree(REPO / "configs", tmp_path / "configs")
+    monkeypatch.chdir(tmp_path)
+    args = [
+        "train",
+        "--config",
+        "configs/grpo-tiny-cpu.yaml",
+        "--frame",
+        "rel1000",
+        "model.path=tiny://artifacts/tiny-qwen3",
+        "model.tiny_family=qwen3-vl",
+        "data.train=synth://artifacts/synth-train?dialogues=4&seed=0",
+        "trainer.max_steps=2",
+        "grpo.max_completion_length=16",
+    ]
+    assert main(args) == 0
+    assert "\ngrpo: 2 steps in " in capsys.readouterr().out
+    run = tmp_path / "runs" / "grpo-tiny-cpu"
+    assert json.loads((run / "config.json").read_text())["model_type"] == "qwen3_vl"
+    resolved = json.loads((run / "train_config.json").read_text())["config"]
+    assert resolved["data"]["frame"] == resolved["dialogue"]["frame"] == "rel1000"
+    (cache,) = (run / "data-cache").iterdir()
+    dataset = load_from_disk(str(cache))
+    assert set(dataset["frame"]) == {"rel1000"}
+    assert dataset[0]["image"].size == tuple(dataset[0]["image_wh"])  # the original image
+    assert converted and set(converted) == {"1000"}  # every scored row came from rel1000

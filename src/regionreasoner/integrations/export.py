@@ -155,7 +155,8 @@ def mask_anchor_point(mask: npt.NDArray[np.bool_]) -> tuple[float, float] | None
     return float(cols[best]) + 0.5, float(rows[best]) + 0.5
 
 
-def _written(values: Sequence[float], decimals: int) -> list[int] | list[float]:
+def written_coordinates(values: Sequence[float], decimals: int) -> list[int] | list[float]:
+    """Coordinates as a solution writes them: integers, or rounded to ``decimals`` digits."""
     if decimals == 0:
         return [int(v) for v in values]
     return [round(float(v), decimals) for v in values]
@@ -178,8 +179,8 @@ def target_solution_item(target: Target, frame: Frame) -> dict[str, list[Any]]:
     px, py = frame.to_model_points([point])[0]
     px, py = min(max(px, box[0]), box[2]), min(max(py, box[1]), box[3])
     return {
-        "bbox_2d": _written(box, frame.decimals),
-        "point_2d": _written((px, py), frame.decimals),
+        "bbox_2d": written_coordinates(box, frame.decimals),
+        "point_2d": written_coordinates((px, py), frame.decimals),
     }
 
 
@@ -579,4 +580,5 @@ __all__ = [
     "mask_anchor_point",
     "target_solution_item",
     "turn_samples",
+    "written_coordinates",
 ]
