@@ -140,22 +140,20 @@ def test_tiny_qwen3_vl_runs_eval_end_to_end(
     assert _metrics(out)["overall"]["turns"] == turns
 
 
+def _train_two_grpo_steps(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *extra: str) -> int:
+    """``train`` on the tiny CPU config, 2 steps of 4-dialogue synthetic data, in ``tmp_path``."""
+    shutil.copytree(REPO / "configs", tmp_path / "configs")
+    monkeypatch.chdir(tmp_path)
+    data = "data.train=synth://artifacts/synth-train?dialogues=4&seed=0"
+    steps = ("trainer.max_steps=2", "grpo.max_completion_length=16")
+    return main(["train", "--config", "configs/grpo-tiny-cpu.yaml", *extra, data, *steps])
+
+
 @pytest.mark.slow
 def test_tiny_qwen3_vl_trains_two_grpo_steps(
     tiny_qwen3: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
 ) -> None:
-    shutil.copytree(REPO / "configs", tmp_path / "configs")
-    monkeypatch.chdir(tmp_path)
-    args = [
-        "train",
-        "--config",
-        "configs/grpo-tiny-cpu.yaml",
-        f"model={tiny_qwen3}",
-        "data.train=synth://artifacts/synth-train?dialogues=4&seed=0",
-        "trainer.max_steps=2",
-        "grpo.max_completion_length=16",
-    ]
-    assert main(args) == 0
+    assert _train_two_grpo_steps(tmp_path, monkeypatch, f"model={tiny_qwen3}") == 0
     out = capsys.readouterr().out
     assert "\ngrpo: 2 steps in " in out
     saved = json.loads((tmp_path / "runs" / "grpo-tiny-cpu" / "config.json").read_text())
@@ -313,21 +311,8 @@ def test_train_frame_rel1000_trains_a_tiny_qwen3_whose_rewards_convert_each_row(
         return real(frame, *args)
 
     monkeypatch.setattr(trl_rewards, "to_reward_frame", spy)
-    shutil.copytree(REPO / "configs", tmp_path / "configs")
-    monkeypatch.chdir(tmp_path)
-    args = [
-        "train",
-        "--config",
-        "configs/grpo-tiny-cpu.yaml",
-        "--frame",
-        "rel1000",
-        "model.path=tiny://artifacts/tiny-qwen3",
-        "model.tiny_family=qwen3-vl",
-        "data.train=synth://artifacts/synth-train?dialogues=4&seed=0",
-        "trainer.max_steps=2",
-        "grpo.max_completion_length=16",
-    ]
-    assert main(args) == 0
+    extra = ("model.path=tiny://artifacts/tiny-qwen3", "model.tiny_family=qwen3-vl")
+    assert _train_two_grpo_steps(tmp_path, monkeypatch, "--frame", "rel1000", *extra) == 0
     assert "\ngrpo: 2 steps in " in capsys.readouterr().out
     run = tmp_path / "runs" / "grpo-tiny-cpu"
     assert json.loads((run / "config.json").read_text())["model_type"] == "qwen3_vl"

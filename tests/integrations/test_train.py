@@ -120,29 +120,34 @@ def test_jsonl_is_exported_once_into_the_run_cache(synth_bench: Path, tmp_path: 
     assert row["image"].size == (336, 336)
 
 
+def _released_json(folder: Path, *more: dict) -> Path:
+    """A released training JSON: a cup on a 100x50 image ``a.png`` citing a box, then
+    ``more`` samples."""
+    from PIL import Image
+
+    Image.new("RGB", (100, 50), (10, 20, 30)).save(folder / "a.png")
+    cup = {
+        "problem": "the cup next to bbox=[10,5,20,25]",
+        "solution": '[{"bbox_2d": [50, 10, 100, 50], "point_2d": [75, 30]}]',
+        "image": "a.png",
+    }
+    source = folder / "train.json"
+    source.write_text(json.dumps({"samples": [cup, *more]}), encoding="utf-8")
+    return source
+
+
 @pytest.mark.slow
 def test_released_json_is_resized_into_the_frame(tmp_path: Path) -> None:
     from datasets import load_from_disk
     from PIL import Image
 
-    Image.new("RGB", (100, 50), (10, 20, 30)).save(tmp_path / "a.png")
     Image.new("RGB", (840, 840), (40, 50, 60)).save(tmp_path / "b.png")
-    payload = {
-        "samples": [
-            {
-                "problem": "the cup next to bbox=[10,5,20,25]",
-                "solution": '[{"bbox_2d": [50, 10, 100, 50], "point_2d": [75, 30]}]',
-                "image": "a.png",
-            },
-            {
-                "problem": "the plate",
-                "solution": [{"bbox_2d": [1, 2, 3, 4], "point_2d": [2, 3]}],
-                "image": "b.png",
-            },
-        ]
+    plate = {
+        "problem": "the plate",
+        "solution": [{"bbox_2d": [1, 2, 3, 4], "point_2d": [2, 3]}],
+        "image": "b.png",
     }
-    source = tmp_path / "train.json"
-    source.write_text(json.dumps(payload), encoding="utf-8")
+    source = _released_json(tmp_path, plate)
     folder = resolve_dataset_dir(DataSection(train=str(source)), tmp_path / "run")
     rows = load_from_disk(str(folder))
     # 100x50 -> 840x840: x * 8.4, y * 16.8
@@ -162,20 +167,8 @@ def test_released_json_is_written_in_a_named_frame(tmp_path: Path) -> None:
     """rel1000: the original image kept, boxes, points and references on the 0-1000 grid
     (computed here by hand), and the frame columns the rewards convert the rows with."""
     from datasets import load_from_disk
-    from PIL import Image
 
-    Image.new("RGB", (100, 50), (10, 20, 30)).save(tmp_path / "a.png")
-    payload = {
-        "samples": [
-            {
-                "problem": "the cup next to bbox=[10,5,20,25]",
-                "solution": '[{"bbox_2d": [50, 10, 100, 50], "point_2d": [75, 30]}]',
-                "image": "a.png",
-            }
-        ]
-    }
-    source = tmp_path / "train.json"
-    source.write_text(json.dumps(payload), encoding="utf-8")
+    source = _released_json(tmp_path)
     for frame in ("rel1000", "rel1"):
         section = DataSection(train=str(source), frame=frame)
         (row,) = load_from_disk(str(resolve_dataset_dir(section, tmp_path / "run")))
