@@ -50,9 +50,6 @@ from regionreasoner.micro.tiny import DEFAULT_TINY_FAMILY
 DEFAULT_FRAME = OFFICIAL_MODEL_SIZE
 """Side of the square training frame (pixels); the released models answer in 840x840."""
 
-MIN_FRAME_SIDE = 28
-"""Smallest square frame side (one Qwen2.5-VL merged patch; ``export-train``'s limit)."""
-
 LANGUAGE_MODEL_LINEAR_LAYERS = (
     r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
 )
@@ -86,10 +83,11 @@ def check_frame(value: int | str, *, sides: bool) -> int | str:
             evaluation; name the frame the policy answers in).
     """
     from regionreasoner.geometry.frames import AUTO_FRAME, FRAMES
+    from regionreasoner.integrations.export import MIN_FRAME
 
     if isinstance(value, int) and not isinstance(value, bool) and sides:
-        if value < MIN_FRAME_SIDE:
-            raise ValueError(f"a square frame side must be at least {MIN_FRAME_SIDE}")
+        if value < MIN_FRAME:
+            raise ValueError(f"a square frame side must be at least {MIN_FRAME}")
         return value
     if isinstance(value, str) and value in FRAMES:
         return value
