@@ -138,3 +138,16 @@ def test_the_browser_message_names_every_reason() -> None:
     skips = BrowserSkips(ci=False)
     skips.skipped = [("a", "no chromium"), ("b", "no playwright"), ("c", "no chromium")]
     assert skips.message() == "3 BROWSER TEST(S) SKIPPED: no chromium; no playwright"
+
+
+CI_REQUIRED_MODULES = ("torch", "transformers", "trl", "datasets", "peft", "pyarrow")
+"""What the tiny-model tests import or skip without (``pytest.importorskip``): the tiny
+Qwen2.5-VL and Qwen3-VL built, evaluated through ``hf:`` and trained for two GRPO steps
+(``tests/cli/test_frames_cli.py``, ``tests/micro``, ``tests/integrations/test_train.py``).
+``make test`` installs them (``.[dev,all]``)."""
+
+
+@pytest.mark.skipif(not os.environ.get("CI"), reason="only CI must run every tiny-model test")
+@pytest.mark.parametrize("module", CI_REQUIRED_MODULES)
+def test_ci_has_what_the_tiny_model_tests_need_so_none_is_skipped(module: str) -> None:
+    __import__(module)

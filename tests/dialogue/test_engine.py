@@ -201,12 +201,52 @@ def test_an_engine_the_call_loads_is_closed_even_when_the_run_fails(
     _CountingOracle.closed = 0
     real_load = Engine.load
     monkeypatch.setattr(
-        Engine, "load", classmethod(lambda cls, s: real_load(s, backend=_CountingOracle()))
+        Engine,
+        "load",
+        classmethod(lambda cls, s, **kw: real_load(s, backend=_CountingOracle(), **kw)),
     )
     settings = EvalSettings(data=synth_bench, out=tmp_path / "run", model="oracle")
     with pytest.raises(KeyboardInterrupt):
         evaluate(dataclasses.replace(settings, segmenter="none"), _StopAfter(turns=1))
     assert _CountingOracle.closed == 1
+
+
+def test_frame_auto_is_resolved_by_the_probe_when_the_engine_loads(
+    synth_bench: Path, tmp_path: Path
+) -> None:
+    settings = EvalSettings(
+        data=synth_bench, out=tmp_path / "run", model="oracle:frame=native", frame="auto",
+        segmenter="none", limit=3,
+    )  # fmt: skip
+    with pytest.raises(ConfigError, match="frame probe"):
+        settings.protocol_and_prompt()  # nothing to build before the probe has run
+    engine = Engine.load(settings)
+    assert engine.protocol.frame_name == "native"
+    assert engine.frame_probe is not None and engine.frame_probe.verdict == "native"
+    result = evaluate(settings, engine=engine)  # a caller's engine brings its frame
+    engine.close()
+    assert result.config["frame"] == "native"
+    assert result.config["frame_probe"] == engine.frame_probe.to_dict(answers=False)
+    assert {row["frame"] for row in _rows(tmp_path / "run")} == {"native"}
+
+
+def test_an_unclear_probe_releases_the_backend_and_the_segmenter(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from regionreasoner.segmenters.box_fill import BoxFillSegmenter
+
+    closed: list[str] = []
+    monkeypatch.setattr(BoxFillSegmenter, "close", lambda self: closed.append("segmenter"))
+    _CountingOracle.closed = 0
+    settings = EngineSettings(model="oracle", frame="auto", segmenter="box-fill")
+    with pytest.raises(UserInputError, match="no clear winner for oracle"):
+        Engine.load(settings, backend=_CountingOracle())  # answers in any frame it is asked
+    assert _CountingOracle.closed == 1 and closed == ["segmenter"]
+
+
+def test_frame_auto_is_refused_by_a_protocol_with_a_fixed_frame() -> None:
+    with pytest.raises(ConfigError, match="always uses the square840 frame"):
+        EngineSettings(model="oracle", protocol="official", frame="auto")
 
 
 def test_reports_off_leaves_config_and_predictions_only(synth_bench: Path, tmp_path: Path) -> None:
@@ -249,6 +289,14 @@ def test_engine_settings_are_what_serve_loads_too() -> None:
         "paper",
         "regionreasoner",
     )
+    engine.close()
+
+
+def test_serve_gets_frame_auto_from_the_engine() -> None:
+    from regionreasoner.serve.app import ServeConfig
+
+    engine = Engine.load(ServeConfig(model="oracle:frame=rel1", frame="auto"))
+    assert engine.protocol.frame_name == "rel1" and engine.frame_probe is not None
     engine.close()
 
 

@@ -137,6 +137,34 @@ def test_reference_is_written_as_the_protocol_does(
     engine.close()
 
 
+def test_a_rel1_reference_cites_within_one_step_of_its_decimals() -> None:
+    """The page's references carry the frame's citation tolerance, as eval's do: 0.001
+    in rel1 (one pixel would accept a citation anywhere on a 0-1 scale)."""
+    protocol = get_protocol("paper", frame="rel1")
+    engine = InteractiveEngine(
+        OracleBackend(), NoSegmenter(), protocol, get_prompt("regionreasoner")
+    )
+    context = engine.open_image(Image.new("RGB", (640, 480)), dialogue_id="d")
+    reference = engine.reference(context, (64, 120, 320, 420))
+    assert reference.text == "bbox=[0.100,0.250,0.500,0.875]"
+    assert reference.tolerance == protocol.citation_tolerance(context.frame) == pytest.approx(1e-3)
+    near, far = "bbox=[0.101,0.250,0.500,0.875]", "bbox=[0.300,0.250,0.500,0.875]"
+    for cited, expected in ((near, True), (far, False)):
+        answer = f"<scene>s</scene><think>near {cited}</think><answer>[]</answer>"
+        scripted = InteractiveEngine(
+            Scripted(lambda r, a=answer: Generation(a, 0.0)), NoSegmenter(), protocol,
+            get_prompt("regionreasoner"),
+        )  # fmt: skip
+        result = scripted.ask(
+            scripted.open_image(Image.new("RGB", (640, 480)), dialogue_id="d"),
+            Turn(1, "the cup left of {ref}", (), refers_to=0),
+            reference,
+        )
+        assert result.record.cited_reference is expected
+        scripted.close()
+    engine.close()
+
+
 def test_the_model_sees_the_protocol_frame_and_answers_map_back() -> None:
     backend = Scripted(lambda r: Generation(ANSWER, 0.0))
     engine = _engine(backend)

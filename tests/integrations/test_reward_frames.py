@@ -6,9 +6,11 @@ from __future__ import annotations
 import json
 import random
 import re
+import sys
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from regionreasoner.errors import DataFormatError
 from regionreasoner.geometry.frames import FRAMES
@@ -171,3 +173,149 @@ def test_export_in_rel1000_writes_the_frame_columns_and_original_images(
                 kwargs |= {FRAME_COLUMN: [frame], IMAGE_WH_COLUMN: [[width, height]]}
             answers.append(RegionReasonerReward("accuracy")(**kwargs)[0])
         assert answers[0] == answers[1] == COMPONENT_MAX
+
+
+# --------------------------------------------------------------------------- every adapter
+
+
+def _verl(completion: str, problem: str, solution: str, frame: str | None) -> dict:
+    from regionreasoner.integrations.verl import compute_score
+
+    extra = {"problem": problem}
+    if frame is not None:
+        extra |= {"frame": frame, "image_wh": list(IMAGE_WH)}
+    return compute_score("regiondial", completion, solution, extra)
+
+
+def _verl_packed(completion: str, problem: str, solution: str, frame: str | None) -> dict:
+    """veRL fed the EasyR1 packing: the frame travels inside the ground truth."""
+    from regionreasoner.integrations.verl import compute_score
+    from regionreasoner.rewards import pack_solution
+
+    packed = pack_solution(solution, problem, frame=frame, image_wh=IMAGE_WH)
+    return compute_score("regiondial", completion, packed, None)
+
+
+def _easyr1(completion: str, problem: str, solution: str, frame: str | None) -> dict:
+    from regionreasoner.integrations.easyr1 import compute_score
+    from regionreasoner.rewards import pack_solution
+
+    packed = pack_solution(solution, problem, frame=frame, image_wh=IMAGE_WH)
+    (out,) = compute_score([{"response": completion, "response_length": 1, "ground_truth": packed}])
+    return out
+
+
+def _verl_dialogue(completion: str, problem: str, solution: str, frame: str | None) -> dict:
+    """A one-turn trajectory through the veRL dialogue reward."""
+    from regionreasoner.integrations.verl_dialogue import TURNS_FIELD, compute_dialogue_score
+
+    turn = {"round": 1, "text": completion, "problem": problem, "solution": solution, "hit": True}
+    if frame is not None:
+        turn |= {"frame": frame, "image_wh": list(IMAGE_WH)}
+    return compute_dialogue_score("regiondial", "", "[]", {TURNS_FIELD: [turn]})
+
+
+def _score_completion(completion: str, problem: str, solution: str, frame: str | None) -> dict:
+    from regionreasoner.rewards import score_completion
+
+    frame_obj = None if frame is None else FRAMES.get(frame)(IMAGE_WH)
+    return score_completion(
+        completion, problem=problem, solution=solution, frame=frame_obj
+    ).to_dict()
+
+
+ADAPTERS = {
+    "verl": _verl,
+    "verl-packed": _verl_packed,
+    "easyr1": _easyr1,
+    "verl-dialogue": _verl_dialogue,
+    "score_completion": _score_completion,
+}
+
+
+@pytest.mark.parametrize("adapter", sorted(ADAPTERS))
+@pytest.mark.parametrize(("frame", "to_grid"), [("rel1000", _rel1000), ("rel1", _rel1)])
+def test_every_adapter_rewards_a_relative_completion_exactly_like_its_square840_twin(
+    adapter, frame, to_grid
+):
+    score = ADAPTERS[adapter]
+    solution = json.dumps(SOLUTION)
+    totals = set()
+    for completion in [GOOD_COMPLETION, *_variants(seed=11, n=25)]:
+        square = score(completion, PROBLEM, solution, None)
+        twin = score(
+            _twin(completion, to_grid), _twin(PROBLEM, to_grid), _twin(solution, to_grid), frame
+        )
+        assert twin == square, (adapter, completion)
+        totals.add(next(iter(square.values())))
+    assert len(totals) > 1  # hits and misses: the comparison is not between zeros
+
+
+@pytest.mark.parametrize("adapter", ["verl", "easyr1", "verl-dialogue"])
+def test_without_the_frame_a_0_1000_twin_is_scored_as_840_pixels(adapter):
+    score = ADAPTERS[adapter]
+    solution = json.dumps(SOLUTION)
+    twin = _twin(GOOD_COMPLETION, _rel1000), _twin(PROBLEM, _rel1000), _twin(solution, _rel1000)
+    converted = score(*twin, "rel1000")
+    assert converted == score(GOOD_COMPLETION, PROBLEM, solution, None)
+    # the twin's answer against the 840-frame ground truth: the accuracy term is lost
+    unconverted = score(twin[0], PROBLEM, solution, None)
+    assert unconverted["accuracy"] < converted["accuracy"]
+
+
+@pytest.mark.parametrize(
+    ("adapter", "message"),
+    [("verl", "extra_info"), ("easyr1", "ground truth"), ("verl-dialogue", "round 1")],
+)
+def test_an_adapter_row_in_another_frame_needs_its_image_size(adapter, message, monkeypatch):
+    monkeypatch.setattr(sys.modules[__name__], "IMAGE_WH", (640, 0))
+    with pytest.raises(DataFormatError, match=f"{message}.*image_wh"):
+        ADAPTERS[adapter](GOOD_COMPLETION, PROBLEM, json.dumps(SOLUTION), "rel1000")
+
+
+def _exported_verl_rows(path: Path) -> list[dict]:
+    pq = pytest.importorskip("pyarrow.parquet")
+    return pq.read_table(path).to_pylist()
+
+
+@pytest.mark.slow  # writes four exports
+def test_verl_and_easyr1_exports_in_rel1000_are_rewarded_in_their_own_frame(
+    synth_bench: Path, tmp_path: Path
+) -> None:
+    pytest.importorskip("pyarrow")
+    from regionreasoner.integrations import easyr1, verl
+    from regionreasoner.integrations.export import export_train
+
+    export_train(synth_bench, tmp_path / "rel.parquet", "verl", frame="rel1000")
+    export_train(synth_bench, tmp_path / "square.parquet", "verl", frame="square840")
+    rel, square = (_exported_verl_rows(tmp_path / f"{n}.parquet") for n in ("rel", "square"))
+    assert set(square[0]["extra_info"]) == {
+        "problem",
+        "dialogue_id",
+        "turn_index",
+        "split",
+        "index",
+    }
+    assert set(rel[0]["extra_info"]) == set(square[0]["extra_info"]) | {"frame", "image_wh"}
+    for row in rel:
+        info = row["extra_info"]
+        assert info["frame"] == "rel1000" and info["image_wh"] == [160, 120]
+        solution = row["reward_model"]["ground_truth"]
+        assert all(0 <= v <= 1000 for item in json.loads(solution) for v in item["bbox_2d"])
+        perfect = verl.compute_score("regiondial", f"<answer>{solution}</answer>", solution, info)
+        assert perfect["accuracy"] == COMPONENT_MAX
+
+    export_train(synth_bench, tmp_path / "rel.jsonl", "easyr1", frame="rel1000")
+    rows = [json.loads(x) for x in (tmp_path / "rel.jsonl").read_text().splitlines()]
+    for row in rows:
+        assert (row["frame"], row["image_wh"]) == ("rel1000", [160, 120])
+        packed = json.loads(row["solution"])
+        assert packed["frame"] == "rel1000" and packed["image_wh"] == [160, 120]
+        answer = f"<answer>{json.dumps(packed['solution'])}</answer>"
+        out = easyr1.compute_score({"response": answer, "ground_truth": row["solution"]})
+        assert out["accuracy"] == COMPONENT_MAX
+        with Image.open(tmp_path / row["image"]) as image:
+            assert image.size == (160, 120)  # rel1000 shows the original image
+    export_train(synth_bench, tmp_path / "square.jsonl", "easyr1")
+    first = json.loads((tmp_path / "square.jsonl").read_text().splitlines()[0])
+    assert "frame" not in first and set(json.loads(first["solution"])) == {"solution", "problem"}

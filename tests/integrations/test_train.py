@@ -15,7 +15,12 @@ from regionreasoner.integrations.train import (
     TrainResult,
     find_resume_checkpoint,
 )
-from regionreasoner.integrations.train_config import DataSection, TrainConfig, load_config
+from regionreasoner.integrations.train_config import (
+    DataSection,
+    ModelSection,
+    TrainConfig,
+    load_config,
+)
 from regionreasoner.integrations.train_data import DATA_CACHE_DIR, resolve_dataset_dir
 
 pytest.importorskip("trl")
@@ -115,29 +120,34 @@ def test_jsonl_is_exported_once_into_the_run_cache(synth_bench: Path, tmp_path: 
     assert row["image"].size == (336, 336)
 
 
+def _released_json(folder: Path, *more: dict) -> Path:
+    """A released training JSON: a cup on a 100x50 image ``a.png`` citing a box, then
+    ``more`` samples."""
+    from PIL import Image
+
+    Image.new("RGB", (100, 50), (10, 20, 30)).save(folder / "a.png")
+    cup = {
+        "problem": "the cup next to bbox=[10,5,20,25]",
+        "solution": '[{"bbox_2d": [50, 10, 100, 50], "point_2d": [75, 30]}]',
+        "image": "a.png",
+    }
+    source = folder / "train.json"
+    source.write_text(json.dumps({"samples": [cup, *more]}), encoding="utf-8")
+    return source
+
+
 @pytest.mark.slow
 def test_released_json_is_resized_into_the_frame(tmp_path: Path) -> None:
     from datasets import load_from_disk
     from PIL import Image
 
-    Image.new("RGB", (100, 50), (10, 20, 30)).save(tmp_path / "a.png")
     Image.new("RGB", (840, 840), (40, 50, 60)).save(tmp_path / "b.png")
-    payload = {
-        "samples": [
-            {
-                "problem": "the cup next to bbox=[10,5,20,25]",
-                "solution": '[{"bbox_2d": [50, 10, 100, 50], "point_2d": [75, 30]}]',
-                "image": "a.png",
-            },
-            {
-                "problem": "the plate",
-                "solution": [{"bbox_2d": [1, 2, 3, 4], "point_2d": [2, 3]}],
-                "image": "b.png",
-            },
-        ]
+    plate = {
+        "problem": "the plate",
+        "solution": [{"bbox_2d": [1, 2, 3, 4], "point_2d": [2, 3]}],
+        "image": "b.png",
     }
-    source = tmp_path / "train.json"
-    source.write_text(json.dumps(payload), encoding="utf-8")
+    source = _released_json(tmp_path, plate)
     folder = resolve_dataset_dir(DataSection(train=str(source)), tmp_path / "run")
     rows = load_from_disk(str(folder))
     # 100x50 -> 840x840: x * 8.4, y * 16.8
@@ -150,6 +160,75 @@ def test_released_json_is_resized_into_the_frame(tmp_path: Path) -> None:
     # an image already in the frame is kept as is
     assert json.loads(rows[1]["solution"]) == [{"bbox_2d": [1, 2, 3, 4], "point_2d": [2, 3]}]
     assert rows[1]["image"].getpixel((0, 0)) == (40, 50, 60)
+
+
+@pytest.mark.slow
+def test_released_json_is_written_in_a_named_frame(tmp_path: Path) -> None:
+    """rel1000: the original image kept, boxes, points and references on the 0-1000 grid
+    (computed here by hand), and the frame columns the rewards convert the rows with."""
+    from datasets import load_from_disk
+
+    source = _released_json(tmp_path)
+    for frame in ("rel1000", "rel1"):
+        section = DataSection(train=str(source), frame=frame)
+        (row,) = load_from_disk(str(resolve_dataset_dir(section, tmp_path / "run")))
+        assert row["image"].size == (100, 50)  # shown as it is
+        assert (row["frame"], row["image_wh"]) == (frame, [100, 50])
+        (item,) = json.loads(row["solution"])
+        if frame == "rel1000":  # x * 10, y * 20
+            assert item == {"bbox_2d": [500, 200, 1000, 1000], "point_2d": [750, 600]}
+            assert row["problem"] == "the cup next to bbox=[100,100,200,500]"
+        else:
+            assert item == {"bbox_2d": [0.5, 0.2, 1.0, 1.0], "point_2d": [0.75, 0.6]}
+            assert row["problem"] == "the cup next to bbox=[0.100,0.100,0.200,0.500]"
+
+
+@pytest.mark.slow
+def test_a_named_data_frame_refuses_a_training_set_written_in_another(
+    tmp_path: Path, tiny_model_dir: Path, trl_dataset_dir: Path
+) -> None:
+    from regionreasoner.integrations.train import load_processor
+    from regionreasoner.integrations.train_data import load_training_set
+
+    config = _config(tmp_path, tiny_model_dir, trl_dataset_dir, data={"frame": "rel1000"})
+    processor = load_processor(str(tiny_model_dir), config.model)
+    with pytest.raises(DataFormatError, match=r"export-train .* --frame rel1000"):
+        load_training_set(config, processor)  # trl_dataset_dir is the 840 square export
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("family", ["qwen2.5-vl", "qwen3-vl"])
+def test_image_tokens_of_non_square_rows_are_the_processors_own_count(
+    synth_bench: Path, tmp_path: Path, family: str
+) -> None:
+    """Rows in rel1000 show the original (non-square) image: the prompt-length filter
+    counts its visual tokens as the model's processor makes them, per row."""
+    from datasets import load_from_disk
+
+    from regionreasoner.integrations.export import export_train
+    from regionreasoner.integrations.train import load_processor
+    from regionreasoner.integrations.train_data import image_token_counter, shown_sizes
+    from regionreasoner.micro.tiny import build_tiny_model
+
+    model = build_tiny_model(tmp_path / "model", family=family)
+    processor = load_processor(str(model), ModelSection(path=str(model)))
+    export_train(synth_bench, tmp_path / "rel", "trl", frame="rel1000")
+    export_train(synth_bench, tmp_path / "square", "trl", frame=336)
+    count = image_token_counter(processor)
+    image_token = processor.tokenizer.convert_tokens_to_ids("<|image_pad|>")
+    for folder, section in (
+        (tmp_path / "rel", DataSection(train="x", frame="rel1000")),
+        (tmp_path / "square", DataSection(train="x", frame=336)),
+    ):
+        dataset = load_from_disk(str(folder))
+        sizes = shown_sizes(dataset, section)
+        for index in (0, len(dataset) - 1):
+            image = dataset[index]["image"]
+            assert image.size == sizes[index]
+            inputs = processor(text=["<|image_pad|>"], images=[image], return_tensors="pt")
+            assert count(sizes[index]) == int((inputs["input_ids"] == image_token).sum())
+    rel = load_from_disk(str(tmp_path / "rel"))
+    assert shown_sizes(rel, DataSection(train="x"))[0] == (160, 120)  # the rows' own frame
 
 
 @pytest.mark.parametrize(
@@ -172,6 +251,21 @@ def test_released_json_errors_name_the_sample(tmp_path: Path, samples, message: 
     source.write_text(json.dumps(samples), encoding="utf-8")
     with pytest.raises(DataFormatError, match=message.replace("[", r"\[").replace("]", r"\]")):
         resolve_dataset_dir(DataSection(train=str(source)), tmp_path / "run")
+
+
+@pytest.mark.slow  # builds a tiny Qwen3-VL
+def test_tiny_scheme_builds_the_configured_family_and_refuses_another(tmp_path: Path) -> None:
+    from regionreasoner.integrations.train import resolve_model
+
+    qwen3 = ModelSection(path=f"tiny://{tmp_path / 'tiny'}", tiny_family="qwen3-vl")
+    path = Path(resolve_model(qwen3))
+    config = json.loads((path / "config.json").read_text())
+    assert config["architectures"] == ["Qwen3VLForConditionalGeneration"]
+    stamp = (path / "config.json").stat().st_mtime_ns
+    assert resolve_model(qwen3) == str(path)  # reused, not rebuilt
+    assert (path / "config.json").stat().st_mtime_ns == stamp
+    with pytest.raises(ConfigError, match=r"model\.tiny_family=qwen2\.5-vl"):
+        resolve_model(ModelSection(path=f"tiny://{tmp_path / 'tiny'}"))  # the default family
 
 
 # --------------------------------------------------------------------------- TRL arguments

@@ -65,6 +65,32 @@ def test_load_config_stage_argument_replaces_the_file_stage(config_file) -> None
     assert load_config(config_file(MINIMAL + "stage: grpo\n"), stage="sft").stage == "sft"
 
 
+@pytest.mark.parametrize("frame", ["rel1000", "rel1", "image", "native", "square840"])
+def test_data_frame_takes_a_frame_name_and_frame_sets_both_rollouts(config_file, frame) -> None:
+    assert load_config(config_file(MINIMAL), [f"data.frame={frame}"]).data.frame == frame
+    config = load_config(config_file(MINIMAL + "data: {train: x, frame: 448}\n"), frame=frame)
+    assert (config.data.frame, config.dialogue.frame) == (frame, frame)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "frame", "message"),
+    [
+        (["data.frame=rel100"], None, "data.frame: Value error, expected a square side in "
+         "pixels or one of image, native, rel1, rel1000, square840"),
+        (["data.frame=auto"], None, "the frame probe is for evaluation; name the frame"),
+        (["data.frame=14"], None, "a square frame side must be at least 28"),
+        (["dialogue.frame=rel100"], None, "dialogue.frame: Value error, expected one of image"),
+        ([], "rel100", "expected a square side in pixels or one of"),
+        ([], "rel100", "(set by a command-line override)"),
+        (["model.tiny_family=qwen4-vl"], None, "unknown family; choose from qwen2.5-vl, qwen3-vl"),
+    ],
+)  # fmt: skip
+def test_bad_frames_and_families_are_config_errors(config_file, overrides, frame, message) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(config_file(MINIMAL), overrides, frame=frame)
+    assert message in str(info.value)
+
+
 def test_extra_args_turn_exponent_strings_into_numbers(config_file) -> None:
     text = MINIMAL + "trainer:\n  extra_args: {adam_epsilon: 1e-8, optim: adamw_torch}\n"
     extra = load_config(config_file(text)).trainer.extra_args

@@ -132,7 +132,10 @@ out["content_types"] = [part["type"] for part in content]
 out["text_head"] = next(p["text"] for p in content if p["type"] == "text")[:40]
 out["data_source"] = row["data_source"]
 out["ground_truth"] = row["reward_model"]["ground_truth"]
-out["extra_info"] = {k: row["extra_info"][k] for k in ("problem", "dialogue_id", "turn_index")}
+info = row["extra_info"]
+out["extra_info"] = {k: info[k] for k in ("problem", "dialogue_id", "turn_index")}
+if info.get("frame") is not None:  # an export in a named frame
+    out["extra_info"] |= {"frame": info["frame"], "image_wh": [int(v) for v in info["image_wh"]]}
 tight = OmegaConf.merge(data_config, {"max_prompt_length": args["tight_limit"]})
 tight_set = RLHFDataset(args["parquet"], processor.tokenizer, tight, processor=processor)
 out["rows_kept_tight"] = len(tight_set)
@@ -207,8 +210,9 @@ def _ensure_venv(venv: Path) -> float:
     return time.perf_counter() - start
 
 
+@pytest.mark.parametrize("frame", [840, "rel1000"])
 def test_verl_reads_our_parquet_and_loads_compute_score(
-    synth_bench: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    synth_bench: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], frame: int | str
 ) -> None:
     from regionreasoner.integrations.export import export_train
     from regionreasoner.integrations.verl import compute_score
@@ -218,7 +222,7 @@ def test_verl_reads_our_parquet_and_loads_compute_score(
     install_s = _ensure_venv(venv)
 
     parquet = tmp_path / "train-verl.parquet"
-    result = export_train(synth_bench, parquet, "verl", frame=840)
+    result = export_train(synth_bench, parquet, "verl", frame=frame)
     model = build_tiny_model(tmp_path / "tiny", seed=0)
 
     import pyarrow.parquet as pq
@@ -281,6 +285,9 @@ def test_verl_reads_our_parquet_and_loads_compute_score(
         assert out["scores"][name] == pytest.approx(expected), name
     assert out["scores"]["perfect"]["accuracy"] > 0
     assert out["scores"]["empty"]["score"] == 0.0
+    if frame != 840:  # veRL hands the reward the frame of the row: it is converted
+        assert (out["extra_info"]["frame"], out["extra_info"]["image_wh"]) == (frame, [160, 120])
+        return
 
     # run_grpo.sh composes with veRL's own entry point (Hydra `--cfg job`: print, no run)
     env = {**os.environ, "TRAIN_FILE": str(parquet), "PYTHON": str(_venv_python(venv))}

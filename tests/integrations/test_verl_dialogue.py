@@ -81,7 +81,7 @@ def test_session_plays_the_dialogue_on_the_policys_own_boxes(synth_bench: Path) 
         answer = f'<answer>[{{"bbox_2d": [{x}, 70, {x + 110}, 140]}}]</answer>'
         session.record(request, GeneratedTurn(answer), protocol=protocol, prompt=prompt)
     assert cited >= 1  # every synthetic dialogue has a citing turn
-    records = [turn_record(s, session.frame) for s in session.steps]
+    records = [turn_record(s, session.frame, frame_name="square840") for s in session.steps]
     assert [r["round"] for r in records] == list(range(1, len(session.dialogue.turns) + 1))
     assert json.loads(records[0]["solution"])[0]["bbox_2d"]  # ground truth, model frame
     with pytest.raises(ValueError, match="every turn is answered"):
@@ -154,3 +154,41 @@ def test_an_oversized_image_is_a_located_error(synth_bench: Path, tmp_path: Path
     assert info.value.problem == "too_large"
     assert str(info.value).startswith(f"{bench}: dialogue {first.dialogue_id}: image: ")
     assert "144,000,000 pixels" in str(info.value)
+
+
+def test_rows_in_another_frame_carry_it_and_turns_are_rewarded_in_it(synth_bench: Path) -> None:
+    """rel1000 rows: the original image, the frame in extra_info; a session in another
+    frame is refused; a perfect rel1000 trajectory gets the reward of a perfect square840
+    one (the reward converts each turn from the frame its record names)."""
+    protocol, prompt = get_protocol("paper", frame="rel1000"), get_prompt("regionreasoner-train")
+    row = verl_dialogue_rows(synth_bench, frame="rel1000")[0]
+    assert row["extra_info"]["frame"] == "rel1000"
+    with Image.open(io.BytesIO(row["images"][0]["bytes"])) as image:
+        assert image.size == (160, 120)
+    with pytest.raises(DataFormatError, match="exported in frame 'rel1000'"):
+        start_session(row["extra_info"])  # the agent loop's default frame, square840
+    scores = {}
+    for frame, proto in (("rel1000", protocol), ("square840", get_protocol("paper"))):
+        info = verl_dialogue_rows(synth_bench, frame=frame)[0]["extra_info"]
+        session = start_session(info, frame=frame)
+        while not session.done:
+            request = session.next_request(protocol=proto, prompt=prompt)
+            solution = json.loads(_solution_in(request, session.frame))
+            session.record(
+                request,
+                GeneratedTurn(f"<answer>{json.dumps(solution)}</answer>"),
+                protocol=proto,
+                prompt=prompt,
+            )
+        records = [turn_record(s, session.frame, frame_name=frame) for s in session.steps]
+        assert {r["frame"] for r in records} == {frame}
+        scores[frame] = compute_dialogue_score("d", "", "[]", {TURNS_FIELD: records})
+    assert scores["rel1000"]["acc@0.5"] == 1.0
+    assert scores["rel1000"]["accuracy"] == scores["square840"]["accuracy"] > 0
+
+
+def _solution_in(request, frame) -> str:
+    """The ground truth of a request's turn, in ``frame`` (what a perfect policy answers)."""
+    from regionreasoner.integrations.export import target_solution_item
+
+    return json.dumps([target_solution_item(t, frame) for t in request.turn.targets])

@@ -26,7 +26,7 @@ resume=True))`` continues it; no turn is lost or done twice.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -35,8 +35,14 @@ from regionreasoner.backends.base import DEFAULT_MAX_NEW_TOKENS, Backend
 from regionreasoner.data.io import read_dialogues
 from regionreasoner.data.schema import Dialogue
 from regionreasoner.dialogue.policy import ReferencePolicy, get_reference_policy
+from regionreasoner.dialogue.probe import ProbeResult, Progress, run_probe
 from regionreasoner.dialogue.prompts import PromptTemplate, get_prompt
-from regionreasoner.dialogue.protocols import DEFAULT_FRAME, EvalProtocol, get_protocol
+from regionreasoner.dialogue.protocols import (
+    DEFAULT_FRAME,
+    PROTOCOLS,
+    EvalProtocol,
+    get_protocol,
+)
 from regionreasoner.dialogue.runner import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_WINDOW,
@@ -53,6 +59,7 @@ from regionreasoner.evaluation.predictions import (
 )
 from regionreasoner.evaluation.report import write_reports
 from regionreasoner.evaluation.run_dir import (
+    CONFIG_FILE,
     PREDICTIONS_FILE,
     check_resume_compatible,
     check_run_dir,
@@ -60,6 +67,7 @@ from regionreasoner.evaluation.run_dir import (
     read_config,
     write_config,
 )
+from regionreasoner.geometry.frames import AUTO_FRAME
 from regionreasoner.provenance import software_versions
 from regionreasoner.segmenters import DEFAULT_SEGMENTER, Segmenter, load_segmenter
 
@@ -88,7 +96,11 @@ class EngineSettings(BackendOptions):
     Attributes:
         model: model spec (``hf:PATH``, ``openai:URL#MODEL``, ``replay:FILE``, ``oracle``).
         protocol: ``paper`` or ``official``.
-        frame: model frame of the ``paper`` protocol (``square840``, ``native``).
+        frame: model frame of the ``paper`` protocol (a
+            :data:`~regionreasoner.geometry.frames.FRAMES` name), or ``auto``: the
+            engine runs the frame probe (:mod:`regionreasoner.dialogue.probe`) with this
+            model and prompt when it loads, and uses the frame it names
+            (:meth:`Engine.load`).
         prompt: prompt template name.
         segmenter: segmenter spec (``sam2[...]``, ``box-fill``, ``none``).
         max_new_tokens: generation budget per turn.
@@ -109,7 +121,19 @@ class EngineSettings(BackendOptions):
             raise ConfigError(f"--max-new-tokens must be >= 1, got {self.max_new_tokens}")
         if self.max_retries < 0:
             raise ConfigError(f"--max-retries must be >= 0, got {self.max_retries}")
+        if self.frame == AUTO_FRAME:
+            fixed = PROTOCOLS.get(self.protocol).fixed_frame
+            if fixed is not None:
+                raise ConfigError(
+                    f"--frame {AUTO_FRAME}: the {self.protocol} protocol always uses the "
+                    f"{fixed} frame; drop --frame"
+                )
         BackendOptions.__post_init__(self)
+
+    @property
+    def auto_frame(self) -> bool:
+        """Whether the frame is left to the frame probe (``frame="auto"``)."""
+        return self.frame == AUTO_FRAME
 
     def backend_options(self) -> BackendOptions:
         """The backend's options alone (what ``load_backend`` takes)."""
@@ -120,8 +144,13 @@ class EngineSettings(BackendOptions):
 
         Raises:
             UnknownComponentError: an unknown name.
-            ConfigError: the protocol refuses the frame or the decoding.
+            ConfigError: the protocol refuses the frame or the decoding; the frame is
+                ``auto`` (resolve it first: :meth:`Engine.load` runs the probe).
         """
+        if self.auto_frame:
+            raise ConfigError(
+                f"--frame {AUTO_FRAME} is resolved by the frame probe when the engine loads"
+            )
         protocol = get_protocol(self.protocol, frame=self.frame)
         protocol.check_decoding(greedy=self.greedy)
         return protocol, get_prompt(self.prompt)
@@ -136,37 +165,65 @@ class Engine:
         segmenter: turns predicted regions into masks.
         protocol: frame, reference writing and answer reading.
         prompt: the prompt template.
+        frame_probe: the frame probe's result when the settings' frame was ``auto``
+            (its verdict is ``protocol.frame_name``), else ``None``.
     """
 
     backend: Backend
     segmenter: Segmenter
     protocol: EvalProtocol
     prompt: PromptTemplate
+    frame_probe: ProbeResult | None = None
 
     @classmethod
-    def load(cls, settings: EngineSettings, *, backend: Backend | None = None) -> Engine:
+    def load(
+        cls,
+        settings: EngineSettings,
+        *,
+        backend: Backend | None = None,
+        probe_progress: Progress[Any] | None = None,
+    ) -> Engine:
         """Resolve the names and load the segmenter, then the backend (the segmenter
         loads quicker than a large model, so a bad segmenter spec fails fast).
+
+        With ``frame="auto"``, the frame probe then asks the loaded model about its
+        synthetic scenes in every registered frame, with the settings' prompt and
+        generation budget (:func:`probe_frame`), and the engine uses the frame it names.
 
         Args:
             settings: what to load.
             backend: a backend object to use instead of loading ``settings.model`` (a
                 test double or an instrumented backend); it is closed with the engine.
+            probe_progress: wraps the probe's loop over batches (``frame="auto"``).
 
         Raises:
             UnknownComponentError, ConfigError: a bad name, spec or option.
             MissingDependencyError: an extra (``hf``, ``openai``, ``sam2``) is missing.
+            UserInputError: ``frame="auto"`` and no frame is a clear winner (the
+                backend and the segmenter are released).
         """
-        protocol, prompt = settings.protocol_and_prompt()
+        if not settings.auto_frame:
+            settings.protocol_and_prompt()  # bad names fail before anything loads
+        else:
+            get_prompt(settings.prompt)
         options = settings.backend_options()
         segmenter = load_segmenter(settings.segmenter, device=settings.device)
-        if backend is None:
-            try:
+        try:
+            if backend is None:
                 backend = load_backend(settings.model, options)
-            except BaseException:
+            probe = None
+            if settings.auto_frame:
+                probe = probe_frame(backend, settings, progress=probe_progress)
+                settings = replace(settings, frame=probe.verdict)
+            protocol, prompt = settings.protocol_and_prompt()
+        except BaseException:
+            try:
+                if backend is not None:
+                    backend.close()
+            finally:
                 segmenter.close()
-                raise
-        return cls(backend, segmenter, protocol, prompt)
+            raise
+        return cls(backend, segmenter, protocol, prompt, probe)
 
     def close(self) -> None:
         """Release the backend and the segmenter."""
@@ -174,6 +231,32 @@ class Engine:
             self.backend.close()
         finally:
             self.segmenter.close()
+
+
+def probe_frame(
+    backend: Backend, settings: EngineSettings, *, progress: Progress[Any] | None = None
+) -> ProbeResult:
+    """Run the frame probe (:func:`~regionreasoner.dialogue.probe.run_probe`, every
+    registered frame) on ``backend`` with the settings' prompt and generation budget, as
+    ``--frame auto`` does; returns a result with a verdict.
+
+    Raises:
+        UserInputError: no frame is a clear winner (the message gives the probe's reason).
+    """
+    result = run_probe(
+        backend,
+        get_prompt(settings.prompt),
+        batch_size=getattr(backend, "preferred_batch_size", None) or DEFAULT_BATCH_SIZE,
+        max_new_tokens=settings.max_new_tokens,
+        **({} if progress is None else {"progress": progress}),
+    )
+    if not result.clear:
+        raise UserInputError(
+            f"--frame {AUTO_FRAME}: the frame probe found no clear winner for "
+            f"{settings.model}: {result.reason}; pass --frame NAME (`regionreasoner "
+            "probe-frame` prints the whole table)"
+        )
+    return result
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -318,21 +401,30 @@ def evaluate(
     progress: EvalProgress | None = None,
     *,
     engine: Engine | None = None,
+    probe_progress: Progress[Any] | None = None,
 ) -> EvalResult:
     """Run a multi-round evaluation into ``settings.out`` and score it.
+
+    With ``frame="auto"``, the engine runs the frame probe when it loads and the run uses
+    the frame it names; ``config.json`` records the probe's table (``frame_probe``). A
+    resumed run (``resume``) keeps the frame its ``config.json`` records, without probing
+    again; an explicit frame must be that frame.
 
     Args:
         settings: what to run (see :class:`EvalSettings`).
         progress: told how many turns there are and as each batch finishes.
         engine: an already loaded engine to use (and leave open) instead of loading
-            one from ``settings``; its protocol and prompt must be the settings' ones.
+            one from ``settings``; its protocol and prompt must be the settings' ones
+            (with ``frame="auto"``: the engine's frame is used).
+        probe_progress: wraps the frame probe's loop over batches (``frame="auto"``).
 
     Returns:
         The metrics (when ``settings.reports``), the run statistics and the config.
 
     Raises:
-        UserInputError: bad settings, data or run directory (nothing is changed in an
-            existing run directory when the checks fail).
+        UserInputError: bad settings, data or run directory, or no clear frame for
+            ``frame="auto"`` (nothing is written, and nothing is changed in an existing
+            run directory, when the checks fail).
         DataFormatError: a bad data file or a bad row in ``predictions.jsonl``.
         UnknownComponentError, ConfigError, MissingDependencyError: from loading.
         KeyboardInterrupt: the run was interrupted; it can be resumed.
@@ -340,29 +432,55 @@ def evaluate(
     data, out = settings.data, settings.out
     if not data.is_file():
         raise UserInputError(f"--data {data}: file not found")
-    protocol, prompt = settings.protocol_and_prompt()
     policy = get_reference_policy(settings.reference)
 
     dialogues = _select(read_dialogues(data), settings)
     if not dialogues:
         raise UserInputError(f"--data {data}: no dialogues to evaluate (empty file or shard)")
-    output_settings = _output_settings(settings, protocol, policy, prompt)
     check_run_dir(out, resume=settings.resume, overwrite=settings.overwrite)
     previous = read_config(out) if settings.resume else None
-    if previous is not None:
-        check_resume_compatible(previous, output_settings)
+    if settings.auto_frame:
+        settings = _known_frame(settings, previous, engine)
+    output_settings = None
+    if not settings.auto_frame:
+        protocol, prompt = settings.protocol_and_prompt()
+        output_settings = _output_settings(settings, protocol, policy, prompt)
+        if previous is not None:
+            check_resume_compatible(previous, output_settings)
     check_images(dialogues, data_path=data, images_root=settings.images_root)
 
     owned = engine is None
     if engine is None:
-        engine = Engine.load(settings)
+        engine = Engine.load(settings, probe_progress=probe_progress)
     else:
         _check_engine(engine, protocol, prompt)
     try:
+        if output_settings is None:  # the probe has chosen the frame
+            settings = replace(settings, frame=engine.protocol.frame_name)
+            output_settings = _output_settings(settings, engine.protocol, policy, engine.prompt)
         return _run(settings, engine, policy, dialogues, output_settings, previous, progress)
     finally:
         if owned:
             engine.close()
+
+
+def _known_frame(
+    settings: EvalSettings, previous: dict[str, Any] | None, engine: Engine | None
+) -> EvalSettings:
+    """``frame="auto"`` resolved without probing where the frame is already known: a
+    resumed run keeps the frame of its ``config.json``; a caller's engine brings its own.
+    Otherwise the settings are returned as they are (the engine will probe)."""
+    if previous is not None:
+        recorded = previous.get("frame")
+        if not isinstance(recorded, str) or recorded == AUTO_FRAME:
+            raise UserInputError(
+                f"cannot resume with --frame {AUTO_FRAME}: {CONFIG_FILE} records no frame "
+                f"(got {recorded!r}); pass --frame NAME"
+            )
+        return replace(settings, frame=recorded)
+    if engine is not None:
+        return replace(settings, frame=engine.protocol.frame_name)
+    return settings
 
 
 def _run(
@@ -408,6 +526,9 @@ def _run(
             "backend_settings": engine.backend.describe(),
             "segmenter_settings": engine.segmenter.describe(),
             "protocol_settings": engine.protocol.describe(),
+            "frame_probe": (
+                None if engine.frame_probe is None else engine.frame_probe.to_dict(answers=False)
+            ),
             "system_prompt": engine.prompt.system,
             PROMPT_TEXT_KEY: PromptText.from_template(engine.prompt).to_config(),
             "versions": software_versions(VERSIONS_RECORDED),
@@ -445,4 +566,5 @@ __all__ = [
     "EvalResult",
     "EvalSettings",
     "evaluate",
+    "probe_frame",
 ]

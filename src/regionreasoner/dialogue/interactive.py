@@ -226,7 +226,8 @@ class InteractiveEngine:
         if len(box) != 4:
             raise ValueError(f"a box needs 4 numbers, got {len(box)}")
         prompt_xyxy, text = self.protocol.write_reference(box, context.frame)
-        return Reference(box, prompt_xyxy, text, source)
+        tolerance = self.protocol.citation_tolerance(context.frame)
+        return Reference(box, prompt_xyxy, text, source, tolerance=tolerance)
 
     def build_request(
         self, context: ImageContext, turn: Turn, reference: Reference

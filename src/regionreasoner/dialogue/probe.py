@@ -188,9 +188,14 @@ class ProbeResult:
         """Whether a frame won clearly."""
         return self.verdict is not None
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready (``config.json`` of ``eval --frame auto``, ``probe-frame --json``)."""
-        return {
+    def to_dict(self, *, answers: bool = True) -> dict[str, Any]:
+        """JSON-ready (``probe-frame --json``; ``config.json`` of ``eval --frame auto``
+        without the ``answers``).
+
+        Args:
+            answers: include every answer's text and best IoU.
+        """
+        out = {
             "verdict": self.verdict,
             "margin": self.margin,
             "tied": list(self.tied),
@@ -198,8 +203,10 @@ class ProbeResult:
             "rule": {"min_winner_acc": MIN_WINNER_ACC, "min_margin": MIN_MARGIN},
             "table": [s.to_dict() for s in self.scores],
             "settings": dict(self.settings),
-            "answers": [a.to_dict() for a in self.answers],
         }
+        if answers:
+            out["answers"] = [a.to_dict() for a in self.answers]
+        return out
 
 
 def discriminative(
@@ -415,6 +422,7 @@ __all__ = [
     "ProbeAnswer",
     "ProbeItem",
     "ProbeResult",
+    "Progress",
     "decide",
     "discriminative",
     "format_probe_table",

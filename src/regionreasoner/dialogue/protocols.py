@@ -114,20 +114,30 @@ class TurnAnswer:
     format_ok: bool
 
 
+def is_reference(xyxy: npt.ArrayLike, reference: Reference) -> bool:
+    """Whether a box cited in ``<think>`` (numbers as written) is the reference as written
+    in the prompt, within ``reference.tolerance`` per coordinate (``False`` when nothing
+    was substituted)."""
+    if reference.prompt_xyxy is None:
+        return False
+    ref = np.asarray(reference.prompt_xyxy, dtype=np.float64)
+    # decimal steps are not exact in binary (0.101 - 0.100 > 0.001): a relative slack
+    tolerance = reference.tolerance * (1.0 + _TOLERANCE_SLACK)
+    return bool(np.all(np.abs(np.asarray(xyxy, dtype=np.float64) - ref) <= tolerance))
+
+
 def citation_flags(parsed: ParsedResponse, reference: Reference) -> tuple[bool | None, bool | None]:
     """``(cited_reference, hallucinated_citation)`` of a response.
 
     The reference counts as cited when any box cited in ``<think>`` (any style) equals
-    the reference as written in the prompt within ``reference.tolerance``. A
-    citation is hallucinated when ``<think>`` cites a ``bbox``-prefixed box that is not
-    the reference. Both are ``None`` when nothing was substituted.
+    the reference as written in the prompt within ``reference.tolerance``
+    (:func:`is_reference`). A citation is hallucinated when ``<think>`` cites a
+    ``bbox``-prefixed box that is not the reference. Both are ``None`` when nothing was
+    substituted.
     """
     if reference.prompt_xyxy is None:
         return None, None
-    ref = np.asarray(reference.prompt_xyxy, dtype=np.float64)
-    # decimal steps are not exact in binary (0.101 - 0.100 > 0.001): a relative slack
-    tolerance = reference.tolerance * (1.0 + _TOLERANCE_SLACK)
-    matches = [bool(np.all(np.abs(np.asarray(c.xyxy) - ref) <= tolerance)) for c in parsed.cited]
+    matches = [is_reference(c.xyxy, reference) for c in parsed.cited]
     cited = any(matches)
     hallucinated = any(
         not match and c.style != "bare" for c, match in zip(parsed.cited, matches, strict=True)
@@ -143,11 +153,13 @@ class EvalProtocol(ABC):
         frame_name: the model frame (a :data:`FRAMES` name).
         gt_fallback: substitute the ground truth when the predicted reference is missing.
         parser: ``tolerant`` or ``official`` (for ``config.json``).
+        fixed_frame: the one frame the protocol allows, or ``None`` (any frame).
     """
 
     name: ClassVar[str]
     gt_fallback: ClassVar[bool]
     parser: ClassVar[str]
+    fixed_frame: ClassVar[str | None] = None
 
     def __init__(self, frame_name: str = DEFAULT_FRAME) -> None:
         self.frame_name = frame_name
@@ -248,11 +260,12 @@ class OfficialProtocol(EvalProtocol):
     name: ClassVar[str] = "official"
     gt_fallback: ClassVar[bool] = True
     parser: ClassVar[str] = "official"
+    fixed_frame: ClassVar[str | None] = DEFAULT_FRAME
 
     def __init__(self, frame_name: str = DEFAULT_FRAME) -> None:
-        if frame_name != DEFAULT_FRAME:
+        if frame_name != self.fixed_frame:
             raise ConfigError(
-                f"the official protocol always uses the {DEFAULT_FRAME} frame (the released "
+                f"the official protocol always uses the {self.fixed_frame} frame (the released "
                 f"840x840 resize); got --frame {frame_name}"
             )
         super().__init__(frame_name)

@@ -75,6 +75,9 @@ class TurnRecord:
         hallucinated_citation: ``<think>`` cites a ``bbox`` that is not the reference.
         model_wh: ``(W, H)`` of the frame the model saw.
         image_wh: ``(W, H)`` of the original image.
+        frame: the frame (a ``--frame`` name) the answer was read in and the reference
+            written in (rows written before frames were recorded have none: readers
+            take ``config.json``'s ``frame``).
     """
 
     dialogue_id: str
@@ -109,6 +112,7 @@ class TurnRecord:
     hallucinated_citation: bool | None
     model_wh: list[int]
     image_wh: list[int]
+    frame: str
 
     def to_row(self) -> dict[str, Any]:
         """The JSON-ready row (a shallow dict: the values are JSON-ready already)."""

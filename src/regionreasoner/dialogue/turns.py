@@ -182,6 +182,7 @@ def finish_turn(
         hallucinated_citation=hallucinated,
         model_wh=list(frame.model_wh),
         image_wh=list(frame.image_wh),
+        frame=protocol.frame_name,
     )
     return TurnOutcome(record, answer, mask)
 

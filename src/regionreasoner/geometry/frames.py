@@ -353,6 +353,11 @@ FRAMES: Registry[FrameSpec] = Registry("frame")
 DEFAULT_FRAME = "square840"
 """The frame of the released RegionReasoner models (and of ``eval`` by default)."""
 
+AUTO_FRAME = "auto"
+"""The ``--frame`` value that is not a frame: run the frame probe
+(:mod:`regionreasoner.dialogue.probe`) first and use the frame it names. Never
+registered in :data:`FRAMES`."""
+
 for _spec in (
     FrameSpec(
         "square840",

@@ -10,7 +10,11 @@ Since the question (with its ``bbox=[...]`` references) is not passed, it travel
 the ground truth: the ``solution`` column of ``regionreasoner export-train --format
 easyr1`` is the JSON string ``{"solution": [{"bbox_2d": ..., "point_2d": ...}],
 "problem": "..."}`` (see :func:`regionreasoner.rewards.pack_solution`). A plain
-solution list is accepted too, scored as a question without references. Configure::
+solution list is accepted too, scored as a question without references. A row exported
+in another frame than the reward frame (``export-train --format easyr1 --frame
+rel1000``) packs ``"frame"`` and ``"image_wh"`` beside them, and the response, question
+and solution are rewritten into the 840x840 reward frame before scoring
+(:mod:`regionreasoner.rewards.frames`). Configure::
 
     worker.reward.reward_function=<site-packages>/regionreasoner/integrations/easyr1.py:compute_score
     worker.reward.reward_function_kwargs.profile=paper   # or official; alpha / beta too
@@ -31,8 +35,9 @@ from regionreasoner.rewards import (
     DEFAULT_PROFILE,
     pack_solution,
     score_completion,
-    unpack_solution,
+    unpack_ground_truth,
 )
+from regionreasoner.rewards.frames import row_frame
 
 SCORE_KEYS: tuple[str, ...] = ("overall", *COMPONENTS)
 """Keys of every score dict."""
@@ -56,18 +61,21 @@ def score_one(
         ``{"overall": total, "tag_format": ..., ..., "consistency": ...}``.
 
     Raises:
-        DataFormatError: a malformed ground truth.
+        DataFormatError: a malformed ground truth (one in another frame without its
+            image size included).
+        UnknownComponentError: an unknown frame name.
     """
-    solution, problem = unpack_solution(ground_truth)
+    packed = unpack_ground_truth(ground_truth)
     text = response if isinstance(response, str) else ""
     breakdown = score_completion(
         text,
-        problem=problem,
-        solution=solution,
+        problem=packed.problem,
+        solution=packed.solution,
         profile=profile,
         alpha=alpha,
         beta=beta,
         normalisation=normalisation,
+        frame=row_frame(packed.frame, packed.image_wh, where="the ground truth"),
     )
     return breakdown.to_dict(total_key=SCORE_KEYS[0])
 

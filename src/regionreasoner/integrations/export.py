@@ -7,12 +7,15 @@ in the model frame (integers). The model frame is the released code's square res
 :meth:`Frame.square(image_wh, size=frame) <regionreasoner.geometry.frames.Frame.square>`
 (840 x 840 by default), and every image is resized ONCE (bilinear) into that frame.
 
-``frame`` may also name a registered frame (``--frame rel1000``; ``--format trl`` only):
-each image is then stored as that frame shows it (the original image for ``image``,
+``frame`` may also name a registered frame (``--frame rel1000``, every format): each
+image is then stored as that frame shows it (the original image for ``image``,
 ``rel1000`` and ``rel1``), references and solutions are written in its coordinates
-(``rel1``: three decimals) and the dataset gains the columns ``frame`` and ``image_wh``,
-from which the TRL rewards convert every row into their 840x840 reward frame
-(:mod:`regionreasoner.integrations.trl_rewards`). ``square840`` is the default square.
+(``rel1``: three decimals), and every row names the frame and the original image size,
+from which the rewards convert it into their 840x840 reward frame
+(:mod:`regionreasoner.rewards.frames`): the ``trl`` dataset gains the columns ``frame``
+and ``image_wh``, the ``verl`` rows carry them in ``extra_info``, the ``easyr1`` rows
+pack them into the ground truth (and carry them as columns). ``square840`` is the
+default square, written exactly as before.
 
 Per sample:
 
@@ -152,7 +155,8 @@ def mask_anchor_point(mask: npt.NDArray[np.bool_]) -> tuple[float, float] | None
     return float(cols[best]) + 0.5, float(rows[best]) + 0.5
 
 
-def _written(values: Sequence[float], decimals: int) -> list[int] | list[float]:
+def written_coordinates(values: Sequence[float], decimals: int) -> list[int] | list[float]:
+    """Coordinates as a solution writes them: integers, or rounded to ``decimals`` digits."""
     if decimals == 0:
         return [int(v) for v in values]
     return [round(float(v), decimals) for v in values]
@@ -175,8 +179,8 @@ def target_solution_item(target: Target, frame: Frame) -> dict[str, list[Any]]:
     px, py = frame.to_model_points([point])[0]
     px, py = min(max(px, box[0]), box[2]), min(max(py, box[1]), box[3])
     return {
-        "bbox_2d": _written(box, frame.decimals),
-        "point_2d": _written((px, py), frame.decimals),
+        "bbox_2d": written_coordinates(box, frame.decimals),
+        "point_2d": written_coordinates((px, py), frame.decimals),
     }
 
 
@@ -363,11 +367,22 @@ def write_trl(samples: Sequence[TrainSample], images_dir: Path, out: Path) -> No
 
 
 def write_verl(samples: Sequence[TrainSample], images_dir: Path, out: Path) -> None:
-    """One parquet file with veRL's RLHF dataset columns."""
+    """One parquet file with veRL's RLHF dataset columns (``extra_info`` also holds
+    ``frame`` and ``image_wh`` when the samples are in a named frame)."""
     from regionreasoner._imports import require
 
     pa = require("pyarrow", extra="trl")
     pq = require("pyarrow.parquet", extra="trl", package="pyarrow")
+    extra_fields = [
+        ("problem", pa.string()),
+        ("dialogue_id", pa.string()),
+        ("turn_index", pa.int32()),
+        ("split", pa.string()),
+        ("index", pa.int64()),
+    ]
+    framed = any(s.frame is not None for s in samples)
+    if framed:  # the reward converts these rows into its frame (rewards.frames)
+        extra_fields += [(FRAME_COLUMN, pa.string()), (IMAGE_WH_COLUMN, pa.list_(pa.int32()))]
     schema = pa.schema(
         [
             ("data_source", pa.string()),
@@ -375,18 +390,7 @@ def write_verl(samples: Sequence[TrainSample], images_dir: Path, out: Path) -> N
             ("images", pa.list_(pa.struct([("bytes", pa.binary())]))),
             ("ability", pa.string()),
             ("reward_model", pa.struct([("style", pa.string()), ("ground_truth", pa.string())])),
-            (
-                "extra_info",
-                pa.struct(
-                    [
-                        ("problem", pa.string()),
-                        ("dialogue_id", pa.string()),
-                        ("turn_index", pa.int32()),
-                        ("split", pa.string()),
-                        ("index", pa.int64()),
-                    ]
-                ),
-            ),
+            ("extra_info", pa.struct(extra_fields)),
         ]
     )
     if out.is_dir():
@@ -407,6 +411,7 @@ def write_verl(samples: Sequence[TrainSample], images_dir: Path, out: Path) -> N
                         "turn_index": s.turn_index,
                         "split": VERL_SPLIT,
                         "index": start + offset,
+                        **_frame_fields(s),
                     },
                 }
                 for offset, s in enumerate(samples[start : start + PARQUET_BATCH_ROWS])
@@ -415,22 +420,32 @@ def write_verl(samples: Sequence[TrainSample], images_dir: Path, out: Path) -> N
         writer.close()
 
 
+def _frame_fields(sample: TrainSample) -> dict[str, Any]:
+    """``{"frame", "image_wh"}`` of a sample in a named frame (empty otherwise)."""
+    if sample.frame is None:
+        return {}
+    return {FRAME_COLUMN: sample.frame, IMAGE_WH_COLUMN: list(sample.image_wh or ())}
+
+
 def easyr1_images_dir(out: Path) -> Path:
     """Where the ``easyr1`` format puts its images: ``<stem>_images/`` beside the file."""
     return out.parent / f"{out.stem}_images"
 
 
 def easyr1_row(sample: TrainSample, image_rel: str) -> dict[str, Any]:
-    """One EasyR1 row; ``solution`` packs the targets AND the problem
-    (:func:`regionreasoner.rewards.ground_truth.pack_solution`, see the module doc)."""
+    """One EasyR1 row; ``solution`` packs the targets AND the problem (and the frame with
+    the image size, for a sample in a named frame:
+    :func:`regionreasoner.rewards.ground_truth.pack_solution`, see the module doc)."""
+    frame = _frame_fields(sample)
     return {
         "prompt": IMAGE_TOKEN + sample.prompt_text,
         "problem": sample.problem,
-        "solution": pack_solution(sample.solution, sample.problem),
+        "solution": pack_solution(sample.solution, sample.problem, **frame),
         "images": [image_rel],
         "image": image_rel,
         "dialogue_id": sample.dialogue_id,
         "turn_index": sample.turn_index,
+        **frame,
     }
 
 
@@ -490,8 +505,7 @@ def export_train(
             ``.jsonl``/``.json`` file (``easyr1``).
         fmt: ``trl``, ``verl`` or ``easyr1``.
         frame: side of the square model frame (840 as the released code), or a
-            registered frame name (``square840`` is the default square; the others need
-            ``fmt="trl"``).
+            registered frame name (``square840`` is the default square).
         images_root: folder the records' ``image`` paths are relative to (default: the
             benchmark's folder).
         max_pixels: largest image accepted (stored pixels; see
@@ -511,11 +525,6 @@ def export_train(
         FRAMES.get(frame)  # unknown names fail here, listing the known ones
         if frame == DEFAULT_FRAME:
             frame = OFFICIAL_MODEL_SIZE
-        elif fmt != "trl":
-            raise UserInputError(
-                f"--frame {frame}: exports in a frame other than the square one are "
-                "supported for --format trl (its rewards convert the rows back)"
-            )
         else:
             frame_name, frame = frame, OFFICIAL_MODEL_SIZE
     if frame < MIN_FRAME:
@@ -535,6 +544,7 @@ def export_train(
                 images_root=images_root,
                 max_pixels=max_pixels,
                 progress=progress,
+                frame_name=frame_name,
             )
             if images_dir.exists():
                 shutil.rmtree(images_dir)
@@ -570,4 +580,5 @@ __all__ = [
     "mask_anchor_point",
     "target_solution_item",
     "turn_samples",
+    "written_coordinates",
 ]

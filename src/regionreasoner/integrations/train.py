@@ -4,10 +4,13 @@ The launcher turns a validated :class:`~regionreasoner.integrations.train_config
 into a TRL run:
 
 1. the policy: a checkpoint folder, a Hub id, or ``tiny://DIR`` (the offline tiny
-   Qwen2.5-VL of :mod:`regionreasoner.micro.tiny`, built when missing);
+   Qwen2.5-VL or Qwen3-VL of :mod:`regionreasoner.micro.tiny`, ``model.tiny_family``,
+   built when missing);
 2. the data: a ``datasets`` folder with the columns ``prompt`` (conversational; the user
    message is the four-tag training prompt), ``image``, ``problem`` and ``solution`` (the
-   ground truth in the square training frame), taken from ``export-train --format trl``,
+   ground truth in the training frame, ``data.frame``: the 840 square by default, or a
+   named frame whose rows carry ``frame`` and ``image_wh`` for the rewards), taken from
+   ``export-train --format trl``,
    exported on the fly from a RegionDial JSONL (or a ``synth://`` benchmark) into a cache
    folder inside ``output_dir``, or converted from the released training JSON
    (:mod:`regionreasoner.integrations.train_data`);
@@ -48,7 +51,8 @@ from regionreasoner.provenance import software_versions
 logger = logging.getLogger(__name__)
 
 TINY_SCHEME = "tiny://"
-"""Model spec prefix: ``tiny://DIR`` builds the offline tiny Qwen2.5-VL in ``DIR`` if absent."""
+"""Model spec prefix: ``tiny://DIR`` builds the offline tiny model of ``model.tiny_family``
+in ``DIR`` if absent."""
 
 SUMMARY_FILE = "train_summary.json"
 MERGED_DIR = "merged"
@@ -93,10 +97,12 @@ class TrainResult:
 
 
 def resolve_model(section: ModelSection) -> str:
-    """The ``from_pretrained`` path of the policy; builds a ``tiny://`` model if missing.
+    """The ``from_pretrained`` path of the policy; builds a ``tiny://`` model of
+    ``model.tiny_family`` if missing.
 
     Raises:
-        ConfigError: an empty ``tiny://`` folder name.
+        ConfigError: an empty ``tiny://`` folder name, or a folder holding a model of
+            another family.
     """
     spec = section.path
     if not spec.startswith(TINY_SCHEME):
@@ -105,12 +111,25 @@ def resolve_model(section: ModelSection) -> str:
         raise ConfigError(
             f"model.path {spec!r}: tiny:// needs a folder, e.g. tiny://artifacts/tiny"
         )
-    folder = Path(spec[len(TINY_SCHEME) :])
-    if not (folder / "config.json").is_file():
-        from regionreasoner.micro.tiny import build_tiny_model
+    from regionreasoner.micro.tiny import TINY_FAMILIES, build_tiny_model
 
-        logger.info("building the tiny Qwen2.5-VL in %s (seed %d)", folder, section.tiny_seed)
-        build_tiny_model(folder, seed=section.tiny_seed)
+    family = TINY_FAMILIES.get(section.tiny_family)
+    folder = Path(spec[len(TINY_SCHEME) :])
+    config_file = folder / "config.json"
+    if not config_file.is_file():
+        logger.info("building the tiny %s in %s (seed %d)", family.title, folder, section.tiny_seed)
+        build_tiny_model(folder, seed=section.tiny_seed, family=family.name)
+        return str(folder)
+    try:
+        architectures = json.loads(config_file.read_text(encoding="utf-8")).get("architectures")
+    except (UnicodeDecodeError, json.JSONDecodeError, AttributeError) as e:
+        raise ConfigError(f"model.path {spec!r}: unreadable {config_file} ({e})") from e
+    if architectures != [family.model_class]:
+        raise ConfigError(
+            f"model.path {spec!r}: {folder} holds a {architectures} model, not the tiny "
+            f"{family.title} that model.tiny_family={family.name} asks for; choose another "
+            "folder or remove it"
+        )
     return str(folder)
 
 

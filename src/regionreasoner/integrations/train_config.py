@@ -45,6 +45,7 @@ from pydantic import (
 
 from regionreasoner.errors import ConfigError
 from regionreasoner.geometry.frames import OFFICIAL_MODEL_SIZE
+from regionreasoner.micro.tiny import DEFAULT_TINY_FAMILY
 
 DEFAULT_FRAME = OFFICIAL_MODEL_SIZE
 """Side of the square training frame (pixels); the released models answer in 840x840."""
@@ -74,6 +75,28 @@ def _as_number(value: Any) -> Any:
     return value
 
 
+def check_frame(value: int | str, *, sides: bool) -> int | str:
+    """A training frame: a registered frame name, or (``sides``) a square side >= 28.
+
+    Raises:
+        ValueError: anything else (``auto`` included: the frame probe belongs to
+            evaluation; name the frame the policy answers in).
+    """
+    from regionreasoner.geometry.frames import AUTO_FRAME, FRAMES
+    from regionreasoner.integrations.export import MIN_FRAME
+
+    if isinstance(value, int) and not isinstance(value, bool) and sides:
+        if value < MIN_FRAME:
+            raise ValueError(f"a square frame side must be at least {MIN_FRAME}")
+        return value
+    if isinstance(value, str) and value in FRAMES:
+        return value
+    names = ", ".join(FRAMES.names())
+    hint = " (the frame probe is for evaluation; name the frame)" if value == AUTO_FRAME else ""
+    expected = f"a square side in pixels or one of {names}" if sides else f"one of {names}"
+    raise ValueError(f"expected {expected}{hint}")
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -82,14 +105,16 @@ class ModelSection(_Section):
     """The policy to train.
 
     Attributes:
-        path: ``tiny://DIR`` (the offline tiny Qwen2.5-VL, built in ``DIR`` when missing),
-            a local checkpoint folder, or a Hugging Face Hub id.
+        path: ``tiny://DIR`` (the offline tiny model of ``tiny_family``, built in
+            ``DIR`` when missing), a local checkpoint folder, or a Hugging Face Hub id.
         dtype: weight dtype when loading (``auto`` keeps the checkpoint's).
         attn_implementation: e.g. ``flash_attention_2`` or ``sdpa``; ``None`` lets
             transformers pick.
         min_pixels: override of the image processor's smallest image area (pixels).
         max_pixels: override of the image processor's largest image area (pixels).
         tiny_seed: seed used when a ``tiny://`` model has to be built.
+        tiny_family: the architecture of a ``tiny://`` model (a ``make-tiny-model
+            --family``: ``qwen2.5-vl``, the default, or ``qwen3-vl``).
     """
 
     path: str
@@ -98,6 +123,16 @@ class ModelSection(_Section):
     min_pixels: int | None = Field(default=None, gt=0)
     max_pixels: int | None = Field(default=None, gt=0)
     tiny_seed: int = 0
+    tiny_family: str = DEFAULT_TINY_FAMILY
+
+    @field_validator("tiny_family")
+    @classmethod
+    def _known_family(cls, value: str) -> str:
+        from regionreasoner.micro.tiny import TINY_FAMILIES
+
+        if value not in TINY_FAMILIES:
+            raise ValueError(f"unknown family; choose from {', '.join(TINY_FAMILIES.names())}")
+        return value
 
 
 class DataSection(_Section):
@@ -109,8 +144,13 @@ class DataSection(_Section):
             (exported to a cache inside ``output_dir``), a folder written by
             ``regionreasoner export-train --format trl``, or the released training JSON
             ``{"samples": [{"problem", "solution", "image"}]}``.
-        frame: side of the square frame images are resized to; ground truth and
-            references are expressed in it.
+        frame: the frame the policy is shown images and answers in: the side of a
+            square resize (``840``, the released models' frame), or a registered frame
+            name (``rel1000`` for Qwen3-VL, ``native``, ``image``, ``rel1``;
+            ``square840`` is the 840 square). Ground truth and references are written
+            in it; in a named frame other than the square one, every row also carries
+            ``frame`` and ``image_wh`` and the rewards convert it into their 840x840
+            frame.
         images_root: folder that image paths are relative to (default: the data file's
             folder).
         max_samples: keep only the first N samples (after the seeded shuffle).
@@ -118,10 +158,15 @@ class DataSection(_Section):
     """
 
     train: str
-    frame: int = Field(default=DEFAULT_FRAME, gt=0)
+    frame: int | str = DEFAULT_FRAME
     images_root: str | None = None
     max_samples: int | None = Field(default=None, gt=0)
     max_prompt_tokens: int | None = Field(default=None, gt=0)
+
+    @field_validator("frame")
+    @classmethod
+    def _frame_side_or_name(cls, value: int | str) -> int | str:
+        return check_frame(value, sides=True)
 
 
 class RewardsSection(_Section):
@@ -329,6 +374,12 @@ class DialogueSection(_Section):
     frame: str = "square840"
     prompt: str = "regionreasoner-train"
     max_turns: int | None = Field(default=None, gt=0)
+
+    @field_validator("frame")
+    @classmethod
+    def _frame_name(cls, value: str) -> str:
+        return str(check_frame(value, sides=False))
+
     reference_curriculum: CurriculumSection = CurriculumSection()
     advantage: Literal["per_turn", "mean", "discounted"] = "per_turn"
     gamma: float = Field(default=1.0, ge=0, le=1)
@@ -456,11 +507,17 @@ def _describe(error: Mapping[str, Any], overridden: set[tuple[str, ...]]) -> str
     return f"{dotted}: {error['msg']} (got {error.get('input')!r}){origin}"
 
 
+FRAME_KEYS = (("data", "frame"), ("dialogue", "frame"))
+"""The keys ``train --frame`` sets: the frame of ``rollout: single`` and of ``rollout:
+dialogue``."""
+
+
 def load_config(
     path: str | os.PathLike[str],
     overrides: Sequence[str] = (),
     *,
     stage: str | None = None,
+    frame: str | None = None,
 ) -> TrainConfig:
     """Read, override and validate a training config.
 
@@ -468,6 +525,8 @@ def load_config(
         path: the YAML file.
         overrides: ``key.path=value`` strings applied in order.
         stage: ``grpo`` or ``sft``; replaces the file's ``stage`` when given.
+        frame: a frame name (``train --frame``); replaces ``data.frame`` and
+            ``dialogue.frame`` when given, after the overrides.
 
     Returns:
         The validated :class:`TrainConfig`.
@@ -496,6 +555,10 @@ def load_config(
         overridden.add(keys)
     if stage is not None:
         raw["stage"] = stage
+    if frame is not None:
+        for keys in FRAME_KEYS:
+            _set_path(raw, keys, frame, origin=f"{name}: --frame")
+            overridden.add(keys)
     try:
         return TrainConfig.model_validate(raw)
     except ValidationError as e:

@@ -2,7 +2,9 @@
 
 :func:`load_training_set` returns the ``datasets`` table TRL trains on, with the columns
 ``prompt`` (conversational; the user message is the four-tag training prompt),
-``image``, ``problem`` and ``solution`` (the ground truth in the square training frame).
+``image``, ``problem`` and ``solution`` (the ground truth in the training frame,
+``data.frame``; in a named frame other than the square one, also ``frame`` and
+``image_wh``, from which the rewards convert each row).
 :func:`resolve_dataset_dir` finds or makes it: a ``datasets`` folder from
 ``export-train --format trl`` as it is; a RegionDial JSONL (or a ``synth://``
 benchmark) exported on the fly; the released training JSON (``{"samples": [...]}``)
@@ -24,8 +26,10 @@ from typing import Any
 
 from regionreasoner._imports import require
 from regionreasoner.errors import ConfigError, DataFormatError
+from regionreasoner.geometry.frames import OFFICIAL_MODEL_SIZE
 from regionreasoner.integrations.synth_spec import SYNTH_SCHEME, build_synth_bench
 from regionreasoner.integrations.train_config import DataSection, TrainConfig
+from regionreasoner.integrations.trl_rewards import FRAME_COLUMN, IMAGE_WH_COLUMN
 
 logger = logging.getLogger(__name__)
 
@@ -77,7 +81,7 @@ def _export_jsonl(bench: Path, section: DataSection, cache_root: Path) -> Path:
         return target
     from regionreasoner.integrations.export import export_train
 
-    logger.info("exporting %s to a TRL dataset in %s (frame %d)", bench, target, section.frame)
+    logger.info("exporting %s to a TRL dataset in %s (frame %s)", bench, target, section.frame)
     return _build_into(
         target,
         lambda out: export_train(
@@ -95,7 +99,8 @@ def _inside(path: Path, root: Path) -> bool:
 
 
 def _rescale_problem(problem: str, frame: Any) -> str:
-    """Rewrite the ``bbox=[...]`` references of ``problem`` from image pixels to ``frame``."""
+    """Rewrite the ``bbox=[...]`` references of ``problem`` from image pixels to ``frame``
+    (integers, or the frame's decimals)."""
     from regionreasoner.parsing.references import find_cited_boxes, format_reference
 
     out, last = [], 0
@@ -104,24 +109,40 @@ def _rescale_problem(problem: str, frame: Any) -> str:
             continue
         start, end = cited.span
         model_xyxy = frame.to_model_xyxy([cited.xyxy])[0]
-        out.extend([problem[last:start], format_reference(model_xyxy)])
+        out.extend([problem[last:start], format_reference(model_xyxy, decimals=frame.decimals)])
         last = end
     out.append(problem[last:])
     return "".join(out)
 
 
+def frame_spec_of(section: DataSection) -> tuple[str | None, Callable[[tuple[int, int]], Any]]:
+    """``(name, image_wh -> Frame)`` of ``data.frame``: the name is ``None`` for a square
+    side and for ``square840`` (rows then carry no frame columns: they are in the reward
+    frame's square, as the default export writes them)."""
+    from regionreasoner.geometry.frames import DEFAULT_FRAME, FRAMES, Frame
+
+    value = section.frame
+    if isinstance(value, int):
+        return None, lambda image_wh: Frame.square(image_wh, value)
+    spec = FRAMES.get(value)
+    return (None if value == DEFAULT_FRAME else value), spec
+
+
 def _released_rows(path: Path, section: DataSection, images_dir: Path) -> Iterator[dict[str, Any]]:
-    """Rows of the released training JSON, resized to the square frame where needed.
+    """Rows of the released training JSON, written in ``data.frame``.
 
     Ground truth and references are taken to be in the pixels of the image file; an
-    image that is not already ``frame x frame`` is resized (bilinear, aspect ratio not
-    kept, as at inference) into ``images_dir``, and its boxes, points and references
-    are scaled with it. Images already in the frame are referenced where they are.
+    image that is not already the size the frame shows (``frame x frame`` for a square
+    side, bilinear, aspect ratio not kept, as at inference) is resized into
+    ``images_dir``, and its boxes, points and references are converted into the frame's
+    coordinates (a 0-1000 grid for ``rel1000``...). Images already the frame's size are
+    referenced where they are. In a named frame other than the square one, rows carry
+    ``frame`` and ``image_wh``.
     """
     from PIL import Image
 
     from regionreasoner.dialogue.prompts import get_prompt
-    from regionreasoner.geometry.frames import Frame
+    from regionreasoner.integrations.export import written_coordinates
     from regionreasoner.integrations.sft import parse_solution, render_answer
 
     try:
@@ -134,7 +155,7 @@ def _released_rows(path: Path, section: DataSection, images_dir: Path) -> Iterat
         raise DataFormatError('expected {"samples": [...]}', path=str(path), field="samples")
     root = Path(section.images_root) if section.images_root else path.resolve().parent
     prompt = get_prompt(TRAINING_PROMPT)
-    side = section.frame
+    frame_name, frame_of = frame_spec_of(section)
     images_dir.mkdir(parents=True, exist_ok=True)
     for i, sample in enumerate(samples):
         record = f"samples[{i}]"
@@ -160,23 +181,24 @@ def _released_rows(path: Path, section: DataSection, images_dir: Path) -> Iterat
         try:
             with Image.open(image_path) as img:
                 image_wh = img.size
-                if image_wh != (side, side):
+                frame = frame_of(image_wh)
+                if image_wh != tuple(frame.model_wh):
                     stored = str(images_dir / f"{i:07d}.png")
                     resample = getattr(Image.Resampling, RESIZE_FILTER)
-                    img.convert("RGB").resize((side, side), resample).save(stored, format="PNG")
+                    img.convert("RGB").resize(frame.model_wh, resample).save(stored, format="PNG")
         except OSError as e:
             raise DataFormatError(
                 f"cannot read image {image_path}: {e}", path=str(path), record=record
             ) from e
-        if image_wh != (side, side):
-            frame = Frame.square(image_wh, side)
+        if tuple(frame.coord_wh) != tuple(image_wh):
             for item in items:
-                item["bbox_2d"] = [int(v) for v in frame.to_model_xyxy([item["bbox_2d"]])[0]]
+                box = frame.to_model_xyxy([item["bbox_2d"]])[0]
+                item["bbox_2d"] = written_coordinates(box, frame.decimals)
                 if "point_2d" in item:
                     point = frame.to_model_points([item["point_2d"]])[0]
-                    item["point_2d"] = [int(v) for v in point]
+                    item["point_2d"] = written_coordinates(point, frame.decimals)
             problem = _rescale_problem(problem, frame)
-        yield {
+        row = {
             "prompt": [{"role": "user", "content": prompt.render_user(problem)}],
             "image": stored,
             "problem": problem,
@@ -185,6 +207,9 @@ def _released_rows(path: Path, section: DataSection, images_dir: Path) -> Iterat
             "turn_index": 0,
             "captions_json": None,
         }
+        if frame_name is not None:
+            row |= {FRAME_COLUMN: frame_name, IMAGE_WH_COLUMN: list(image_wh)}
+        yield row
 
 
 def _convert_released_json(path: Path, section: DataSection, cache_root: Path) -> Path:
@@ -194,27 +219,31 @@ def _convert_released_json(path: Path, section: DataSection, cache_root: Path) -
     if (target / "dataset_info.json").is_file():
         logger.info("reusing the converted training set %s", target)
         return target
-    features = datasets.Features(
-        {
-            "prompt": [{"role": datasets.Value("string"), "content": datasets.Value("string")}],
-            "image": datasets.Image(),
-            "problem": datasets.Value("string"),
-            "solution": datasets.Value("string"),
-            "dialogue_id": datasets.Value("string"),
-            "turn_index": datasets.Value("int64"),
-            "captions_json": datasets.Value("string"),
+    columns = {
+        "prompt": [{"role": datasets.Value("string"), "content": datasets.Value("string")}],
+        "image": datasets.Image(),
+        "problem": datasets.Value("string"),
+        "solution": datasets.Value("string"),
+        "dialogue_id": datasets.Value("string"),
+        "turn_index": datasets.Value("int64"),
+        "captions_json": datasets.Value("string"),
+    }
+    if frame_spec_of(section)[0] is not None:  # the rewards convert these rows
+        columns |= {
+            FRAME_COLUMN: datasets.Value("string"),
+            IMAGE_WH_COLUMN: [datasets.Value("int32")],
         }
-    )
+    features = datasets.Features(columns)
 
     def build(out: Path) -> None:
         # Resized images go to files beside the dataset, never into memory all at once;
         # save_to_disk embeds their bytes, and the build folder is removed afterwards.
-        columns: dict[str, list[Any]] = {name: [] for name in features}
+        values: dict[str, list[Any]] = {name: [] for name in features}
         for row in _released_rows(path, section, out.parent / "resized"):
             for name, value in row.items():
-                columns[name].append(value)
-        logger.info("converted %d released training samples from %s", len(columns["image"]), path)
-        datasets.Dataset.from_dict(columns, features=features).save_to_disk(str(out))
+                values[name].append(value)
+        logger.info("converted %d released training samples from %s", len(values["image"]), path)
+        datasets.Dataset.from_dict(values, features=features).save_to_disk(str(out))
 
     return _build_into(target, build)
 
@@ -254,20 +283,65 @@ def resolve_dataset_dir(section: DataSection, output_dir: Path) -> Path:
     )
 
 
-def _image_tokens(processor: Any, frame: int) -> int:
-    """Visual tokens of a ``frame x frame`` image for a Qwen2-VL-style image processor."""
-    from regionreasoner.geometry.frames import qwen_native_wh
+def image_token_counter(processor: Any) -> Callable[[tuple[int, int]], int]:
+    """``shown_wh -> visual tokens`` of a Qwen-VL-style image processor (patch and merge
+    sizes, pixel budget as configured): :class:`~regionreasoner.geometry.frames.ResizeRule`
+    built from the processor itself, so Qwen2.5-VL (14/2) and Qwen3-VL (16/2) count right.
+
+    Raises:
+        AttributeError, KeyError, TypeError: not such a processor.
+    """
+    from regionreasoner.geometry.frames import ResizeRule
 
     image_processor = processor.image_processor
-    factor = image_processor.patch_size * image_processor.merge_size
     size = image_processor.size
-    w, h = qwen_native_wh(
-        (frame, frame),
-        factor=factor,
-        min_pixels=size["shortest_edge"],
-        max_pixels=size["longest_edge"],
+    rule = ResizeRule(
+        type(image_processor).__name__,
+        int(image_processor.patch_size),
+        int(image_processor.merge_size),
+        int(size["shortest_edge"]),
+        int(size["longest_edge"]),
     )
-    return (w // factor) * (h // factor)
+    return rule.visual_tokens
+
+
+def shown_sizes(dataset: Any, section: DataSection) -> list[tuple[int, int]]:
+    """The size of the image each row shows the policy: from the row's ``frame`` and
+    ``image_wh`` when the dataset has those columns (a named frame: the original image
+    for ``rel1000``, non-square), else the square of ``data.frame``."""
+    from regionreasoner.geometry.frames import FRAMES
+
+    if FRAME_COLUMN in dataset.column_names and IMAGE_WH_COLUMN in dataset.column_names:
+        columns = dataset.select_columns([FRAME_COLUMN, IMAGE_WH_COLUMN])
+        return [
+            tuple(FRAMES.get(name)(tuple(wh)).model_wh)  # type: ignore[misc]
+            for name, wh in zip(columns[FRAME_COLUMN], columns[IMAGE_WH_COLUMN], strict=True)
+        ]
+    side = section.frame if isinstance(section.frame, int) else OFFICIAL_MODEL_SIZE
+    return [(side, side)] * len(dataset)
+
+
+def check_dataset_frame(dataset: Any, section: DataSection, folder: Path) -> None:
+    """Refuse a dataset written in another frame than a named ``data.frame``.
+
+    Raises:
+        DataFormatError: ``data.frame`` names a frame other than the square one and some
+            rows are not in it (a dataset exported in the square frame has no ``frame``
+            column; the rewards would read its rows as 840x840 pixels).
+    """
+    name = frame_spec_of(section)[0]
+    if name is None:
+        return
+    frames = set(dataset[FRAME_COLUMN]) if FRAME_COLUMN in dataset.column_names else {None}
+    if frames != {name}:
+        found = ", ".join(sorted(str(f or "the 840x840 square") for f in frames))
+        raise DataFormatError(
+            f"data.frame is {name!r} but the training set's rows are in {found}; export it "
+            f"with `regionreasoner export-train ... --format trl --frame {name}` or set "
+            "data.frame to the frame it was written in",
+            path=str(folder),
+            field="frame",
+        )
 
 
 def load_training_set(config: TrainConfig, processor: Any) -> Any:
@@ -293,6 +367,7 @@ def load_training_set(config: TrainConfig, processor: Any) -> Any:
             "create it with `regionreasoner export-train --format trl`",
             path=str(folder),
         )
+    check_dataset_frame(dataset, config.data, folder)
     if config.data.max_samples is not None and config.data.max_samples < len(dataset):
         dataset = dataset.shuffle(seed=config.seed).select(range(config.data.max_samples))
     if config.data.max_prompt_tokens is not None:
@@ -306,30 +381,32 @@ def load_training_set(config: TrainConfig, processor: Any) -> Any:
 def _filter_long_prompts(dataset: Any, processor: Any, section: DataSection) -> Any:
     limit = section.max_prompt_tokens
     try:
-        image_tokens = _image_tokens(processor, section.frame)
+        count = image_token_counter(processor)
+        image_tokens = [count(wh) for wh in shown_sizes(dataset, section)]
     except (AttributeError, KeyError, TypeError) as e:
         logger.warning("cannot count image tokens for this processor (%s); not filtering", e)
         return dataset
     tokenizer = getattr(processor, "tokenizer", processor)
     prompts = dataset.select_columns(["prompt"])
 
-    def _fits(batch: Mapping[str, list[Any]]) -> list[bool]:
+    def _lengths(batch: Mapping[str, list[Any]]) -> list[int]:
         texts = [
             tokenizer.apply_chat_template(p, tokenize=False, add_generation_prompt=True)
             for p in batch["prompt"]
         ]
-        lengths = [len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]
-        return [n + image_tokens <= limit for n in lengths]
+        return [len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]
 
-    keep = prompts.map(lambda b: {"keep": _fits(b)}, batched=True)["keep"]
-    kept = dataset.select([i for i, ok in enumerate(keep) if ok])
+    lengths = prompts.map(lambda b: {"n": _lengths(b)}, batched=True)["n"]
+    keep = [i for i, (n, v) in enumerate(zip(lengths, image_tokens, strict=True)) if n + v <= limit]
+    kept = dataset.select(keep)
     if len(kept) < len(dataset):
         logger.warning(
-            "dropped %d of %d samples longer than %d prompt tokens (%d of them image tokens)",
+            "dropped %d of %d samples longer than %d prompt tokens (%d to %d of them image tokens)",
             len(dataset) - len(kept),
             len(dataset),
             limit,
-            image_tokens,
+            min(image_tokens),
+            max(image_tokens),
         )
     return kept
 

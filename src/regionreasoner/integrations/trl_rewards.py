@@ -23,26 +23,23 @@ are plain classes holding only their settings, so they pickle (closures would no
 TRL's async rollout workers pickle reward functions).
 
 Frames: the rewards' pixel thresholds (box L1 10 px, point 30 px) are pixels of the
-released 840x840 frame (:data:`REWARD_FRAME`). A row whose optional ``frame`` column names
-another frame (with its ``image_wh``) is converted into the reward frame before it is
-scored: completion, problem and solution go through
-:func:`~regionreasoner.parsing.coordinates.convert_text_coordinates`, the
-:class:`~regionreasoner.geometry.frames.Frame` arithmetic of the evaluation. A ``rel1000``
-completion is therefore rewarded exactly like its ``square840`` twin. Rows without the
-column are scored as they are (the datasets ``export-train`` writes in the default frame).
+released 840x840 frame (:data:`~regionreasoner.rewards.frames.REWARD_FRAME`). A row whose
+optional ``frame`` column names another frame (with its ``image_wh``) is converted into
+the reward frame before it is scored (:func:`~regionreasoner.rewards.frames.to_reward_frame`,
+the :class:`~regionreasoner.geometry.frames.Frame` arithmetic of the evaluation, shared
+with the veRL and EasyR1 adapters). A ``rel1000`` completion is therefore rewarded
+exactly like its ``square840`` twin. Rows without the column are scored as they are (the
+datasets ``export-train`` writes in the default frame).
 """
 
 from __future__ import annotations
 
 import functools
-import json
-import operator
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from regionreasoner.errors import ConfigError, DataFormatError
-from regionreasoner.geometry.frames import DEFAULT_FRAME, FRAMES, Frame
-from regionreasoner.parsing.coordinates import convert_text_coordinates
+from regionreasoner.geometry.frames import Frame
 from regionreasoner.rewards import (
     COMPONENTS,
     DEFAULT_NORMALISATION,
@@ -52,6 +49,13 @@ from regionreasoner.rewards import (
     check_normalisation,
     check_weights,
     score_completion,
+)
+from regionreasoner.rewards.frames import (
+    FRAME_KEY,
+    IMAGE_WH_KEY,
+    row_frame,
+    solution_text,
+    to_reward_frame,
 )
 
 PROBLEM_COLUMN = "problem"
@@ -65,14 +69,10 @@ completions with ``parse_response`` first, which can split ``<think>`` out of th
 the rewards see. The dialogue trainer fills it with the very text it parsed the turn's
 boxes from."""
 
-FRAME_COLUMN = "frame"
-IMAGE_WH_COLUMN = "image_wh"
+FRAME_COLUMN = FRAME_KEY
+IMAGE_WH_COLUMN = IMAGE_WH_KEY
 """Optional dataset columns: the frame a row's problem, solution and completions are
 written in (a ``--frame`` name) and the original image size ``[W, H]`` it needs."""
-
-REWARD_FRAME = DEFAULT_FRAME
-"""The frame rewards are computed in: the released 840x840 square, whose pixels the
-rewards' thresholds are set in."""
 
 _CACHE_SIZE = 4096
 """Scored completions kept; must exceed one generation batch so that the second to the
@@ -100,28 +100,6 @@ def _score_cached(
     )
 
 
-def reward_frame_of(frame: Frame) -> Frame:
-    """The reward frame over the image of ``frame``."""
-    return FRAMES.get(REWARD_FRAME)(frame.image_wh)
-
-
-def to_reward_frame(
-    frame: Frame, completion: str, problem: str | None, solution: Any
-) -> tuple[str, str | None, str]:
-    """``(completion, problem, solution)`` written in ``frame``, rewritten into the reward
-    frame (unchanged when ``frame`` is the reward frame). ``solution`` may be decoded
-    JSON; it comes back as JSON text."""
-    target = reward_frame_of(frame)
-    solution_text = _solution_key(solution)
-    if frame == target:
-        return completion, problem, solution_text
-    return (
-        convert_text_coordinates(completion, frame, target),
-        None if problem is None else convert_text_coordinates(problem, frame, target),
-        convert_text_coordinates(solution_text, frame, target),
-    )
-
-
 def score_text(
     completion: str,
     problem: str | None,
@@ -142,7 +120,7 @@ def score_text(
     if frame is not None:
         completion, problem, solution = to_reward_frame(frame, completion, problem, solution)
     return _score_cached(
-        completion, problem, _solution_key(solution), profile, alpha, beta, normalisation
+        completion, problem, solution_text(solution), profile, alpha, beta, normalisation
     )
 
 
@@ -163,32 +141,11 @@ def row_frames(columns: Mapping[str, Any], n: int) -> list[Frame | None]:
             f"column {FRAME_COLUMN!r} has {len(frames)} values for {n} completions",
             field=FRAME_COLUMN,
         )
-    out: list[Frame | None] = []
-    for index, name in enumerate(frames):
-        if name is None or name == REWARD_FRAME:
-            out.append(None)
-            continue
-        value = None if image_whs is None or len(image_whs) != n else image_whs[index]
-        image_wh = _image_wh(value)
-        if image_wh is None:
-            raise DataFormatError(
-                f"row {index} is in frame {name!r}: it needs a column {IMAGE_WH_COLUMN!r} "
-                f"with the image size [W, H], got {value!r}",
-                field=IMAGE_WH_COLUMN,
-            )
-        out.append(FRAMES.get(str(name))(image_wh))
-    return out
-
-
-def _image_wh(value: Any) -> tuple[int, int] | None:
-    """``(W, H)`` from a two-item sequence of positive integers, else ``None``."""
-    if not isinstance(value, Sequence) or isinstance(value, str) or len(value) != 2:
-        return None
-    try:
-        width, height = (operator.index(v) for v in value)
-    except TypeError:
-        return None
-    return (width, height) if width > 0 and height > 0 else None
+    aligned = image_whs is not None and len(image_whs) == n
+    return [
+        row_frame(name, image_whs[index] if aligned else None, where=f"row {index}")
+        for index, name in enumerate(frames)
+    ]
 
 
 def completion_text(completion: Any) -> str:
@@ -218,12 +175,6 @@ def completion_text(completion: Any) -> str:
                 and isinstance(p.get("text"), str)
             )
     return "".join(parts)
-
-
-def _solution_key(solution: Any) -> str:
-    if isinstance(solution, str):
-        return solution
-    return json.dumps(solution, sort_keys=True)
 
 
 class RegionReasonerReward:

@@ -14,6 +14,13 @@ question (with its ``bbox=[...]`` references) comes from ``extra_info["problem"]
 packed ground truth ``{"solution": [...], "problem": "..."}`` (the EasyR1 packing) is
 accepted too, with ``extra_info["problem"]`` taking precedence.
 
+A row exported in another frame than the reward frame (``export-train --format verl
+--frame rel1000``) names it in ``extra_info["frame"]`` with the image size in
+``extra_info["image_wh"]`` (or inside a packed ground truth); the response, the question
+and the solution are then rewritten into the 840x840 reward frame before scoring
+(:mod:`regionreasoner.rewards.frames`), so a ``rel1000`` response scores exactly like
+its ``square840`` twin.
+
 The returned dict always has the same keys, ``score`` plus the six components (veRL
 logs every non-``score`` key as a column, so the key set must never vary). This module
 imports nothing from veRL and no torch.
@@ -30,8 +37,9 @@ from regionreasoner.rewards import (
     DEFAULT_NORMALISATION,
     DEFAULT_PROFILE,
     score_completion,
-    unpack_solution,
+    unpack_ground_truth,
 )
+from regionreasoner.rewards.frames import FRAME_KEY, IMAGE_WH_KEY, row_frame
 
 SCORE_KEYS: tuple[str, ...] = ("score", *COMPONENTS)
 """Keys of every :func:`compute_score` result."""
@@ -56,7 +64,9 @@ def compute_score(
         solution_str: the decoded response.
         ground_truth: the solution JSON (or list), or a packed
             ``{"solution": [...], "problem": "..."}``.
-        extra_info: per-row extras; ``extra_info["problem"]`` is the question text.
+        extra_info: per-row extras; ``extra_info["problem"]`` is the question text,
+            ``extra_info["frame"]`` and ``["image_wh"]`` the frame the row is written in
+            (absent: the reward frame).
         profile: ``"paper"`` (default) or ``"official"`` (via ``reward_kwargs``).
         alpha: weight of ref_citation in the score.
         beta: weight of consistency in the score.
@@ -66,27 +76,33 @@ def compute_score(
         ``{"score": total, "tag_format": ..., ..., "consistency": ...}``.
 
     Raises:
-        DataFormatError: a malformed ground truth or a non-string problem.
+        DataFormatError: a malformed ground truth, a non-string problem, or a row in
+            another frame without its image size.
+        UnknownComponentError: an unknown frame name.
 
     >>> out = compute_score("regiondial", "no tags",
     ...                     '[{"bbox_2d": [0, 0, 5, 5], "point_2d": [2, 2]}]', {"problem": "x"})
     >>> sorted(out) == sorted(SCORE_KEYS), out["score"]
     (True, 0.0)
     """
-    solution, packed_problem = unpack_solution(ground_truth)
-    problem = packed_problem
-    if extra_info is not None and extra_info.get("problem") is not None:
-        problem = extra_info["problem"]
+    packed = unpack_ground_truth(ground_truth)
+    extra = extra_info or {}
+    problem = extra["problem"] if extra.get("problem") is not None else packed.problem
     if problem is not None and not isinstance(problem, str):
         raise DataFormatError(f"problem must be a string, got {problem!r}", field="problem")
+    if extra.get(FRAME_KEY) is not None:
+        frame = row_frame(extra[FRAME_KEY], extra.get(IMAGE_WH_KEY), where="extra_info")
+    else:
+        frame = row_frame(packed.frame, packed.image_wh, where="the ground truth")
     text = solution_str if isinstance(solution_str, str) else ""
     breakdown = score_completion(
         text,
         problem=problem,
-        solution=solution,
+        solution=packed.solution,
         profile=profile,
         alpha=alpha,
         beta=beta,
         normalisation=normalisation,
+        frame=frame,
     )
     return breakdown.to_dict(total_key=SCORE_KEYS[0])

@@ -58,6 +58,7 @@ from regionreasoner.dialogue.rollout import (
 )
 from regionreasoner.errors import ConfigError, DataFormatError, UserInputError
 from regionreasoner.fileio import atomic_write
+from regionreasoner.geometry.frames import Frame
 from regionreasoner.integrations.export import (
     IMAGE_TOKEN,
     JPEG_QUALITY,
@@ -66,6 +67,7 @@ from regionreasoner.integrations.export import (
     target_solution_item,
 )
 from regionreasoner.rewards import COMPONENTS, DEFAULT_PROFILE, score_completion
+from regionreasoner.rewards.frames import FRAME_KEY, IMAGE_WH_KEY, mapping_frame
 
 AGENT_NAME = "regionreasoner_dialogue"
 """The agent loop's name (the ``agent_name`` column and ``default_agent_loop``)."""
@@ -126,7 +128,8 @@ def verl_dialogue_rows(
                 },
                 "extra_info": {
                     "dialogue": json.dumps(dialogue.to_dict(), ensure_ascii=False),
-                    "image_wh": list(model_frame.image_wh),
+                    FRAME_KEY: proto.frame_name,
+                    IMAGE_WH_KEY: list(model_frame.image_wh),
                     "dialogue_id": dialogue.dialogue_id,
                     "index": index,
                     "split": "train",
@@ -159,8 +162,10 @@ def export_verl_dialogues(
 # --------------------------------------------------------------------------- session
 
 
-def turn_record(step: TurnStep, frame: Any) -> dict[str, Any]:
-    """What the reward needs of one turn (JSON-ready)."""
+def turn_record(step: TurnStep, frame: Frame, *, frame_name: str) -> dict[str, Any]:
+    """What the reward needs of one turn (JSON-ready): its text, question and ground
+    truth as written in the model frame ``frame`` (registered as ``frame_name``), and
+    that frame with the image size, from which the reward converts them."""
     return {
         "round": step.round,
         "text": step.text,
@@ -168,6 +173,8 @@ def turn_record(step: TurnStep, frame: Any) -> dict[str, Any]:
         "solution": json.dumps([target_solution_item(t, frame) for t in step.turn.targets]),
         "reference_source": step.asked.reference.source,
         "hit": bool(step.hit),
+        FRAME_KEY: frame_name,
+        IMAGE_WH_KEY: list(frame.image_wh),
     }
 
 
@@ -185,12 +192,21 @@ def start_session(
     :func:`verl_dialogue_rows`); its image is unused (veRL holds the pixels).
 
     Raises:
-        DataFormatError: a row without its dialogue record.
+        DataFormatError: a row without its dialogue record, or one exported in another
+            frame than ``frame`` (its image is stored as that frame shows it).
     """
     raw = extra_info.get("dialogue")
     if not isinstance(raw, str):
         raise DataFormatError("extra_info.dialogue is missing", field="extra_info.dialogue")
     dialogue = Dialogue.from_dict(json.loads(raw))
+    exported = extra_info.get(FRAME_KEY)
+    if exported is not None and exported != frame:
+        raise DataFormatError(
+            f"the row was exported in frame {exported!r} but the agent loop plays frame "
+            f"{frame!r}: set the agent loop's frame to {exported!r} or export again",
+            record=dialogue.dialogue_id,
+            field=f"extra_info.{FRAME_KEY}",
+        )
     image_wh = tuple(int(v) for v in extra_info.get("image_wh") or dialogue.image_wh or ())
     if len(image_wh) != 2:
         raise DataFormatError(
@@ -229,7 +245,9 @@ def compute_dialogue_score(
 
     Every turn in ``extra_info["regionreasoner_turns"]`` (written by
     :class:`RegionDialogueAgentLoop`) is scored with the profile on its own text, its
-    question as asked and its ground truth. ``score`` is the trajectory's return: the
+    question as asked and its ground truth, rewritten from the turn's ``frame`` into the
+    840x840 reward frame (:mod:`regionreasoner.rewards.frames`; a turn without a frame
+    is scored as written). ``score`` is the trajectory's return: the
     mean of the turn totals (``mean``) or ``sum_t gamma^t r_t`` (``discounted``, the
     return from turn 1). The other keys are logged: the components and the total
     averaged over the turns, acc@0.5 over the turns, the number of turns, and per round
@@ -260,6 +278,7 @@ def compute_dialogue_score(
             profile=profile,
             alpha=alpha,
             beta=beta,
+            frame=mapping_frame(t, where=f"round {t['round']}"),
         )
         for t in turns
     ]
@@ -382,7 +401,10 @@ def _build_agent_loop_class() -> type:
                 runtime_ids = merged.token_ids
             response_ids = runtime_ids[len(runtime_ids) - len(response_mask) :]
             prompt_ids = runtime_ids[: len(runtime_ids) - len(response_mask)]
-            turns = [turn_record(step, session.frame) for step in session.steps]
+            turns = [
+                turn_record(step, session.frame, frame_name=self.frame_name)
+                for step in session.steps
+            ]
             return AgentLoopOutput(
                 prompt_ids=prompt_ids,
                 response_ids=response_ids[: self.response_length],

@@ -24,10 +24,13 @@ from regionreasoner.rewards.api import (
     score_batch,
     score_completion,
 )
+from regionreasoner.rewards.frames import REWARD_FRAME, to_reward_frame
 from regionreasoner.rewards.ground_truth import (
     GroundTruth,
+    PackedGroundTruth,
     pack_solution,
     parse_solution,
+    unpack_ground_truth,
     unpack_solution,
 )
 from regionreasoner.rewards.types import (
@@ -44,9 +47,11 @@ __all__ = [
     "DEFAULT_NORMALISATION",
     "DEFAULT_PROFILE",
     "EQ7_TOTALS",
+    "REWARD_FRAME",
     "REWARD_KEYS",
     "REWARD_PROFILES",
     "GroundTruth",
+    "PackedGroundTruth",
     "RewardBreakdown",
     "RewardProfile",
     "check_normalisation",
@@ -56,5 +61,7 @@ __all__ = [
     "parse_solution",
     "score_batch",
     "score_completion",
+    "to_reward_frame",
+    "unpack_ground_truth",
     "unpack_solution",
 ]

@@ -7,7 +7,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from regionreasoner.errors import ConfigError
+from regionreasoner.geometry.frames import Frame
 from regionreasoner.registry import Registry
+from regionreasoner.rewards.frames import to_reward_frame
 from regionreasoner.rewards.ground_truth import GroundTruth, parse_solution
 from regionreasoner.rewards.types import (
     DEFAULT_NORMALISATION,
@@ -91,6 +93,7 @@ def score_completion(
     alpha: float = 1.0,
     beta: float = 1.0,
     normalisation: str = DEFAULT_NORMALISATION,
+    frame: Frame | None = None,
 ) -> RewardBreakdown:
     """Score one completion.
 
@@ -107,6 +110,10 @@ def score_completion(
         normalisation: the reading of Eq. 7: ``"components"`` (default; R_base is the
             sum of its components) or ``"base"`` (R_base is their mean, in ``[0, 2]``;
             ``paper`` profile only).
+        frame: the frame ``completion``, ``problem`` and ``solution`` are written in
+            when it is not the reward frame (840x840): they are rewritten into the
+            reward frame first (:func:`~regionreasoner.rewards.frames.to_reward_frame`),
+            so a ``rel1000`` completion scores exactly as its ``square840`` twin.
 
     Returns:
         The :class:`RewardBreakdown`.
@@ -115,7 +122,8 @@ def score_completion(
         DataFormatError: the solution is malformed.
         UnknownComponentError: unknown profile.
         ConfigError: invalid ``alpha``/``beta`` or ``normalisation``.
-        TypeError: ``completion`` or ``problem`` is not a string.
+        TypeError: ``completion`` or ``problem`` is not a string; a ``GroundTruth``
+            solution with a ``frame``.
 
     >>> gt = '[{"bbox_2d": [10, 10, 50, 50], "point_2d": [30, 30]}]'
     >>> r = score_completion(
@@ -130,6 +138,8 @@ def score_completion(
         raise TypeError(f"problem must be a str or None, got {type(problem).__name__}")
     alpha, beta = check_weights(alpha, beta)
     scorer = check_normalisation(profile, normalisation)
+    if frame is not None:
+        completion, problem, solution = to_reward_frame(frame, completion, problem, solution)
     ground_truth = parse_solution(solution)
     return scorer.score(
         completion,

@@ -18,6 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from regionreasoner.errors import DataFormatError
+from regionreasoner.rewards.frames import FRAME_KEY, IMAGE_WH_KEY
 
 _SOLUTION_CACHE_SIZE = 4096
 """Distinct solution strings kept parsed (GRPO scores each prompt's solution G times)."""
@@ -129,33 +130,76 @@ def parse_solution(solution: str | Sequence[Mapping[str, Any]] | GroundTruth) ->
 
 PACKED_SOLUTION_KEY = "solution"
 PACKED_PROBLEM_KEY = "problem"
-"""Keys of a packed ground truth ``{"solution": [...], "problem": "..."}``."""
+"""Keys of a packed ground truth ``{"solution": [...], "problem": "..."}`` (plus, for a
+row written in another frame than the reward frame, ``"frame"`` and ``"image_wh"``:
+:mod:`regionreasoner.rewards.frames`)."""
 
 
-def pack_solution(solution: str | Sequence[Mapping[str, Any]], problem: str | None) -> str:
+def pack_solution(
+    solution: str | Sequence[Mapping[str, Any]],
+    problem: str | None,
+    *,
+    frame: str | None = None,
+    image_wh: Sequence[int] | None = None,
+) -> str:
     """Pack targets and question into one JSON ground truth (EasyR1's reward interface
     passes only the ground truth, so the reference boxes must travel inside it).
+
+    Args:
+        frame, image_wh: the frame the solution and the problem are written in and the
+            original image size; packed only when ``frame`` is given.
 
     >>> pack_solution('[{"bbox_2d": [1, 2, 3, 4]}]', "find bbox=[0,0,1,1]")
     '{"solution": [{"bbox_2d": [1, 2, 3, 4]}], "problem": "find bbox=[0,0,1,1]"}'
     """
     items = json.loads(solution) if isinstance(solution, str) else list(solution)
-    return json.dumps({PACKED_SOLUTION_KEY: items, PACKED_PROBLEM_KEY: problem}, ensure_ascii=False)
+    packed: dict[str, Any] = {PACKED_SOLUTION_KEY: items, PACKED_PROBLEM_KEY: problem}
+    if frame is not None:
+        packed[FRAME_KEY] = frame
+        packed[IMAGE_WH_KEY] = None if image_wh is None else [int(v) for v in image_wh]
+    return json.dumps(packed, ensure_ascii=False)
+
+
+@dataclass(frozen=True, slots=True)
+class PackedGroundTruth:
+    """A ground truth split into its parts (:func:`unpack_ground_truth`).
+
+    Attributes:
+        solution: the targets (JSON text, or decoded).
+        problem: the question, or ``None``.
+        frame: the frame the solution and problem are written in, or ``None`` (the
+            reward frame).
+        image_wh: the original image size as packed (checked by
+            :func:`~regionreasoner.rewards.frames.row_frame`), or ``None``.
+    """
+
+    solution: Any
+    problem: str | None = None
+    frame: str | None = None
+    image_wh: Any = None
 
 
 def unpack_solution(ground_truth: Any) -> tuple[Any, str | None]:
-    """Split a ground truth into ``(solution, problem)``.
-
-    Accepts a packed object ``{"solution": [...], "problem": "..."}`` (as JSON text or a
-    mapping; ``problem`` may be absent) or a plain solution (JSON list text or list),
-    for which the problem is None.
-
-    Raises:
-        DataFormatError: the text is not JSON, or a packed object lacks ``solution`` or
-            has a non-string ``problem``.
+    """Split a ground truth into ``(solution, problem)`` (see :func:`unpack_ground_truth`).
 
     >>> unpack_solution('{"solution": [], "problem": "find it"}')
     ([], 'find it')
+    """
+    unpacked = unpack_ground_truth(ground_truth)
+    return unpacked.solution, unpacked.problem
+
+
+def unpack_ground_truth(ground_truth: Any) -> PackedGroundTruth:
+    """Split a ground truth into its solution, problem and frame.
+
+    Accepts a packed object ``{"solution": [...], "problem": "...", "frame": "...",
+    "image_wh": [W, H]}`` (as JSON text or a mapping; all but ``solution`` may be
+    absent) or a plain solution (JSON list text or list), which has no problem and no
+    frame.
+
+    Raises:
+        DataFormatError: the text is not JSON, or a packed object lacks ``solution`` or
+            has a non-string ``problem`` or ``frame``.
     """
     value = ground_truth
     if isinstance(value, str):
@@ -170,8 +214,12 @@ def unpack_solution(ground_truth: Any) -> tuple[Any, str | None]:
             raise DataFormatError(
                 "a packed ground truth needs a 'solution' key", field="ground_truth"
             )
-        problem = value.get(PACKED_PROBLEM_KEY)
+        problem, frame = value.get(PACKED_PROBLEM_KEY), value.get(FRAME_KEY)
         if problem is not None and not isinstance(problem, str):
             raise DataFormatError("'problem' must be a string", field="ground_truth.problem")
-        return value[PACKED_SOLUTION_KEY], problem
-    return value, None
+        if frame is not None and not isinstance(frame, str):
+            raise DataFormatError("'frame' must be a string", field="ground_truth.frame")
+        return PackedGroundTruth(
+            value[PACKED_SOLUTION_KEY], problem, frame, value.get(IMAGE_WH_KEY)
+        )
+    return PackedGroundTruth(value)

@@ -6,16 +6,14 @@ Everything that comes from a user or a model is escaped here.
 from __future__ import annotations
 
 import html
-from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-import numpy as np
-
-from regionreasoner.dialogue.protocols import CITATION_TOLERANCE_PX
+from regionreasoner.dialogue.protocols import Reference, is_reference
 from regionreasoner.serve.drawing import USER_BOX_RGB, colour
 from regionreasoner.serve.state import DialogueItem, DialogueState, format_box
 
 if TYPE_CHECKING:
+    from regionreasoner.geometry.frames import Frame
     from regionreasoner.parsing.response import ParsedResponse
     from regionreasoner.serve.examples import Example
 
@@ -67,22 +65,18 @@ def _chip(label: str, state: DialogueState) -> str:
     return f'<span class="rr-chip" style="background: rgb{rgb}">{html.escape(label)}</span>'
 
 
-def highlight_citations(
-    think: str, parsed: ParsedResponse, reference_xyxy: Sequence[float] | None
-) -> str:
+def highlight_citations(think: str, parsed: ParsedResponse, reference: Reference | None) -> str:
     """``think`` as HTML with every cited box marked: the reference (as written in the
-    prompt, within the protocol's citation tolerance) in yellow, any other box in orange.
+    prompt, within the protocol's citation tolerance in the run's frame: the test
+    ``eval`` scores ``cited_reference`` with) in yellow, any other box in orange.
     """
     out = []
     last = 0
-    ref = None if reference_xyxy is None else np.asarray(reference_xyxy, dtype=np.float64)
     for cited in sorted(parsed.cited, key=lambda c: c.span[0]):
         start, end = cited.span
         if start < last or end > len(think):
             continue
-        is_ref = ref is not None and bool(
-            np.all(np.abs(np.asarray(cited.xyxy) - ref) <= CITATION_TOLERANCE_PX)
-        )
+        is_ref = reference is not None and is_reference(cited.xyxy, reference)
         css = "rr-cite-ref" if is_ref else "rr-cite-other"
         title = "the cited reference" if is_ref else "a box that is not the reference"
         out.append(html.escape(think[last:start]))
@@ -92,16 +86,27 @@ def highlight_citations(
     return "".join(out)
 
 
+def frame_words(frame: Frame) -> str:
+    """What the numbers of a frame are, in words (``pixels of the 840x840 image shown``,
+    ``a 0-1000 grid over the image``)."""
+    if frame.coord_wh != frame.model_wh:
+        coord_w, coord_h = frame.coord_wh  # type: ignore[misc]
+        grid = f"{coord_w:g}" if coord_w == coord_h else f"{coord_w:g}x{coord_h:g}"
+        return f"a 0-{grid} grid over the image"
+    if tuple(frame.model_wh) == tuple(frame.image_wh):
+        return "pixels of the original image"
+    return f"pixels of the {frame.model_wh[0]}x{frame.model_wh[1]} image the model is shown"
+
+
 def substitution_html(item: DialogueItem, state: DialogueState, protocol_name: str) -> str:
     """What replaced the region label of a question (empty when it cites nothing)."""
     if item.cited_label is None or item.result is None:
         return ""
     reference = item.result.reference
-    frame = state.context.frame
     if protocol_name == "paper":
         how = (
-            f"its box {format_box(reference.image_xyxy or ())} (image pixels) converted "
-            f"into the {frame.model_wh[0]}x{frame.model_wh[1]} model frame"
+            f"its box {format_box(reference.image_xyxy or ())} (image pixels) written in "
+            f"the model frame: {frame_words(state.context.frame)}"
         )
     else:
         how = f"its box in image pixels, written as the {protocol_name} protocol does"
@@ -148,7 +153,7 @@ def answer_html(state: DialogueState | None, protocol_name: str) -> str:
             if content is None:
                 continue
             body = (
-                highlight_citations(content, parsed, result.reference.prompt_xyxy)
+                highlight_citations(content, parsed, result.reference)
                 if tag == "think"
                 else html.escape(content)
             )
@@ -235,6 +240,7 @@ def hints_html(example: Example | None, *, oracle: bool) -> str:
 __all__ = [
     "CSS",
     "answer_html",
+    "frame_words",
     "highlight_citations",
     "hints_html",
     "history_html",

@@ -7,9 +7,14 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from regionreasoner.cli.argtypes import non_negative_float, positive_int
+from regionreasoner.cli.argtypes import positive_int
 from regionreasoner.cli.commands.base import Command
-from regionreasoner.cli.options import add_engine_arguments, engine_settings_kwargs
+from regionreasoner.cli.options import (
+    add_engine_arguments,
+    add_openai_arguments,
+    engine_settings_kwargs,
+    openai_settings_kwargs,
+)
 
 if TYPE_CHECKING:
     from regionreasoner.dialogue.engine import EvalResult, EvalSettings
@@ -31,7 +36,7 @@ Model specs:
 
 Protocols:
   paper     (default) references in the model frame as bbox=[...], no GT fallback,
-            tolerant parsing, --frame square840|native
+            tolerant parsing, --frame square840|native|image|rel1000|rel1|auto
   official  the released evaluation: 840x840, references as [x1, y1, x2, y2] in image
             pixels, GT fallback, strict parsing, greedy decoding
 
@@ -50,6 +55,12 @@ examples:
       --concurrency 32 --out runs/rr7b-official
   regionreasoner eval --data bench.jsonl --model oracle --segmenter box-fill \\
       --out runs/s0 --shard 0/4
+  regionreasoner eval --data bench.jsonl --model hf:Qwen/Qwen3-VL-8B-Instruct \\
+      --prompt qwen3-grounding --frame auto --segmenter sam2 --out runs/qwen3
+
+--frame auto first asks the model about synthetic scenes in every frame (as
+`regionreasoner probe-frame` does), records the table in config.json and runs in the
+frame that wins; it exits 2, writing nothing, when no frame wins clearly.
 """
 
 
@@ -154,40 +165,7 @@ class EvalCommand(Command):
             metavar="N",
             help="dialogues in flight at once (default 256)",
         )
-        run.add_argument(
-            "--concurrency",
-            type=positive_int,
-            default=None,
-            metavar="N",
-            help="openai: parallel requests (default 8)",
-        )
-        run.add_argument(
-            "--request-timeout",
-            type=non_negative_float,
-            default=None,
-            metavar="SECONDS",
-            help="openai: seconds per attempt (default 300)",
-        )
-        run.add_argument(
-            "--max-retries",
-            type=int,
-            default=None,
-            metavar="N",
-            help="openai: retries on 5xx/429/timeouts/connection errors (default 3)",
-        )
-        run.add_argument(
-            "--retry-backoff",
-            type=non_negative_float,
-            default=None,
-            metavar="SECONDS",
-            help="openai: first retry delay, doubling (default 1)",
-        )
-        run.add_argument(
-            "--image-format",
-            choices=("png", "jpeg"),
-            default="png",
-            help="openai: image encoding of the data URL (default png, lossless)",
-        )
+        add_openai_arguments(run)
 
     def run(self, args: argparse.Namespace) -> int:
         from regionreasoner.cli.signals import interrupt_on_signals
@@ -196,13 +174,17 @@ class EvalCommand(Command):
             return self._run(args)
 
     def _run(self, args: argparse.Namespace) -> int:
-        from regionreasoner.cli.progress import TurnProgressBar
+        from regionreasoner.cli.progress import TurnProgressBar, tqdm_progress
         from regionreasoner.cli.signals import exit_code_of
         from regionreasoner.dialogue.engine import evaluate
 
         settings = eval_settings(args)
         try:
-            result = evaluate(settings, TurnProgressBar(self.name))
+            result = evaluate(
+                settings,
+                TurnProgressBar(self.name),
+                probe_progress=tqdm_progress(f"{self.name}: frame probe", "batch"),
+            )
         except KeyboardInterrupt as interrupt:
             print(
                 f"regionreasoner eval: interrupted ({str(interrupt) or 'SIGINT'}); continue with "
@@ -221,6 +203,9 @@ def print_eval_summary(result: EvalResult, command: str) -> None:
     from regionreasoner.evaluation.tables import format_round_table
 
     stats = result.stats
+    probe = result.config.get("frame_probe")
+    if probe:
+        print(f"frame: {probe['verdict']}, chosen by the frame probe ({probe['reason']})")
     if stats.failed:
         print(
             f"{stats.failed} of {stats.turns} turns failed in the backend (recorded as "
@@ -233,25 +218,14 @@ def print_eval_summary(result: EvalResult, command: str) -> None:
     warn_unavailable_metrics(metrics, command)
 
 
-_THROUGHPUT_FIELDS = {
-    "batch_size": "batch_size",
-    "window": "window",
-    "concurrency": "concurrency",
-    "request_timeout": "request_timeout_s",
-    "max_retries": "max_retries",
-    "retry_backoff": "retry_backoff_s",
-}
-"""``EvalSettings`` field of each throughput flag (unset flags keep the default)."""
-
-
 def eval_settings(args: argparse.Namespace) -> EvalSettings:
     """The :class:`EvalSettings` of ``eval``'s flags (unset flags keep the defaults)."""
     from regionreasoner.dialogue.engine import EvalSettings
 
     throughput = {
-        field: getattr(args, flag)
-        for flag, field in _THROUGHPUT_FIELDS.items()
-        if getattr(args, flag) is not None
+        name: getattr(args, name)
+        for name in ("batch_size", "window")
+        if getattr(args, name) is not None
     }
     return EvalSettings(
         data=args.data,
@@ -263,8 +237,8 @@ def eval_settings(args: argparse.Namespace) -> EvalSettings:
         overwrite=args.overwrite,
         shard=args.shard,
         limit=args.limit,
-        image_format=args.image_format,
         **engine_settings_kwargs(args),
+        **openai_settings_kwargs(args),
         **throughput,
     )
 

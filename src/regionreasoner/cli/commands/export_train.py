@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from regionreasoner.cli.commands.base import Command
+from regionreasoner.cli.options import frame_names
 from regionreasoner.cli.progress import tqdm_progress
 
 FORMATS = ("trl", "verl", "easyr1")
@@ -29,11 +30,13 @@ the model frame (a square --frame x --frame resize, 840 by default); the targets
 the solution JSON [{"bbox_2d": [...], "point_2d": [x, y]}] in the same frame (the point
 is the mask pixel farthest from the mask border). Images are resized once (bilinear).
 
---frame NAME (trl only) writes the samples in a registered frame instead: rel1000 keeps
-the original images and writes references and solutions on the 0-1000 grid, rel1 as
-0-1 floats, image in original pixels, native at the Qwen2.5-VL processor size; the
-dataset gets 'frame' and 'image_wh' columns and the training rewards convert each row
-into their 840x840 frame. --frame square840 is the default square.
+--frame NAME writes the samples in a registered frame instead: rel1000 keeps the
+original images and writes references and solutions on the 0-1000 grid, rel1 as 0-1
+floats, image in original pixels, native at the Qwen2.5-VL processor size. Every row
+then names its frame and image size (trl: 'frame' and 'image_wh' columns; verl: in
+extra_info; easyr1: packed into the ground truth), and the rewards of each framework
+(TRL callables, veRL and EasyR1 compute_score) convert it into their 840x840 frame.
+--frame square840 is the default square.
 
 formats:
   trl      PATH is a folder: a datasets dataset (save_to_disk) with a conversational
@@ -51,6 +54,8 @@ examples:
   regionreasoner export-train data/synth/synth.jsonl --out easyr1/train.jsonl --format easyr1 \\
       --frame 448
   regionreasoner export-train data/synth/synth.jsonl --out data/train_qwen3 --format trl \\
+      --frame rel1000
+  regionreasoner export-train data/synth/synth.jsonl --out train_qwen3.parquet --format verl \\
       --frame rel1000
 """
     order = 40
@@ -72,7 +77,7 @@ examples:
             default=None,
             metavar="SIZE|NAME",
             help="side of the square model frame (default: the paper's 840), or a frame "
-            "name: square840, native, image, rel1000, rel1 (trl only)",
+            f"name: {frame_names(auto=False)}",
         )
         parser.add_argument(
             "--images-root",

@@ -8,8 +8,14 @@ import sys
 from pathlib import Path
 
 from regionreasoner.cli.argtypes import positive_int
-from regionreasoner.cli.backend_args import add_backend_arguments, backend_options
 from regionreasoner.cli.commands.base import Command
+from regionreasoner.cli.options import (
+    add_hf_arguments,
+    add_openai_arguments,
+    backend_options,
+    frame_names,
+    prompt_help,
+)
 from regionreasoner.cli.progress import tqdm_progress
 
 PROBE_MAX_NEW_TOKENS = 512
@@ -38,8 +44,8 @@ class ProbeFrameCommand(Command):
         "every other frame's; the command then exits 0. Otherwise it names the tied frames\n"
         "and exits 2 (choose --frame yourself: a model right under several frames, e.g. one\n"
         "answering in pixels of the image it is shown, may use any of them).\n\n"
-        "frames: square840 (840x840 square, RegionReasoner), native (Qwen2.5-VL processor\n"
-        "size), image (original pixels), rel1000 (0-1000 grid, Qwen3-VL), rel1 (0-1 floats)\n\n"
+        "`regionreasoner eval --frame auto` runs this probe before an evaluation and records\n"
+        "its table in config.json.\n\n"
         "examples:\n"
         "  regionreasoner probe-frame --model hf:Qwen/Qwen3-VL-8B-Instruct \\\n"
         "      --prompt qwen3-grounding\n"
@@ -57,14 +63,14 @@ class ProbeFrameCommand(Command):
             "--prompt",
             default="regionreasoner",
             metavar="NAME",
-            help="prompt template (default regionreasoner; qwen3-grounding for Qwen3-VL)",
+            help=prompt_help("regionreasoner") + " (qwen3-grounding for Qwen3-VL)",
         )
         parser.add_argument(
             "--frames",
             type=_frames,
             default=None,
             metavar="A,B,...",
-            help="frames to compare (default: all registered)",
+            help=f"frames to compare (default: all registered): {frame_names(auto=False)}",
         )
         parser.add_argument(
             "--images", type=positive_int, default=None, metavar="N", help="scenes (default 8)"
@@ -83,7 +89,8 @@ class ProbeFrameCommand(Command):
         parser.add_argument(
             "--json", type=Path, default=None, metavar="PATH", help="also write the result here"
         )
-        add_backend_arguments(parser)
+        add_hf_arguments(parser.add_argument_group("hf backend"))
+        add_openai_arguments(parser.add_argument_group("openai backend"))
 
     def run(self, args: argparse.Namespace) -> int:
         from regionreasoner.backends import load_backend

@@ -39,6 +39,11 @@ examples:
   regionreasoner serve --model hf:Qwen/Qwen2.5-VL-7B-Instruct --segmenter sam2 --device cuda
   regionreasoner serve --model "openai:http://localhost:8000/v1#lmsdss/RegionReasoner-7B" \\
       --protocol official --port 8080
+  regionreasoner serve --model hf:Qwen/Qwen3-VL-8B-Instruct --prompt qwen3-grounding \\
+      --frame rel1000
+
+--frame names the frame the model answers in (as for eval); --frame auto runs the
+frame probe on start and serves in the frame it names.
 """
 
 
@@ -125,7 +130,12 @@ class ServeCommand(Command):
         # Gradio polls its own server through httpx; those requests are not worth a line.
         logging.getLogger("httpx").setLevel(logging.WARNING)
         print(f"loading {model} (segmenter {args.segmenter}) ...", file=sys.stderr)
+        if config.auto_frame:
+            print("--frame auto: running the frame probe ...", file=sys.stderr)
         app = create_app(config)
+        if config.auto_frame:
+            frame = app.controller.engine.protocol.frame_name
+            print(f"frame: {frame}, chosen by the frame probe", file=sys.stderr)
         try:
             print(f"serving on http://{args.host}:{args.port} (Ctrl-C to stop)", file=sys.stderr)
             app.launch(host=args.host, port=args.port, block=True, quiet=True)

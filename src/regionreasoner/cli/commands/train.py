@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from regionreasoner.cli.commands.base import Command
+from regionreasoner.cli.options import frame_names
 
 _SHOWN_PREFIXES = ("rewards/", "reward", "loss", "completions/mean_length", "dialogue/")
 
@@ -15,9 +16,11 @@ class TrainCommand(Command):
     name = "train"
     help = "train a policy with GRPO (or an SFT warm start) on TRL"
     description = (
-        "Train a Qwen2.5-VL policy on RegionDial data with TRL: GRPO with one logged reward\n"
-        "per component (rewards/<component>/mean), or --stage sft, a supervised warm start on\n"
-        "four-tag targets rendered from the ground truth. The config is a YAML file (unknown\n"
+        "Train a Qwen2.5-VL or Qwen3-VL policy on RegionDial data with TRL: GRPO with one\n"
+        "logged reward per component (rewards/<component>/mean), or --stage sft, a\n"
+        "supervised warm start on four-tag targets rendered from the ground truth. --frame\n"
+        "names the frame the policy answers in (rel1000 for Qwen3-VL; the rewards convert\n"
+        "each row into their 840x840 frame). The config is a YAML file (unknown\n"
         "keys are errors); KEY=VALUE arguments override it with dotted paths, values read as\n"
         "YAML. `rollout: dialogue` rolls out whole dialogues whose later questions cite the\n"
         "policy's own earlier boxes, with per-round logs (rewards/round2/accuracy/mean).\n"
@@ -30,6 +33,8 @@ class TrainCommand(Command):
         "  regionreasoner train --config configs/grpo-dialogue-tiny-cpu.yaml   # whole dialogues\n"
         "  regionreasoner train --config configs/grpo-tiny-cpu.yaml trainer.max_steps=4 \\\n"
         "      output_dir=runs/grpo-tiny-4\n"
+        "  regionreasoner train --config configs/grpo-tiny-cpu.yaml --frame rel1000 \\\n"
+        "      model.path=tiny://artifacts/tiny-qwen3 model.tiny_family=qwen3-vl\n"
         "  accelerate launch --config_file configs/accelerate/zero3.yaml --num_processes 4 \\\n"
         "      -m regionreasoner train --config configs/grpo-qwen2.5-vl-7b.yaml\n"
     )
@@ -52,6 +57,13 @@ class TrainCommand(Command):
             help="grpo (reinforcement learning) or sft (warm start); default: the config's",
         )
         parser.add_argument(
+            "--frame",
+            default=None,
+            metavar="NAME",
+            help="the frame the policy is shown images and answers in (sets data.frame and "
+            f"dialogue.frame): {frame_names(auto=False)}; default: the config's",
+        )
+        parser.add_argument(
             "--resume",
             action="store_true",
             help="continue from the latest checkpoint in output_dir (fresh start if none)",
@@ -61,7 +73,7 @@ class TrainCommand(Command):
         from regionreasoner.integrations.train import run_training
         from regionreasoner.integrations.train_config import load_config
 
-        config = load_config(args.config, args.overrides, stage=args.stage)
+        config = load_config(args.config, args.overrides, stage=args.stage, frame=args.frame)
         result = run_training(config, resume=args.resume, config_source=args.config)
         last = result.last_log()
         print(
