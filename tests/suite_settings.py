@@ -27,10 +27,19 @@ _COMMON_HYPOTHESIS = {
     "deadline": None,
     "suppress_health_check": [HealthCheck.too_slow],
 }
+# Both start from hypothesis' own "default" profile: a profile registered without a parent
+# inherits whatever is loaded at the time, and under ``CI`` hypothesis has already loaded
+# its built-in (derandomised, database-less) CI profile.
+_HYPOTHESIS_BASE = settings.get_profile("default")
 settings.register_profile(
-    HYPOTHESIS_CI_PROFILE, derandomize=True, database=None, print_blob=True, **_COMMON_HYPOTHESIS
+    HYPOTHESIS_CI_PROFILE,
+    parent=_HYPOTHESIS_BASE,
+    derandomize=True,
+    database=None,
+    print_blob=True,
+    **_COMMON_HYPOTHESIS,
 )
-settings.register_profile(HYPOTHESIS_DEV_PROFILE, **_COMMON_HYPOTHESIS)
+settings.register_profile(HYPOTHESIS_DEV_PROFILE, parent=_HYPOTHESIS_BASE, **_COMMON_HYPOTHESIS)
 
 
 def hypothesis_profile(environ: Mapping[str, str]) -> str:
