@@ -4,6 +4,8 @@
 :class:`~regionreasoner.dialogue.engine.EngineSettings` that both commands offer (model,
 protocol, frame, prompt, segmenter, decoding, ``hf`` placement);
 :func:`engine_settings_kwargs` reads them back as that class's keyword arguments.
+:func:`add_max_image_pixels_argument` declares ``--max-image-pixels`` (``eval``,
+``serve`` and ``train``).
 """
 
 from __future__ import annotations
@@ -95,8 +97,44 @@ def add_engine_arguments(
         )
 
 
+def max_image_pixels(text: str) -> int:
+    """A pixel limit: a positive integer up to Pillow's own hard limit
+    (:func:`~regionreasoner.data.images.check_max_pixels`); ``_`` and ``,`` may group
+    digits (``120_000_000``)."""
+    from regionreasoner.data.images import check_max_pixels
+    from regionreasoner.errors import ConfigError
+
+    try:
+        value = int(text.replace(",", "").replace("_", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    try:
+        return check_max_pixels(value, what="the limit")
+    except ConfigError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def add_max_image_pixels_argument(group: argparse._ActionsContainer) -> None:
+    """Declare ``--max-image-pixels N`` (default: the loader's limit, 120,000,000)."""
+    group.add_argument(
+        "--max-image-pixels",
+        type=max_image_pixels,
+        default=None,
+        metavar="N",
+        help="refuse an image with more pixels (width x height) than this, from its header, "
+        "before decoding (default 120000000: every COCO image and 108 MP phone photos; "
+        "at most 178956970, Pillow's own limit)",
+    )
+
+
 _ENGINE_FLAGS = ("protocol", "frame", "prompt", "segmenter", "temperature", "seed", "dtype")
-_OPTIONAL_FLAGS = ("max_new_tokens", "device", "device_map", "attn_implementation")
+_OPTIONAL_FLAGS = (
+    "max_new_tokens",
+    "device",
+    "device_map",
+    "attn_implementation",
+    "max_image_pixels",
+)
 
 
 def engine_settings_kwargs(args: argparse.Namespace) -> dict[str, Any]:

@@ -288,7 +288,14 @@ def gallery_view(run: ScoredRun, count: int, seed: int) -> GalleryView | None:
     sections = []
     for dialogue_id in sample_dialogue_ids(list(by_dialogue), count, seed):
         turns = sorted(by_dialogue[dialogue_id], key=lambda t: t.row["turn_index"])
-        sections.append(dialogue_cards(dialogue_id, turns, _image_path(run, dialogue_id)))
+        sections.append(
+            dialogue_cards(
+                dialogue_id,
+                turns,
+                _image_path(run, dialogue_id),
+                max_pixels=run.settings.max_image_pixels,
+            )
+        )
     return GalleryView(tuple(sections), len(by_dialogue), seed)
 
 

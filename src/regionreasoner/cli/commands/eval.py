@@ -9,7 +9,11 @@ from typing import TYPE_CHECKING
 
 from regionreasoner.cli.argtypes import non_negative_float, positive_int
 from regionreasoner.cli.commands.base import Command
-from regionreasoner.cli.options import add_engine_arguments, engine_settings_kwargs
+from regionreasoner.cli.options import (
+    add_engine_arguments,
+    add_max_image_pixels_argument,
+    engine_settings_kwargs,
+)
 
 if TYPE_CHECKING:
     from regionreasoner.dialogue.engine import EvalResult, EvalSettings
@@ -117,6 +121,7 @@ class EvalCommand(Command):
             metavar="N",
             help="only the first N dialogues (of the shard)",
         )
+        add_max_image_pixels_argument(io)
 
         ev = parser.add_argument_group("protocol")
         run = parser.add_argument_group("throughput")
@@ -180,6 +185,14 @@ class EvalCommand(Command):
             default=None,
             metavar="SECONDS",
             help="openai: first retry delay, doubling (default 1)",
+        )
+        run.add_argument(
+            "--max-response-bytes",
+            type=positive_int,
+            default=None,
+            metavar="N",
+            help="openai: largest response body read; a longer one fails the turn, not "
+            "retried (default 8388608, 8 MiB)",
         )
         run.add_argument(
             "--image-format",
@@ -247,6 +260,7 @@ _THROUGHPUT_FIELDS = {
     "request_timeout": "request_timeout_s",
     "max_retries": "max_retries",
     "retry_backoff": "retry_backoff_s",
+    "max_response_bytes": "max_response_bytes",
 }
 """``EvalSettings`` field of each throughput flag (unset flags keep the default)."""
 
