@@ -81,7 +81,12 @@ def _export_jsonl(bench: Path, section: DataSection, cache_root: Path) -> Path:
     return _build_into(
         target,
         lambda out: export_train(
-            bench, out, "trl", frame=section.frame, images_root=section.images_root
+            bench,
+            out,
+            "trl",
+            frame=section.frame,
+            images_root=section.images_root,
+            max_pixels=section.max_image_pixels,
         ),
     )
 
@@ -113,13 +118,17 @@ def _rescale_problem(problem: str, frame: Any) -> str:
 def _released_rows(path: Path, section: DataSection, images_dir: Path) -> Iterator[dict[str, Any]]:
     """Rows of the released training JSON, resized to the square frame where needed.
 
-    Ground truth and references are taken to be in the pixels of the image file; an
-    image that is not already ``frame x frame`` is resized (bilinear, aspect ratio not
-    kept, as at inference) into ``images_dir``, and its boxes, points and references
-    are scaled with it. Images already in the frame are referenced where they are.
+    Ground truth and references are taken to be in the pixels of the image file as
+    stored (no EXIF rotation); an image that is not already ``frame x frame`` is read
+    through the guarded loader (refused over ``data.max_image_pixels`` from its header,
+    decoded once, reduced while it stays at least twice the frame), resized (bilinear,
+    aspect ratio not kept, as at inference) into ``images_dir``, and its boxes, points
+    and references are scaled with it. Images already in the frame are referenced where
+    they are (their header is still checked).
     """
     from PIL import Image
 
+    from regionreasoner.data.images import load_image, read_image_header
     from regionreasoner.dialogue.prompts import get_prompt
     from regionreasoner.geometry.frames import Frame
     from regionreasoner.integrations.sft import parse_solution, render_answer
@@ -157,18 +166,13 @@ def _released_rows(path: Path, section: DataSection, images_dir: Path) -> Iterat
         except DataFormatError as e:
             raise DataFormatError(e.message, path=str(path), record=record, field=e.field) from e
         stored = str(image_path.resolve())
-        try:
-            with Image.open(image_path) as img:
-                image_wh = img.size
-                if image_wh != (side, side):
-                    stored = str(images_dir / f"{i:07d}.png")
-                    resample = getattr(Image.Resampling, RESIZE_FILTER)
-                    img.convert("RGB").resize((side, side), resample).save(stored, format="PNG")
-        except OSError as e:
-            raise DataFormatError(
-                f"cannot read image {image_path}: {e}", path=str(path), record=record
-            ) from e
+        where = {"max_pixels": section.max_image_pixels, "data_path": str(path), "record": record}
+        image_wh = read_image_header(image_path, **where).stored_wh
         if image_wh != (side, side):
+            stored = str(images_dir / f"{i:07d}.png")
+            loaded = load_image(image_path, min_wh=(side, side), **where)
+            resample = getattr(Image.Resampling, RESIZE_FILTER)
+            loaded.pixels.resize((side, side), resample).save(stored, format="PNG")
             frame = Frame.square(image_wh, side)
             for item in items:
                 item["bbox_2d"] = [int(v) for v in frame.to_model_xyxy([item["bbox_2d"]])[0]]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from regionreasoner.cli.commands.base import Command
+from regionreasoner.cli.options import add_max_image_pixels_argument
 
 _SHOWN_PREFIXES = ("rewards/", "reward", "loss", "completions/mean_length", "dialogue/")
 
@@ -56,12 +57,16 @@ class TrainCommand(Command):
             action="store_true",
             help="continue from the latest checkpoint in output_dir (fresh start if none)",
         )
+        add_max_image_pixels_argument(parser)  # the config key data.max_image_pixels
 
     def run(self, args: argparse.Namespace) -> int:
         from regionreasoner.integrations.train import run_training
         from regionreasoner.integrations.train_config import load_config
 
-        config = load_config(args.config, args.overrides, stage=args.stage)
+        overrides = list(args.overrides)
+        if args.max_image_pixels is not None:
+            overrides.append(f"data.max_image_pixels={args.max_image_pixels}")
+        config = load_config(args.config, overrides, stage=args.stage)
         result = run_training(config, resume=args.resume, config_source=args.config)
         last = result.last_log()
         print(
