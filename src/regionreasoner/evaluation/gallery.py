@@ -126,8 +126,12 @@ def draw_turn(image: Any, turn: GalleryTurn, image_wh: tuple[int, int] | None = 
                 e,
             )
         else:
-            alpha = Image.fromarray((dense * int(255 * MASK_ALPHA)).astype(np.uint8))
-            alpha = alpha.resize(size, Image.Resampling.NEAREST)
+            # Reduced to the thumbnail while still one byte per pixel (``dense * alpha``
+            # would make an int64 copy: 870 MB for a 108 MP image); sampling with NEAREST
+            # before or after scaling the values gives the same thumbnail.
+            opacity = int(255 * MASK_ALPHA)
+            small = Image.fromarray(dense).resize(size, Image.Resampling.NEAREST)
+            alpha = small.point(lambda v: opacity if v else 0, mode="L")
             thumb = Image.composite(Image.new("RGB", size, PREDICTION_COLOR), thumb, alpha)
 
     draw = ImageDraw.Draw(thumb)
