@@ -599,3 +599,24 @@ def test_an_openai_compatible_server_answers_and_its_failures_are_shown(
     finally:
         late.set()
         server.close()
+
+
+def test_an_unchanged_picture_is_not_sent_to_the_page_again(
+    make_controller: Callable, examples: ExampleSet, tmp_path: Path
+) -> None:
+    pytest.importorskip("gradio")
+    from regionreasoner.serve.app import _unless_shown
+
+    controller = make_controller()
+    skip = object()
+    state, view = _ok(controller.select_example(None, examples.examples[0].example_id))
+    assert _unless_shown(state, view.image, skip) is view.image
+    # a refused upload draws the same picture: not sent again (Gradio would rewrite the
+    # file the page may still be fetching)
+    state, view = _error(controller.upload(state, _text_as_png(tmp_path / "x.png")))
+    assert _unless_shown(state, view.image, skip) is skip
+    state, view = controller.click(state, (10, 10))  # a corner marker: a new picture
+    assert _unless_shown(state, view.image, skip) is view.image
+    other, view = _ok(controller.select_example(state, examples.examples[1].example_id))
+    assert _unless_shown(other, view.image, skip) is view.image
+    assert _unless_shown(None, None, skip) is None

@@ -18,7 +18,6 @@ import os
 import shutil
 import socket
 import threading
-import time
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -266,8 +265,7 @@ def test_uploads_and_bad_uploads(page: Any, tmp_path: Path) -> None:
     Image.new("RGB", (120, 90), (30, 140, 220)).save(good)
     page.set_input_files("#rr-upload input[type=file]", str(good))
     _wait_status(page, "Uploaded photo.png (120x90)", "ok")
-    natural = page.locator("#rr-image img").evaluate("img => [img.naturalWidth, img.naturalHeight]")
-    assert natural == [480, 360]  # shown 4x (640 / 120 = 5.3, capped at 4)
+    assert _shown_size(page) == [480, 360]  # shown 4x (640 / 120 = 5.3, capped at 4)
     _ask(page, "the blue square")
     _wait_status(page, "no ground truth for this question", "error")
 
@@ -303,8 +301,21 @@ def test_a_drawn_box_is_cited_and_a_corrected_box_is_downloaded(
     assert record["meta"]["corrections"][0]["label"] == "R1"
 
 
-def _shown_size(page: Any) -> list[int]:
-    """``[W, H]`` of the picture in the image box, as the browser decoded it."""
+def _image_src(page: Any) -> str:
+    """The ``src`` of the picture in the image box (a new one for every redraw)."""
+    return str(page.locator("#rr-image img").get_attribute("src"))
+
+
+def _shown_size(page: Any, *, not_src: str | None = None) -> list[int]:
+    """``[W, H]`` of the picture in the image box once the browser has decoded it (and,
+    with ``not_src``, once it is another picture than that one)."""
+    page.wait_for_function(
+        """(old) => {
+            const img = document.querySelector('#rr-image img');
+            return !!img && img.src !== old && img.complete && img.naturalWidth > 0;
+        }""",
+        arg=not_src,
+    )
     return page.locator("#rr-image img").evaluate("img => [img.naturalWidth, img.naturalHeight]")
 
 
@@ -380,9 +391,10 @@ def test_a_phone_photo_is_shown_upright_and_a_box_drawn_on_it_is_downloaded_in_p
     photo = write_exif_rotated_jpeg(tmp_path / "phone.jpg", (160, 120))
     with Image.open(photo) as stored:
         assert stored.size == (120, 160)  # stored on its side, EXIF orientation 6
+    example_src = _image_src(page)
     page.set_input_files("#rr-upload input[type=file]", str(photo))
     _wait_status(page, "Uploaded phone.jpg (160x120)", "ok")
-    assert _shown_size(page) == [640, 480]  # upright, shown 4x
+    assert _shown_size(page, not_src=example_src) == [640, 480]  # upright, shown 4x
     for (fx, fy), colour in (((0.25, 0.25), RED), ((0.75, 0.25), GREEN), ((0.25, 0.75), BLUE)):
         assert np.abs(_shown_rgb(page, fx, fy) - colour).max() < JPEG_TOLERANCE
 
@@ -402,29 +414,28 @@ def test_a_phone_photo_is_shown_upright_and_a_box_drawn_on_it_is_downloaded_in_p
     assert np.abs(inside.reshape(-1, 3).mean(axis=0) - GREEN).max() < JPEG_TOLERANCE
 
 
-UPLOAD_DELAY_S = 1.5
-"""How long the test holds an upload in the server, so a question is sent meanwhile."""
-
-
 def test_a_question_sent_while_an_upload_loads_is_not_answered_on_the_upload(
     page: Any, served: tuple[Any, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     app, _ = served
     controller = app.controller
-    entered = threading.Event()
+    entered, release = threading.Event(), threading.Event()
     real_upload = controller.upload
 
-    def slow_upload(*args: Any, **kwargs: Any) -> Any:
+    def held_upload(*args: Any, **kwargs: Any) -> Any:
+        # the server holds the upload until the question has been sent
         entered.set()
-        time.sleep(UPLOAD_DELAY_S)
+        release.wait(STEP_TIMEOUT_MS / 1000)
         return real_upload(*args, **kwargs)
 
-    monkeypatch.setattr(controller, "upload", slow_upload)
+    monkeypatch.setattr(controller, "upload", held_upload)
     Image.new("RGB", (120, 90), (30, 140, 220)).save(tmp_path / "photo.png")
     page.set_input_files("#rr-upload input[type=file]", str(tmp_path / "photo.png"))
     assert entered.wait(STEP_TIMEOUT_MS / 1000)
-    # asked while the example is still shown; it reaches the server after the upload
-    _ask(page, controller.examples.examples[0].dialogue.turns[0].question)
+    # asked while the example is still shown; it reaches the server during the upload
+    with page.expect_request(lambda r: r.method == "POST" and "/queue/join" in r.url):
+        _ask(page, controller.examples.examples[0].dialogue.turns[0].question)
+    release.set()
     _wait_status(page, "The image changed to photo.png before this arrived", "error")
     assert _shown_size(page) == [480, 360]  # the upload is what the page now shows
     assert page.locator("#rr-history li").count() == 0

@@ -19,6 +19,7 @@ status box, rather than some from Gradio's transient pop-up.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import shutil
@@ -64,6 +65,8 @@ PAGE_EVENTS = "rr-page"
 default limit, 1), so an upload and a question sent together never interleave. Model
 work is serialised by the engine anyway; the cost is that a click waits for another
 session's answer."""
+
+IMAGE_DIGEST_BYTES = 16
 
 TABLE_DATATYPES = ["str", "str", "number", "number", "number", "number", "str"]
 TABLE_COLUMN_WIDTHS = ["14%", "30%", "11%", "11%", "11%", "11%", "12%"]
@@ -171,6 +174,30 @@ class ServeApp:
         self.controller.engine.close()
         if self.work_dir is not None:
             shutil.rmtree(self.work_dir, ignore_errors=True)
+
+
+def image_digest(image: Any) -> str:
+    """A digest of a drawn picture (mode, size and pixels)."""
+    digest = hashlib.blake2b(digest_size=IMAGE_DIGEST_BYTES)
+    digest.update(f"{image.mode}{image.size}".encode())
+    digest.update(image.tobytes())
+    return digest.hexdigest()
+
+
+def _unless_shown(state: Any, image: Any, skip: Any) -> Any:
+    """``image``, or ``skip`` when it is the picture last sent for ``state``.
+
+    Gradio stores an output picture under a digest of its bytes and rewrites that file
+    each time the same picture is sent again, which breaks a fetch of it still in flight
+    (seen as a broken image after an error message re-drew an unchanged picture).
+    """
+    if image is None or not isinstance(state, DialogueState):
+        return image
+    digest = image_digest(image)
+    if digest == state.shown_image_digest:
+        return skip
+    state.shown_image_digest = digest
+    return image
 
 
 def create_app(config: ServeConfig) -> ServeApp:
@@ -355,7 +382,7 @@ def build_app(
             box_values = list(view.box) if view.box is not None else [skip] * 4
             return (
                 new_state,
-                view.image,
+                _unless_shown(new_state, view.image, skip),
                 view.answer,
                 view.history,
                 view.table,

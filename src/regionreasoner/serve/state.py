@@ -219,12 +219,15 @@ class DialogueState:
             (``img-1``, ``img-2``, ...; a new one per example choice or upload); the page
             sends it back with each action so that an action meant for another image is
             refused.
+        shown_image_digest: digest of the picture last sent to the page for this state
+            (the page is not sent the same picture twice in a row); ``None`` before.
     """
 
     def __init__(self, source: ImageSource, context: ImageContext) -> None:
         self.source = source
         self.context = context
         self.image_token = f"{IMAGE_TOKEN_PREFIX}{next(_IMAGE_TOKENS)}"
+        self.shown_image_digest: str | None = None
         self.items: list[DialogueItem] = []
         self.regions: dict[str, Region] = {}
         self.pending_corner: tuple[int, int] | None = None
