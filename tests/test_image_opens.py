@@ -6,11 +6,7 @@ import spelling: ``Image.open`` after ``from PIL import Image`` (or ``as X``),
 ``PIL.Image.open`` after ``import PIL.Image``, ``X.open`` after ``import PIL.Image as X``,
 a bare ``open`` imported ``from PIL.Image``, and ``ImageOps.exif_transpose`` in the same
 forms. Only the loader may make those calls: the pixel limit, the frame policy, the RGB
-conversion and the orientation rule then hold everywhere.
-
-:data:`NOT_YET_ROUTED` lists the modules that still open images themselves because they
-are being refactored (issue 18 part B) and move to the loader in phase 2 of issue 22; the
-test fails when one of them no longer does, so the list only shrinks.
+conversion and the orientation rule then hold everywhere. There is no allow-list.
 """
 
 from __future__ import annotations
@@ -21,14 +17,6 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parents[1] / "src"
 PACKAGE = "regionreasoner"
 LOADER = "regionreasoner.data.images"
-
-NOT_YET_ROUTED = {
-    # issue 22 phase 2: route through regionreasoner.data.images, then delete the entry
-    "regionreasoner.data.dialogue_checks",  # read_image_wh (validate, convert)
-    "regionreasoner.dialogue.runner",  # image_size, _ImageSlot.pixels (eval)
-    "regionreasoner.integrations.train_data",  # _released_rows (the released JSON)
-    "regionreasoner.serve.controller",  # select_example, read_upload (the web page)
-}
 
 GUARDED = {("PIL.Image", "open"), ("PIL.ImageOps", "exif_transpose")}
 """``(module, function)`` pairs only the loader may call."""
@@ -104,11 +92,7 @@ def offenders(src: Path) -> dict[str, list[str]]:
 
 
 def test_only_the_loader_opens_images():
-    found = offenders(SRC)
-    unexpected = {m: calls for m, calls in found.items() if m not in NOT_YET_ROUTED}
-    assert unexpected == {}, "open images with regionreasoner.data.images.load_image"
-    routed = NOT_YET_ROUTED - set(found)
-    assert routed == set(), "these now use the loader: remove them from NOT_YET_ROUTED"
+    assert offenders(SRC) == {}, "open images with regionreasoner.data.images.load_image"
 
 
 def test_the_loader_itself_is_seen_opening_images():

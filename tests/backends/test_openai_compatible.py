@@ -11,9 +11,9 @@ import time
 
 import numpy as np
 import pytest
-from fake_openai import FakeOpenAIServer, Reply
 from PIL import Image
 
+from fake_openai import FakeOpenAIServer, Reply
 from regionreasoner.backends import BackendOptions, load_backend
 from regionreasoner.backends import openai_compatible as oa
 from regionreasoner.backends.base import GenerationRequest
@@ -195,8 +195,11 @@ LIMIT = 64 * 1024
 @pytest.mark.parametrize(
     ("declare_length", "words"),
     [
-        (True, "(Content-Length) is over the limit of 65,536 bytes (max_response_bytes); not read"),
-        (False, "is over the limit of 65,536 bytes (max_response_bytes); stopped reading after"),
+        (
+            True,
+            "(Content-Length) is over the limit of 65,536 bytes (--max-response-bytes); not read",
+        ),
+        (False, "is over the limit of 65,536 bytes (--max-response-bytes); stopped reading after"),
     ],
 )
 def test_an_oversized_response_fails_the_turn_unread_and_unretried(

@@ -5,7 +5,7 @@ hosting the bundled micro model on CPU, compared turn by turn with the ``hf`` ba
 block arrives in ``reasoning_content`` and the text before it (``<scene>``) is dropped.
 The run must say so (``text_lost``, null text metrics, a warning) instead of reporting
 zeros, and the documented pass-through ``response_template`` must give back the whole
-completion. The scripted fake server (``fake_openai.py``) covers the failure modes.
+completion. The scripted fake server (``tests/fake_openai.py``) covers the failure modes.
 """
 
 from __future__ import annotations

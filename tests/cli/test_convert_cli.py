@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from hostile_images import write_bomb_png
 from regionreasoner.cli.main import main
 
 PLACEHOLDER = "<box>{context_bbox}</box>"
@@ -78,6 +79,23 @@ def test_convert_reads_image_sizes_from_images_root(
     out = tmp_path / "q.jsonl"
     assert main(["convert", str(src), str(out), "--images-root", str(root)]) == 0
     assert _rows(out)[0]["image_wh"] == [640, 427]
+
+
+def test_convert_reports_a_bomb_image_from_its_header(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = tmp_path / "raw"
+    (root / "img").mkdir(parents=True)
+    write_bomb_png(root / "img" / "8.png")
+    src = _write(tmp_path / "q.json", [_official(8, masks=False)])
+    out = tmp_path / "q.jsonl"
+    assert main(["convert", str(src), str(out), "--images-root", str(root)]) == 2
+    err = capsys.readouterr().err
+    assert (
+        f"dialogue 8: image_path: {root / 'img' / '8.png'} has 400,000,000 pixels, over the "
+        "limit of 120,000,000 pixels (--max-image-pixels)"
+    ) in err
+    assert not out.exists()
 
 
 def _late_syntax_error(tmp_path: Path) -> Path:

@@ -120,3 +120,26 @@ def test_shipped_sft_tiny_config_runs_and_resumes(workdir: Path, capsys) -> None
     assert "pass --resume" in capsys.readouterr().err
     assert main([*args, "trainer.max_steps=3", "--resume"]) == 0
     assert "\nsft: 3 steps in " in capsys.readouterr().out
+
+
+def test_train_max_image_pixels_sets_the_data_key(
+    tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from regionreasoner.integrations import train
+
+    seen = []
+
+    def no_training(config, **kwargs):  # type: ignore[no-untyped-def]
+        seen.append(config)
+        raise SystemExit(0)
+
+    monkeypatch.setattr(train, "run_training", no_training)
+    config = tmp_path / "c.yaml"
+    config.write_text("model: tiny://m\ndata: synth://d\noutput_dir: runs/x\n")
+    with pytest.raises(SystemExit):
+        main(["train", "--config", str(config), "--max-image-pixels", "5000"])
+    assert seen[0].data.max_image_pixels == 5000
+    with pytest.raises(SystemExit) as info:
+        main(["train", "--config", str(config), "--max-image-pixels", "-3"])
+    assert info.value.code == 2
+    assert "--max-image-pixels: the limit must be a positive integer" in capsys.readouterr().err

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from pycocotools import mask as coco_mask
 
+from hostile_images import write_bomb_png
 from regionreasoner.cli.main import main
 
 PLACEHOLDER = "<box>{context_bbox}</box>"
@@ -193,6 +194,25 @@ def test_validate_missing_images_with_images_root(
     assert main(["validate", str(path), "--images-root", str(tmp_path / "images")]) == 2
     err = capsys.readouterr().err
     assert "dialogue a: image: image file not found" in err
+
+
+def test_validate_reports_a_bomb_and_a_non_image_from_their_headers(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = [{**_dialogue("a"), "image": "img/bomb.png"}, {**_dialogue("b"), "image": "img/b.png"}]
+    path = _write_jsonl(tmp_path / "a.jsonl", rows)
+    (tmp_path / "img").mkdir()
+    write_bomb_png(tmp_path / "img" / "bomb.png")
+    (tmp_path / "img" / "b.png").write_text("not a picture")
+    assert main(["validate", str(path), "--images-root", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    bomb, other = tmp_path / "img" / "bomb.png", tmp_path / "img" / "b.png"
+    assert (
+        f"dialogue a: image: {bomb} has 400,000,000 pixels, over the limit of "
+        "120,000,000 pixels (--max-image-pixels)"
+    ) in err
+    assert f"dialogue b: image: {other} is not an image" in err
+    assert "Traceback" not in err
 
 
 @pytest.mark.parametrize(

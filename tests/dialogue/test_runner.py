@@ -136,7 +136,7 @@ def test_image_is_decoded_and_segmented_once_per_dialogue(
         opened[Path(path).name] += 1
         return real_open(path, *args, **kwargs)
 
-    monkeypatch.setattr(runner_module.Image, "open", counting_open)
+    monkeypatch.setattr(Image, "open", counting_open)  # the loader reads Image.open
     backend, segmenter = Scripted(needs_image=True), CountingSegmenter()
     rows = _run(_runner(bench, backend, segmenter=segmenter), bench)
     assert len(rows) == 18
@@ -152,12 +152,63 @@ def test_header_only_when_nothing_needs_pixels(
     opened: Counter[str] = Counter()
     real_open = Image.open
     monkeypatch.setattr(
-        runner_module.Image,
+        Image,
         "open",
         lambda p, *a, **k: opened.update([Path(p).name]) or real_open(p, *a, **k),
     )
     _run(_runner(bench, Scripted(needs_image=False)), bench)
     assert set(opened.values()) == {1}
+
+
+class PixelSegmenter(BoxFillSegmenter):
+    """Box-fill masks that, like ``sam2``, need the pixels: records the sizes it gets."""
+
+    needs_pixels = True
+
+    def __init__(self) -> None:
+        self.sizes: list[tuple[int, int]] = []
+
+    def open(self, image, *, image_wh):  # type: ignore[no-untyped-def]
+        self.sizes.append(image.size)
+        assert image.mode == "RGB"
+        return super().open(image, image_wh=image_wh)
+
+
+def _large_image_bench(root: Path) -> Path:
+    """One dialogue on a 3,400 x 3,400 JPEG: more than twice the 840x840 frame."""
+    bench = make_bench(root, dialogues=1)
+    record = json.loads(bench.read_text())
+    record["image_wh"] = [3400, 3400]
+    for turn in record["turns"]:
+        turn["targets"][0].pop("mask")
+    Image.new("RGB", (3400, 3400), (90, 140, 200)).save(root / "images" / "0.jpg")
+    bench.write_text(json.dumps(record) + "\n")
+    return bench
+
+
+def test_a_large_image_is_decoded_reduced_unless_the_segmenter_needs_its_pixels(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bench = _large_image_bench(tmp_path)
+    decoded: list[tuple[int, int]] = []
+    real_load = runner_module.load_image
+
+    def spy(*args, **kwargs):  # type: ignore[no-untyped-def]
+        loaded = real_load(*args, **kwargs)
+        decoded.append(loaded.pixels.size)
+        return loaded
+
+    monkeypatch.setattr(runner_module, "load_image", spy)
+    backend = Scripted(needs_image=True)
+    rows = _run(_runner(bench, backend), bench)
+    # JPEG draft mode at 1/2 scale: still at least twice the 840x840 frame
+    assert decoded == [(1700, 1700)] and backend.calls and len(rows) == 2
+
+    decoded.clear()
+    segmenter = PixelSegmenter()
+    rows = _run(_runner(bench, Scripted(needs_image=True), segmenter=segmenter), bench)
+    assert decoded == [(3400, 3400)] and segmenter.sizes == [(3400, 3400)]
+    assert {tuple(r["mask"]["size"]) for r in rows} == {(3400, 3400)}
 
 
 def test_window_bounds_the_open_sessions(bench: Path) -> None:

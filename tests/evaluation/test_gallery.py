@@ -13,6 +13,8 @@ from regionreasoner.data.images import load_image as load_image_file
 from regionreasoner.evaluation.accumulators import TurnScore
 from regionreasoner.evaluation.gallery import (
     GROUND_TRUTH_COLOR,
+    MASK_ALPHA,
+    PREDICTION_COLOR,
     THUMBNAIL_MAX_SIDE,
     GalleryTurn,
     dialogue_cards,
@@ -64,3 +66,19 @@ def test_a_bomb_and_a_missing_image_are_notes_not_errors(tmp_path: Path) -> None
     assert "400,000,000 pixels" in card.missing_reason and card.image_uri is None
     (card,) = dialogue_cards("d", [_turn()], tmp_path / "gone.png").cards
     assert "image not found: gone.png" in card.missing_reason and card.image_uri is None
+
+
+def test_the_predicted_mask_is_tinted_over_its_pixels_only() -> None:
+    from regionreasoner.geometry.rle import encode_rle
+
+    mask = np.zeros((1500, 2000), bool)
+    mask[0:750, 1000:2000] = True  # the top-right quarter
+    grey = Image.new("RGB", (2000, 1500), (100, 100, 100))
+    turn = _turn(mask=encode_rle(mask))
+    thumb = np.asarray(draw_turn(grey, GalleryTurn(turn.row, turn.score, "q", None)), float)
+    opacity = int(255 * MASK_ALPHA) / 255  # Image.composite with an 8-bit alpha
+    tinted = opacity * np.array(PREDICTION_COLOR) + (1 - opacity) * 100
+    assert np.abs(thumb[60, 240] - tinted).max() <= 1  # inside: (240, 60) of 320 x 240
+    assert np.abs(thumb[180, 80] - 100).max() == 0  # outside
+    covered = (np.abs(thumb - tinted).max(axis=2) <= 1).mean()
+    assert covered == 0.25

@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import regionreasoner
-from regionreasoner.errors import ConfigError, DataFormatError
+from hostile_images import write_bomb_png, write_grey16_png
+from regionreasoner.errors import ConfigError, DataFormatError, ImageError
 from regionreasoner.integrations.train import (
     RESOLVED_CONFIG_FILE,
     SUMMARY_FILE,
@@ -229,6 +231,33 @@ def test_image_tokens_of_non_square_rows_are_the_processors_own_count(
             assert count(sizes[index]) == int((inputs["input_ids"] == image_token).sum())
     rel = load_from_disk(str(tmp_path / "rel"))
     assert shown_sizes(rel, DataSection(train="x"))[0] == (160, 120)  # the rows' own frame
+
+
+def test_released_json_images_go_through_the_guarded_loader(tmp_path: Path) -> None:
+    pytest.importorskip("datasets")
+    write_bomb_png(tmp_path / "bomb.png")
+    grey = np.full((60, 80), 40_000, np.uint16)
+    write_grey16_png(tmp_path / "grey16.png", grey)
+    sample = {"problem": "the plate", "solution": [{"bbox_2d": [1, 2, 30, 40]}]}
+    source = tmp_path / "train.json"
+    source.write_text(json.dumps({"samples": [{**sample, "image": "bomb.png"}]}))
+    with pytest.raises(ImageError) as info:
+        resolve_dataset_dir(DataSection(train=str(source)), tmp_path / "run")
+    assert str(info.value).startswith(f"{source}: samples[0]: image: ")
+    assert "has 400,000,000 pixels, over the limit of 120,000,000 pixels" in str(info.value)
+
+    # the limit of the config is the one applied
+    source.write_text(json.dumps({"samples": [{**sample, "image": "grey16.png"}]}))
+    section = DataSection(train=str(source), frame=112, max_image_pixels=4_000)
+    with pytest.raises(ImageError, match="is 80x60 \\(4,800 pixels\\), over the limit of 4,000"):
+        resolve_dataset_dir(section, tmp_path / "run")
+    from datasets import load_from_disk
+
+    section = DataSection(train=str(source), frame=112, max_image_pixels=5_000)
+    [row] = load_from_disk(str(resolve_dataset_dir(section, tmp_path / "run")))
+    # 16-bit grey 40,000 keeps its high byte (156), not Pillow's clipping to 255
+    assert row["image"].size == (112, 112)
+    assert row["image"].convert("RGB").getpixel((50, 50)) == (156, 156, 156)
 
 
 @pytest.mark.parametrize(

@@ -33,6 +33,7 @@ def test_load_config_expands_shorthands_and_fills_defaults(config_file) -> None:
     assert config.data.train == "synth://d?dialogues=4"
     assert config.stage == "grpo"
     assert config.data.frame == 840
+    assert config.data.max_image_pixels == 120_000_000
     assert config.rewards.profile == "paper"
     assert config.lora.target_modules == LANGUAGE_MODEL_LINEAR_LAYERS
 
@@ -49,6 +50,7 @@ def test_load_config_expands_shorthands_and_fills_defaults(config_file) -> None:
         ("grpo.generation_batch_size=null", ("grpo", "generation_batch_size"), None),
         ("model.dtype=bfloat16", ("model", "dtype"), "bfloat16"),  # into a string shorthand
         ("data.frame=448", ("data", "frame"), 448),
+        ("data.max_image_pixels=5000", ("data", "max_image_pixels"), 5000),
         ("output_dir=runs/y=z", ("output_dir",), "runs/y=z"),  # split at the first '='
         ("lora.target_modules=[q_proj, v_proj]", ("lora", "target_modules"), ["q_proj", "v_proj"]),
     ],
@@ -108,6 +110,9 @@ def test_extra_args_turn_exponent_strings_into_numbers(config_file) -> None:
          "(set by a command-line override)"),
         (MINIMAL, ["grpo.num_generations=1"], "grpo.num_generations: Input should be greater"),
         (MINIMAL, ["stage=ppo"], "stage: Input should be 'grpo' or 'sft'"),
+        (MINIMAL, ["data.max_image_pixels=0"],
+         "data.max_image_pixels: Value error, data.max_image_pixels must be a positive integer"),
+        (MINIMAL, ["data.max_image_pixels=200000000"], "above Pillow's own limit"),
         (MINIMAL, ["trainer.report_to=[none, wandb]"], "'none' cannot be combined"),
         (MINIMAL, ["trainer.report_to=mlflow"], "unknown target(s) ['mlflow']"),
         ("data: x\noutput_dir: y\n", [], "missing required key 'model'"),

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from regionreasoner.errors import ConfigError, DataFormatError
+from regionreasoner.errors import ConfigError, DataFormatError, ImageError
 from regionreasoner.integrations.train_config import TrainConfig, load_config
 from regionreasoner.rewards import score_completion
 
@@ -454,3 +454,33 @@ def test_dialogue_rollout_is_grpo_only(tmp_path: Path) -> None:
         load_config(path, ["dialogue.advantage=sum"])
     with pytest.raises(ConfigError, match=r"did you mean .dialogue\.max_turns."):
         load_config(path, ["dialogue.max_turn=3"])
+
+
+def test_the_image_limit_of_the_config_reaches_the_dialogue_set_and_the_rollouts(
+    synth_bench: Path, tmp_path: Path
+) -> None:
+    from regionreasoner.integrations.trl_dialogue import (
+        DialogueGRPOTrainer,
+        DialogueRollout,
+        load_dialogue_set,
+    )
+
+    config = _config(tmp_path, "m", synth_bench)
+    dataset = load_dialogue_set(config)
+    limited = config.model_copy(
+        update={"data": config.data.model_copy(update={"max_image_pixels": 10_000})}
+    )
+    # every synthetic image is 160x120 (19,200 pixels): refused from its header
+    with pytest.raises(ImageError) as info:
+        load_dialogue_set(limited)
+    first = dataset["dialogue_id"][0]
+    assert str(info.value).startswith(f"{synth_bench}: dialogue {first}: image: ")
+    assert "(19,200 pixels), over the limit of 10,000 pixels" in str(info.value)
+
+    rollout = DialogueRollout.from_config(limited, data_path=str(synth_bench))
+    assert (rollout.max_image_pixels, rollout.data_path) == (10_000, str(synth_bench))
+    trainer = SimpleNamespace(state=SimpleNamespace(global_step=0, max_steps=1), dialogue=rollout)
+    row = dataset[0]
+    with pytest.raises(ImageError) as info:
+        DialogueGRPOTrainer.roll_out(trainer, [row] * GENERATIONS, GENERATIONS)
+    assert str(info.value).startswith(f"{synth_bench}: dialogue {first}: image: ")

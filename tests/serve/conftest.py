@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from regionreasoner.backends import load_backend
+from regionreasoner.data.images import DEFAULT_MAX_IMAGE_PIXELS
 from regionreasoner.dialogue.interactive import InteractiveEngine
 from regionreasoner.dialogue.prompts import get_prompt
 from regionreasoner.dialogue.protocols import get_protocol
@@ -30,7 +31,8 @@ def examples(tmp_path_factory: pytest.TempPathFactory) -> ExampleSet:
 def make_controller(
     examples: ExampleSet, tmp_path: Path
 ) -> Iterator[Callable[..., ServeController]]:
-    """``make_controller(model="oracle", protocol="paper", timeout_s=None, backend=None)``."""
+    """``make_controller(model="oracle", protocol="paper", timeout_s=None, backend=None,
+    max_upload_bytes=..., max_image_pixels=...)``."""
     made: list[ServeController] = []
 
     def make(
@@ -41,6 +43,7 @@ def make_controller(
         timeout_s: float | None = 30.0,
         backend: Any = None,
         max_upload_bytes: int = MAX_UPLOAD_BYTES,
+        max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
     ) -> ServeController:
         engine = InteractiveEngine(
             backend if backend is not None else load_backend(model),
@@ -56,6 +59,7 @@ def make_controller(
                 model_spec=model,
                 segmenter_spec=segmenter,
                 max_upload_bytes=max_upload_bytes,
+                max_image_pixels=max_image_pixels,
                 export_dir=tmp_path / f"exports{len(made)}",
             ),
         )

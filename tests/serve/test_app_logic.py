@@ -18,6 +18,7 @@ from PIL import Image
 from serve_helpers import ScriptedBackend
 
 import regionreasoner
+from hostile_images import write_bomb_png
 from regionreasoner.backends import BackendOptions, load_backend
 from regionreasoner.backends.base import Generation, GenerationRequest
 from regionreasoner.cli.main import main as cli_main
@@ -240,7 +241,7 @@ def _truncated(path: Path) -> Path:
         (_text_as_png, "is not an image"),
         (lambda p: _png(p, (300, 300), noise=True), "largest accepted upload is 0.05 MB"),
         (_empty, "is empty"),
-        (_truncated, "could not be decoded"),
+        (_truncated, "cannot decode image upload.png"),
         (lambda p: p, "could not be read"),  # the file does not exist
     ],
     ids=["text-renamed-png", "too-large", "empty", "truncated", "missing"],
@@ -250,20 +251,94 @@ def test_bad_uploads_are_shown_and_keep_the_current_image(
 ) -> None:
     controller = make_controller()
     state = _start(controller, examples)
+    question = examples.examples[0].dialogue.turns[0].question
+    state, _ = _ok(controller.ask(state, question))
+    before = (state.image_token, list(state.items), dict(state.regions))
     path = make_file(tmp_path / "upload.png")
-    new_state, view = _error(controller.upload(state, path), needle)
+    new_state, view = _error(
+        controller.upload(state, path),
+        "Upload refused: ",
+        needle,
+        "The image synth-000000 and its dialogue are kept.",
+    )
     assert new_state is state and view.image is not None
+    assert (state.image_token, state.items, state.regions) == before
+    assert view.image_token == state.image_token
+    assert "R1" in view.history  # the dialogue is still shown
+
+
+def test_a_refused_first_upload_says_what_to_do(make_controller: Callable, tmp_path: Path) -> None:
+    controller = make_controller()
+    state, view = _error(
+        controller.upload(None, _text_as_png(tmp_path / "notes.png")),
+        "notes.png is not an image",
+        "Pick an example image or upload another one.",
+    )
+    assert state is None and view.image is None and view.image_token == ""
 
 
 def test_too_many_pixels_are_refused_before_decoding(tmp_path: Path) -> None:
-    from regionreasoner.errors import UserInputError
+    from regionreasoner.errors import ImageError
     from regionreasoner.serve.controller import read_upload
 
     path = _png(tmp_path / "wide.png", (400, 300))
-    with pytest.raises(UserInputError, match="400x300 pixels"):
+    with pytest.raises(
+        ImageError,
+        match=r"wide.png is 400x300 \(120,000 pixels\), over the limit "
+        r"of 100,000 pixels \(--max-image-pixels\)",
+    ):
         read_upload(path, max_bytes=10**9, max_pixels=100_000)
     image, digest = read_upload(path, max_bytes=10**9, max_pixels=120_000)
     assert image.size == (400, 300) and len(digest) == 40
+
+
+def test_the_bomb_upload_is_refused_with_the_limit(
+    make_controller: Callable, examples: ExampleSet, tmp_path: Path
+) -> None:
+
+    controller = make_controller(max_upload_bytes=10**7)
+    state = _start(controller, examples)
+    bomb = write_bomb_png(tmp_path / "bomb.png")
+    new_state, _ = _error(
+        controller.upload(state, bomb),
+        "bomb.png has 400,000,000 pixels, over the limit of 120,000,000 pixels "
+        "(--max-image-pixels)",
+    )
+    assert new_state is state
+    # a lower --max-image-pixels refuses an example too, naming the limit
+    small = make_controller(max_image_pixels=1_000)
+    _error(
+        small.select_example(None, examples.examples[0].example_id),
+        "over the limit of 1,000 pixels",
+    )
+
+
+def test_an_action_for_another_image_than_the_current_one_is_refused(
+    make_controller: Callable, examples: ExampleSet, tmp_path: Path
+) -> None:
+    backend = ScriptedBackend(lambda r: Generation(_ANSWER, 0.0))
+    controller = make_controller(backend=backend)
+    first = _start(controller, examples)
+    shown = first.image_token
+    # the upload replaces the session's image before a question typed under the first
+    # one arrives: the question is refused, not answered on the upload
+    upload, view = _ok(controller.upload(first, _png(tmp_path / "new.png", (120, 90))))
+    assert upload.image_token != shown and view.image_token == upload.image_token
+    for result in (
+        controller.ask(upload, "the red circle", shown=shown),
+        controller.click(upload, (3, 4), shown=shown),
+        controller.add_user_box(upload, 0, 0, 5, 5, "a box", shown=shown),
+        controller.apply_table(upload, [], shown=shown),
+        controller.reset(upload, shown=shown),
+        controller.export(upload, "x", shown=shown),
+    ):
+        state, view = _error(result, "The image changed to new.png before this arrived")
+        assert state is upload and view.image_token == upload.image_token
+        assert view.image.size == (480, 360)  # the page now draws the current image
+    assert backend.requests == [] and upload.items == [] and upload.pending_corner is None
+    _ok(controller.ask(upload, "the red circle", shown=upload.image_token))
+    assert len(backend.requests) == 1
+    _error(controller.ask(None, "x", shown="img-0"), "has no image")
 
 
 def test_an_upload_is_shown_upright_and_a_model_answers_about_it(
@@ -524,3 +599,24 @@ def test_an_openai_compatible_server_answers_and_its_failures_are_shown(
     finally:
         late.set()
         server.close()
+
+
+def test_an_unchanged_picture_is_not_sent_to_the_page_again(
+    make_controller: Callable, examples: ExampleSet, tmp_path: Path
+) -> None:
+    pytest.importorskip("gradio")
+    from regionreasoner.serve.app import _unless_shown
+
+    controller = make_controller()
+    skip = object()
+    state, view = _ok(controller.select_example(None, examples.examples[0].example_id))
+    assert _unless_shown(state, view.image, skip) is view.image
+    # a refused upload draws the same picture: not sent again (Gradio would rewrite the
+    # file the page may still be fetching)
+    state, view = _error(controller.upload(state, _text_as_png(tmp_path / "x.png")))
+    assert _unless_shown(state, view.image, skip) is skip
+    state, view = controller.click(state, (10, 10))  # a corner marker: a new picture
+    assert _unless_shown(state, view.image, skip) is view.image
+    other, view = _ok(controller.select_example(state, examples.examples[1].example_id))
+    assert _unless_shown(other, view.image, skip) is view.image
+    assert _unless_shown(None, None, skip) is None

@@ -17,6 +17,7 @@ import math
 import os
 import shutil
 import socket
+import threading
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,6 +27,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from hostile_images import write_bomb_png, write_exif_rotated_jpeg, write_truncated
 from regionreasoner._imports import is_available
 from regionreasoner.cli.main import main as cli_main
 from regionreasoner.data.dialogue_checks import dialogue_problems
@@ -47,8 +49,12 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOT = REPO_ROOT / "artifacts" / "screenshots" / "serve.png"
 README_SCREENSHOT = REPO_ROOT / "docs" / "images" / "serve.png"
 UPDATE_SCREENSHOT_ENV = "REGIONREASONER_UPDATE_SCREENSHOT"
-MAX_UPLOAD_MB = 0.05
+MAX_UPLOAD_MB = 0.5
+MAX_IMAGE_PIXELS = 2_000_000
+"""The served page's --max-image-pixels: low, so an over-limit JPEG is small to write."""
 STEP_TIMEOUT_MS = 15_000
+ISSUE_TIMEOUT_MS = 8_000
+"""The issue saw no error within 8 s of the upload: a refusal must show within that."""
 MODEL = 840
 
 
@@ -77,7 +83,14 @@ def served() -> Iterator[tuple[Any, str]]:
             _unavailable(f"{module} is not installed: pip install 'regionreasoner[{extra}]'")
     from regionreasoner.serve.app import ServeConfig, create_app
 
-    app = create_app(ServeConfig(model="oracle", examples=2, max_upload_mb=MAX_UPLOAD_MB))
+    app = create_app(
+        ServeConfig(
+            model="oracle",
+            examples=2,
+            max_upload_mb=MAX_UPLOAD_MB,
+            max_image_pixels=MAX_IMAGE_PIXELS,
+        )
+    )
     url = app.launch(host="127.0.0.1", port=_free_port(), block=False, quiet=True)
     yield app, url
     app.close()
@@ -107,7 +120,7 @@ def page(browser: Any, served: tuple[Any, str]) -> Iterator[Any]:
     context.close()
 
 
-def _wait_status(page: Any, needle: str, kind: str) -> str:
+def _wait_status(page: Any, needle: str, kind: str, timeout_ms: float | None = None) -> str:
     """Wait until the status box shows ``needle`` with ``kind``; return its text."""
     page.wait_for_function(
         """([needle, kind]) => {
@@ -115,6 +128,7 @@ def _wait_status(page: Any, needle: str, kind: str) -> str:
             return !!box && box.dataset.kind === kind && box.innerText.includes(needle);
         }""",
         arg=[needle, kind],
+        timeout=timeout_ms,
     )
     text = page.inner_text("#rr-status")
     if kind == "error":
@@ -125,6 +139,21 @@ def _wait_status(page: Any, needle: str, kind: str) -> str:
 def _ask(page: Any, question: str) -> None:
     page.fill("#rr-question textarea", question)
     page.click("#rr-ask")
+
+
+def _add_drawn_box(page: Any, box: tuple[int, int, int, int], scale: int, description: str) -> None:
+    """Click two opposite corners of ``box`` (image pixels) on the image, drawn ``scale``
+    times, describe it and add it as the region U1."""
+    x1, y1, x2, y2 = box
+    image = page.locator("#rr-image img")
+    image.click(position={"x": x1 * scale, "y": y1 * scale})
+    _wait_status(page, f"Corner ({x1}, {y1}) set", "info")
+    image.click(position={"x": x2 * scale, "y": y2 * scale})
+    shown = f"[{x1}, {y1}, {x2}, {y2}]"
+    _wait_status(page, f"Box {shown} entered", "info")
+    page.fill("#rr-box-description textarea", description)
+    page.click("#rr-add-box")
+    _wait_status(page, f"Added U1 {shown}", "ok")
 
 
 def _paper_text(box: tuple[float, ...], image_wh: tuple[int, int]) -> str:
@@ -220,7 +249,7 @@ def test_uploads_and_bad_uploads(page: Any, tmp_path: Path) -> None:
     _wait_status(page, "notes.png is not an image", "error")
 
     big = tmp_path / "big.png"
-    noise = np.random.default_rng(0).integers(0, 256, (300, 300, 3), dtype=np.uint8)
+    noise = np.random.default_rng(0).integers(0, 256, (600, 600, 3), dtype=np.uint8)
     Image.fromarray(noise).save(big)
     assert big.stat().st_size > MAX_UPLOAD_MB * 1e6
     page.set_input_files("#rr-upload input[type=file]", str(big))
@@ -236,8 +265,7 @@ def test_uploads_and_bad_uploads(page: Any, tmp_path: Path) -> None:
     Image.new("RGB", (120, 90), (30, 140, 220)).save(good)
     page.set_input_files("#rr-upload input[type=file]", str(good))
     _wait_status(page, "Uploaded photo.png (120x90)", "ok")
-    natural = page.locator("#rr-image img").evaluate("img => [img.naturalWidth, img.naturalHeight]")
-    assert natural == [480, 360]  # shown 4x (640 / 120 = 5.3, capped at 4)
+    assert _shown_size(page) == [480, 360]  # shown 4x (640 / 120 = 5.3, capped at 4)
     _ask(page, "the blue square")
     _wait_status(page, "no ground truth for this question", "error")
 
@@ -247,14 +275,7 @@ def test_a_drawn_box_is_cited_and_a_corrected_box_is_downloaded(
 ) -> None:
     app, _ = served
     example = app.controller.examples.examples[0]
-    image = page.locator("#rr-image img")
-    image.click(position={"x": 40, "y": 60})  # drawn 2x: image pixels (20, 30)
-    _wait_status(page, "Corner (20, 30) set", "info")
-    image.click(position={"x": 160, "y": 140})
-    _wait_status(page, "Box [20, 30, 80, 70] entered", "info")
-    page.fill("#rr-box-description textarea", "the top left area")
-    page.click("#rr-add-box")
-    _wait_status(page, "Added U1 [20, 30, 80, 70]", "ok")
+    _add_drawn_box(page, (20, 30, 80, 70), 2, "the top left area")  # the image is drawn 2x
 
     cites_first = example.dialogue.turns[1].question  # "... {ref}" citing turn 0
     _ask(page, cites_first.replace("{ref}", "U1"))
@@ -278,3 +299,143 @@ def test_a_drawn_box_is_cited_and_a_corrected_box_is_downloaded(
     assert record["turns"][1]["refers_to"] == 0
     assert record["turns"][1]["targets"][0]["bbox"][0] == 5
     assert record["meta"]["corrections"][0]["label"] == "R1"
+
+
+def _image_src(page: Any) -> str:
+    """The ``src`` of the picture in the image box (a new one for every redraw)."""
+    return str(page.locator("#rr-image img").get_attribute("src"))
+
+
+def _shown_size(page: Any, *, not_src: str | None = None) -> list[int]:
+    """``[W, H]`` of the picture in the image box once the browser has decoded it (and,
+    with ``not_src``, once it is another picture than that one)."""
+    page.wait_for_function(
+        """(old) => {
+            const img = document.querySelector('#rr-image img');
+            return !!img && img.src !== old && img.complete && img.naturalWidth > 0;
+        }""",
+        arg=not_src,
+    )
+    return page.locator("#rr-image img").evaluate("img => [img.naturalWidth, img.naturalHeight]")
+
+
+def _shown_rgb(page: Any, fx: float, fy: float) -> np.ndarray:
+    """RGB of the picture in the image box at fractions ``(fx, fy)`` of its size, read
+    back from the browser's own decoding (a canvas)."""
+    rgb = page.locator("#rr-image img").evaluate(
+        """(img, [fx, fy]) => {
+            const canvas = document.createElement('canvas');
+            canvas.width = img.naturalWidth;
+            canvas.height = img.naturalHeight;
+            const context = canvas.getContext('2d');
+            context.drawImage(img, 0, 0);
+            const x = Math.floor(fx * canvas.width), y = Math.floor(fy * canvas.height);
+            return Array.from(context.getImageData(x, y, 1, 1).data.slice(0, 3));
+        }""",
+        [fx, fy],
+    )
+    return np.array(rgb, dtype=float)
+
+
+RED, GREEN, BLUE = (255, 0, 0), (0, 255, 0), (0, 0, 255)
+JPEG_TOLERANCE = 40
+"""Largest channel difference from a flat quadrant's colour after JPEG coding."""
+
+
+def test_refused_uploads_show_an_error_and_keep_the_dialogue_and_its_image(
+    page: Any, served: tuple[Any, str], tmp_path: Path
+) -> None:
+    app, _ = served
+    example = app.controller.examples.examples[0]
+    first, second = example.dialogue.turns[:2]
+    assert second.refers_to == 0
+    _ask(page, first.question)
+    _wait_status(page, "Question 1: found R1", "ok")
+    size = _shown_size(page)
+
+    noise = np.random.default_rng(1).integers(0, 256, (150, 200, 3), dtype=np.uint8)
+    Image.fromarray(noise).save(tmp_path / "whole.jpg", quality=90)
+    Image.new("RGB", (2000, 1500), (90, 90, 90)).save(tmp_path / "huge.jpg", quality=50)
+    (tmp_path / "notes.txt").write_text("a text file, not a picture", encoding="utf-8")
+    cases = [
+        (
+            write_bomb_png(tmp_path / "bomb.png"),
+            "bomb.png has 400,000,000 pixels, over the limit of 2,000,000 pixels",
+        ),
+        (tmp_path / "huge.jpg", "huge.jpg is 2000x1500 (3,000,000 pixels), over the limit"),
+        (
+            write_truncated(tmp_path / "cut.jpg", tmp_path / "whole.jpg"),
+            "cannot decode image cut.jpg",
+        ),
+        (tmp_path / "notes.txt", "notes.txt is not an image"),
+    ]
+    for path, needle in cases:
+        assert path.stat().st_size < MAX_UPLOAD_MB * 1e6
+        page.set_input_files("#rr-upload input[type=file]", str(path))
+        text = _wait_status(page, needle, "error", timeout_ms=ISSUE_TIMEOUT_MS)
+        assert text.startswith("Upload refused: ")
+        assert f"The image {example.example_id} and its dialogue are kept." in text
+        assert page.locator("#rr-history li").count() == 1
+        assert _shown_size(page) == size
+
+    # the next question is answered on the example still shown: R1 is its first answer
+    _ask(page, second.question.replace("{ref}", "R1"))
+    expected = _paper_text(first.targets[0].bbox, example.dialogue.image_wh)
+    _wait_status(page, f"R1 was substituted as {expected}", "ok")
+    assert page.locator("#rr-history li").count() == 2
+
+
+def test_a_phone_photo_is_shown_upright_and_a_box_drawn_on_it_is_downloaded_in_place(
+    page: Any, tmp_path: Path
+) -> None:
+    photo = write_exif_rotated_jpeg(tmp_path / "phone.jpg", (160, 120))
+    with Image.open(photo) as stored:
+        assert stored.size == (120, 160)  # stored on its side, EXIF orientation 6
+    example_src = _image_src(page)
+    page.set_input_files("#rr-upload input[type=file]", str(photo))
+    _wait_status(page, "Uploaded phone.jpg (160x120)", "ok")
+    assert _shown_size(page, not_src=example_src) == [640, 480]  # upright, shown 4x
+    for (fx, fy), colour in (((0.25, 0.25), RED), ((0.75, 0.25), GREEN), ((0.25, 0.75), BLUE)):
+        assert np.abs(_shown_rgb(page, fx, fy) - colour).max() < JPEG_TOLERANCE
+
+    _add_drawn_box(page, (100, 10, 150, 50), 4, "the green quarter")
+    page.click("#rr-export")
+    _wait_status(page, "Wrote upload-", "ok")
+
+    with zipfile.ZipFile(_download(page, 1, tmp_path)) as zf:
+        zf.extractall(tmp_path / "unzipped")
+    [jsonl] = (tmp_path / "unzipped").glob("*.jsonl")
+    record = json.loads(jsonl.read_text(encoding="utf-8"))
+    assert record["image_wh"] == [160, 120]
+    assert record["turns"][0]["targets"] == [{"bbox": [100, 10, 150, 50]}]
+    with Image.open(tmp_path / "unzipped" / record["image"]) as exported:
+        assert exported.size == (160, 120) and exported.getexif().get(0x0112) is None
+        inside = np.asarray(exported.convert("RGB").crop((100, 10, 150, 50)), dtype=float)
+    assert np.abs(inside.reshape(-1, 3).mean(axis=0) - GREEN).max() < JPEG_TOLERANCE
+
+
+def test_a_question_sent_while_an_upload_loads_is_not_answered_on_the_upload(
+    page: Any, served: tuple[Any, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app, _ = served
+    controller = app.controller
+    entered, release = threading.Event(), threading.Event()
+    real_upload = controller.upload
+
+    def held_upload(*args: Any, **kwargs: Any) -> Any:
+        # the server holds the upload until the question has been sent
+        entered.set()
+        release.wait(STEP_TIMEOUT_MS / 1000)
+        return real_upload(*args, **kwargs)
+
+    monkeypatch.setattr(controller, "upload", held_upload)
+    Image.new("RGB", (120, 90), (30, 140, 220)).save(tmp_path / "photo.png")
+    page.set_input_files("#rr-upload input[type=file]", str(tmp_path / "photo.png"))
+    assert entered.wait(STEP_TIMEOUT_MS / 1000)
+    # asked while the example is still shown; it reaches the server during the upload
+    with page.expect_request(lambda r: r.method == "POST" and "/queue/join" in r.url):
+        _ask(page, controller.examples.examples[0].dialogue.turns[0].question)
+    release.set()
+    _wait_status(page, "The image changed to photo.png before this arrived", "error")
+    assert _shown_size(page) == [480, 360]  # the upload is what the page now shows
+    assert page.locator("#rr-history li").count() == 0

@@ -25,6 +25,7 @@ def test_help_lists_the_options(capsys: pytest.CaptureFixture[str]) -> None:
         "--port",
         "--prompt",
         "--max-upload-mb",
+        "--max-image-pixels",
         "--request-timeout",
         "regionreasoner serve --model oracle",
     ):
@@ -53,6 +54,8 @@ def test_the_default_model_is_the_bundled_one(monkeypatch: pytest.MonkeyPatch, t
         (["--request-timeout", "-1"], "expected a number > 0"),
         (["--port", "70000"], "port in 1..65535"),
         (["--examples", "-1"], "integer >= 0"),
+        (["--max-image-pixels", "0"], "the limit must be a positive integer"),
+        (["--max-image-pixels", "179000000"], "above Pillow's own limit"),
     ],
 )
 def test_bad_flags_exit_2(capsys: pytest.CaptureFixture[str], argv: list[str], needle: str) -> None:
@@ -100,3 +103,17 @@ def test_serve_launches_on_the_requested_address_and_reports_a_busy_port(
         port = busy.getsockname()[1]
         assert main(["serve", "--model", "oracle", "--examples", "0", "--port", str(port)]) == 2
     assert f"cannot serve on 127.0.0.1:{port}" in capsys.readouterr().err
+
+
+def test_max_image_pixels_reaches_the_page(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[Any] = []
+
+    def fake_launch(self: app_module.ServeApp, **kwargs: Any) -> str:
+        seen.append(self.controller.settings.max_image_pixels)
+        self.close()
+        return "http://127.0.0.1:1/"
+
+    monkeypatch.setattr(app_module.ServeApp, "launch", fake_launch)
+    assert main(["serve", "--model", "oracle", "--examples", "0", "--max-image-pixels", "777"]) == 0
+    assert main(["serve", "--model", "oracle", "--examples", "0"]) == 0
+    assert seen == [777, 120_000_000]

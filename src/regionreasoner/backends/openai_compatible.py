@@ -372,12 +372,12 @@ class OpenAICompatibleBackend:
         if encoding in IDENTITY_ENCODINGS and declared.isdigit() and int(declared) > limit:
             raise _Fatal(
                 f"response body of {int(declared):,} bytes (Content-Length) is over the "
-                f"limit of {limit:,} bytes (max_response_bytes); not read"
+                f"limit of {limit:,} bytes (--max-response-bytes); not read"
             )
         content, complete = _read_at_most(response, limit)
         if not complete:
             raise _Fatal(
-                f"response body is over the limit of {limit:,} bytes (max_response_bytes); "
+                f"response body is over the limit of {limit:,} bytes (--max-response-bytes); "
                 f"stopped reading after {len(content):,} bytes"
             )
         return content

@@ -12,6 +12,8 @@ one declaration each.
 The ``--frame`` and ``--prompt`` help texts list the registered names
 (:func:`frame_names`, :func:`prompt_help`), so a new frame or prompt shows up in every
 command's help.
+:func:`add_max_image_pixels_argument` declares ``--max-image-pixels`` (``eval``,
+``serve`` and ``train``).
 """
 
 from __future__ import annotations
@@ -163,6 +165,14 @@ def add_openai_arguments(group: argparse._ActionsContainer) -> None:
         help="openai: first retry delay, doubling (default 1)",
     )
     group.add_argument(
+        "--max-response-bytes",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="openai: largest response body read; a longer one fails the turn, not "
+        "retried (default 8388608, 8 MiB)",
+    )
+    group.add_argument(
         "--image-format",
         choices=("png", "jpeg"),
         default=None,
@@ -170,13 +180,50 @@ def add_openai_arguments(group: argparse._ActionsContainer) -> None:
     )
 
 
+def max_image_pixels(text: str) -> int:
+    """A pixel limit: a positive integer up to Pillow's own hard limit
+    (:func:`~regionreasoner.data.images.check_max_pixels`); ``_`` and ``,`` may group
+    digits (``120_000_000``)."""
+    from regionreasoner.data.images import check_max_pixels
+    from regionreasoner.errors import ConfigError
+
+    try:
+        value = int(text.replace(",", "").replace("_", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    try:
+        return check_max_pixels(value, what="the limit")
+    except ConfigError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def add_max_image_pixels_argument(group: argparse._ActionsContainer) -> None:
+    """Declare ``--max-image-pixels N`` (default: the loader's limit, 120,000,000)."""
+    group.add_argument(
+        "--max-image-pixels",
+        type=max_image_pixels,
+        default=None,
+        metavar="N",
+        help="refuse an image with more pixels (width x height) than this, from its header, "
+        "before decoding (default 120000000: every COCO image and 108 MP phone photos; "
+        "at most 178956970, Pillow's own limit)",
+    )
+
+
 _ENGINE_FLAGS = ("protocol", "frame", "prompt", "segmenter", "temperature", "seed", "dtype")
-_OPTIONAL_FLAGS = ("max_new_tokens", "device", "device_map", "attn_implementation")
+_OPTIONAL_FLAGS = (
+    "max_new_tokens",
+    "device",
+    "device_map",
+    "attn_implementation",
+    "max_image_pixels",
+)
 _OPENAI_FIELDS = {
     "concurrency": "concurrency",
     "request_timeout": "request_timeout_s",
     "max_retries": "max_retries",
     "retry_backoff": "retry_backoff_s",
+    "max_response_bytes": "max_response_bytes",
     "image_format": "image_format",
 }
 """``BackendOptions`` field of each ``openai`` flag."""

@@ -285,12 +285,21 @@ def resolve_image_file(image: str, images_root: str | os.PathLike[str]) -> tuple
     return candidate, None
 
 
-def read_image_wh(path: str | os.PathLike[str]) -> tuple[tuple[int, int] | None, str | None]:
-    """The ``(W, H)`` of an image read from its header only, or ``(None, problem)``."""
-    from PIL import Image, UnidentifiedImageError
+def read_image_wh(
+    path: str | os.PathLike[str], *, max_pixels: int | None = None
+) -> tuple[tuple[int, int] | None, str | None]:
+    """The ``(W, H)`` of an image read from its header only, or ``(None, problem)``.
 
+    The header goes through the guarded loader
+    (:func:`~regionreasoner.data.images.read_image_header`): an image over
+    ``max_pixels`` (default: the loader's ``DEFAULT_MAX_IMAGE_PIXELS``, the limit ``eval``
+    applies by default) is a problem, as is a file that is not an image.
+    """
+    from regionreasoner.data.images import DEFAULT_MAX_IMAGE_PIXELS, read_image_header
+    from regionreasoner.errors import ImageError
+
+    limit = DEFAULT_MAX_IMAGE_PIXELS if max_pixels is None else max_pixels
     try:
-        with Image.open(path) as image:
-            return (int(image.size[0]), int(image.size[1])), None
-    except (UnidentifiedImageError, OSError) as e:
-        return None, f"cannot read image {path}: {e}"
+        return read_image_header(path, max_pixels=limit).stored_wh, None
+    except ImageError as e:
+        return None, e.message

@@ -32,6 +32,7 @@ from typing import Any, Protocol
 
 from regionreasoner.backends import BackendOptions, load_backend
 from regionreasoner.backends.base import DEFAULT_MAX_NEW_TOKENS, Backend
+from regionreasoner.data.images import DEFAULT_MAX_IMAGE_PIXELS, check_max_pixels
 from regionreasoner.data.io import read_dialogues
 from regionreasoner.data.schema import Dialogue
 from regionreasoner.dialogue.policy import ReferencePolicy, get_reference_policy
@@ -63,6 +64,7 @@ from regionreasoner.evaluation.run_dir import (
     PREDICTIONS_FILE,
     check_resume_compatible,
     check_run_dir,
+    discard_run_files,
     prepare_run_dir,
     read_config,
     write_config,
@@ -104,6 +106,9 @@ class EngineSettings(BackendOptions):
         prompt: prompt template name.
         segmenter: segmenter spec (``sam2[...]``, ``box-fill``, ``none``).
         max_new_tokens: generation budget per turn.
+        max_image_pixels: largest image accepted, in stored pixels (W x H); a larger one
+            is refused from its header, before decoding (``docs/data_format.md``,
+            section 5).
 
     The defaults are those of ``regionreasoner eval``; each field is the flag of the same
     name (``request_timeout_s``: ``--request-timeout``).
@@ -115,10 +120,12 @@ class EngineSettings(BackendOptions):
     prompt: str = DEFAULT_PROMPT
     segmenter: str = DEFAULT_SEGMENTER
     max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS
+    max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
 
     def __post_init__(self) -> None:
         if self.max_new_tokens < 1:
             raise ConfigError(f"--max-new-tokens must be >= 1, got {self.max_new_tokens}")
+        check_max_pixels(self.max_image_pixels, what="--max-image-pixels")
         if self.max_retries < 0:
             raise ConfigError(f"--max-retries must be >= 0, got {self.max_retries}")
         if self.frame == AUTO_FRAME:
@@ -447,7 +454,12 @@ def evaluate(
         output_settings = _output_settings(settings, protocol, policy, prompt)
         if previous is not None:
             check_resume_compatible(previous, output_settings)
-    check_images(dialogues, data_path=data, images_root=settings.images_root)
+    check_images(
+        dialogues,
+        data_path=data,
+        images_root=settings.images_root,
+        max_pixels=settings.max_image_pixels,
+    )
 
     owned = engine is None
     if engine is None:
@@ -508,7 +520,9 @@ def _run(
         ),
         window=settings.window,
         max_new_tokens=settings.max_new_tokens,
+        max_pixels=settings.max_image_pixels,
     )
+    created = not out.exists()
     prepare_run_dir(out, resume=settings.resume, overwrite=settings.overwrite)
     done = {}
     if settings.resume:
@@ -522,6 +536,7 @@ def _run(
             "turns": sum(len(d.turns) for d in dialogues),
             "batch_size": runner.batch_size,
             "window": runner.window,
+            "max_image_pixels": settings.max_image_pixels,
             "backend": engine.backend.name,
             "backend_settings": engine.backend.describe(),
             "segmenter_settings": engine.segmenter.describe(),
@@ -538,8 +553,9 @@ def _run(
     todo = runner.pending_turns(dialogues, done)
     if progress is not None:
         progress.start(todo=todo, done=len(done), predictions=predictions)
+    log = PredictionsLog(predictions)
     try:
-        with PredictionsLog(predictions) as log:
+        with log:
             stats = runner.run(
                 dialogues,
                 done=done,
@@ -547,6 +563,12 @@ def _run(
                 end_round=log.sync,
                 progress=progress.update if progress is not None else None,
             )
+    except UserInputError:
+        # Bad input found before any row (e.g. a damaged image in the first window):
+        # a new run leaves nothing behind; rows already written stay, resumable.
+        if previous is None and log.rows_written == 0:
+            discard_run_files(out, remove_dir=created)
+        raise
     finally:
         if progress is not None:
             progress.close()

@@ -6,10 +6,17 @@ of ``batch_size`` requests: a batch of N dialogues costs about one model call pe
 not N. Each turn's reference comes from the turns answered before it (or from the rows
 of an interrupted run), through the reference policy and the protocol.
 
-Per dialogue, the image is decoded at most once (and only when the backend or the
-segmenter needs pixels: the ``oracle`` and ``replay`` backends with ``box-fill`` read
-only the image header), resized into the model frame once, and its segmenter session
-(SAM2's image embedding) is opened once and reused for every turn.
+Every image is read through the guarded loader (:mod:`regionreasoner.data.images`), as
+stored (no EXIF rotation: the record's boxes refer to the stored pixels). Its header is
+checked against the pixel limit and the record's ``image_wh`` before the run starts
+(:func:`check_images`). Per dialogue, the image is decoded at most once, when its window
+starts (and only when the backend or the segmenter needs pixels: the ``oracle`` and
+``replay`` backends with ``box-fill`` read only the header), resized into the model
+frame once, and its segmenter session (SAM2's image embedding) is opened once and reused
+for every turn. When only the backend needs pixels, a large image is decoded reduced
+(JPEG draft mode, else an integer ``reduce``) to no less than twice the model frame;
+when the segmenter needs them (``sam2``), it is decoded at full size (see
+:meth:`DialogueRunner.pixels_min_wh`).
 
 Rows go to an ``emit`` callback as soon as each turn is finished; ``end_round`` is
 called after every round (:func:`regionreasoner.evaluate` fsyncs there). Each turn is
@@ -23,11 +30,10 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
-from PIL import Image
 
 from regionreasoner.backends.base import (
     DEFAULT_MAX_NEW_TOKENS,
@@ -39,6 +45,12 @@ from regionreasoner.backends.base import (
     Backend,
     Generation,
     GenerationRequest,
+)
+from regionreasoner.data.images import (
+    DEFAULT_MAX_IMAGE_PIXELS,
+    ImageHeader,
+    load_image,
+    read_image_header,
 )
 from regionreasoner.data.io import resolve_image_path
 from regionreasoner.data.schema import Dialogue, Turn
@@ -54,6 +66,9 @@ from regionreasoner.evaluation.predictions import TurnKey
 from regionreasoner.geometry.boxes import as_xyxy_array
 from regionreasoner.geometry.frames import Frame
 from regionreasoner.segmenters.base import Segmenter, SegmenterSession
+
+if TYPE_CHECKING:
+    from PIL.Image import Image
 
 logger = logging.getLogger(__name__)
 
@@ -94,41 +109,61 @@ class RunStats:
         return 1000.0 * (self.wall_s - self.model_s) / self.turns
 
 
-def image_size(path: Path) -> tuple[int, int]:
-    """``(W, H)`` from the image header, without decoding the pixels.
-
-    Raises:
-        DataFormatError: the file is missing or not an image.
-    """
-    try:
-        with Image.open(path) as image:
-            return int(image.size[0]), int(image.size[1])
-    except FileNotFoundError as e:
-        raise DataFormatError("image file not found", path=str(path)) from e
-    except (OSError, Image.UnidentifiedImageError) as e:
-        raise DataFormatError(f"cannot read the image: {e}", path=str(path)) from e
+def _record(dialogue: Dialogue) -> str:
+    return f"dialogue {dialogue.dialogue_id}"
 
 
 class _ImageSlot:
-    """One image of a window: size, pixels (decoded once), model-frame copies, session."""
+    """One image of a window: header, pixels (decoded once), model-frame copies, session.
 
-    def __init__(self, path: Path, image_wh: tuple[int, int]) -> None:
+    Args:
+        path: the image file.
+        header: its header (size checked against the limit and the record).
+        max_pixels: the pixel limit (checked again when the pixels are decoded).
+        min_wh: the smallest size the pixels may be reduced to (``None``: full size).
+        data_path, record: where the image is referred to (for located errors).
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        header: ImageHeader,
+        *,
+        max_pixels: int,
+        min_wh: tuple[int, int] | None,
+        data_path: str,
+        record: str,
+    ) -> None:
         self.path = path
-        self.image_wh = image_wh
-        self._pixels: Image.Image | None = None
-        self._model_images: dict[tuple[int, int], Image.Image] = {}
+        self.image_wh = header.stored_wh
+        self.max_pixels = max_pixels
+        self.min_wh = min_wh
+        self.data_path = data_path
+        self.record = record
+        self._pixels: Image | None = None
+        self._model_images: dict[tuple[int, int], Image] = {}
         self._session: SegmenterSession | None = None
 
-    def pixels(self) -> Image.Image:
+    def pixels(self) -> Image:
+        """The RGB pixels as stored, at full size or reduced to no less than
+        ``REDUCING_GAP * min_wh`` (decoded on the first call).
+
+        Raises:
+            ImageError: the file is damaged (e.g. truncated), changed since its header
+                was read, or its pixel mode has no RGB conversion.
+        """
         if self._pixels is None:
-            try:
-                with Image.open(self.path) as image:
-                    self._pixels = image.convert("RGB")
-            except OSError as e:
-                raise DataFormatError(f"cannot decode the image: {e}", path=str(self.path)) from e
+            self._pixels = load_image(
+                self.path,
+                max_pixels=self.max_pixels,
+                min_wh=self.min_wh,
+                expected_wh=self.image_wh,
+                data_path=self.data_path,
+                record=self.record,
+            ).pixels
         return self._pixels
 
-    def model_image(self, frame: Frame, protocol: EvalProtocol) -> Image.Image:
+    def model_image(self, frame: Frame, protocol: EvalProtocol) -> Image:
         image = self._model_images.get(frame.model_wh)
         if image is None:
             image = protocol.to_model_image(self.pixels(), frame)
@@ -173,21 +208,28 @@ def check_images(
     *,
     data_path: str | Path,
     images_root: str | Path | None = None,
+    max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
 ) -> None:
-    """Fail early (before any model is loaded) when an image file is missing.
+    """Fail early (before any model is loaded or any output written) on a bad image.
+
+    Reads every image's header (no pixel is decoded) through the guarded loader: the
+    file must exist, be an image, have at most ``max_pixels`` pixels and the size the
+    record's ``image_wh`` declares. A file that is damaged further in (e.g. truncated
+    pixel data) is only found when it is decoded.
 
     Raises:
-        DataFormatError: the first missing image, named with its dialogue.
+        ImageError: the first missing, unreadable or oversized image, located at the
+            data file and its dialogue.
+        DataFormatError: the first image whose size differs from ``image_wh``.
     """
     for dialogue in dialogues:
-        path = resolve_image_path(dialogue, data_path, images_root)
-        if not path.is_file():
-            raise DataFormatError(
-                f"image file not found: {path}",
-                path=str(data_path),
-                record=f"dialogue {dialogue.dialogue_id}",
-                field="image",
-            )
+        read_image_header(
+            resolve_image_path(dialogue, data_path, images_root),
+            max_pixels=max_pixels,
+            expected_wh=dialogue.image_wh,
+            data_path=str(data_path),
+            record=_record(dialogue),
+        )
 
 
 def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
@@ -209,6 +251,7 @@ class DialogueRunner:
         batch_size: requests per backend call.
         window: dialogues in flight at once.
         max_new_tokens: generation budget per turn.
+        max_pixels: largest image accepted (stored pixels; the loader's limit).
     """
 
     def __init__(
@@ -224,6 +267,7 @@ class DialogueRunner:
         batch_size: int = DEFAULT_BATCH_SIZE,
         window: int = DEFAULT_WINDOW,
         max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
+        max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
     ) -> None:
         if batch_size < 1 or window < 1 or max_new_tokens < 1:
             raise ValueError("batch_size, window and max_new_tokens must be >= 1")
@@ -237,6 +281,7 @@ class DialogueRunner:
         self.batch_size = batch_size
         self.window = window
         self.max_new_tokens = max_new_tokens
+        self.max_pixels = max_pixels
 
     # ------------------------------------------------------------------ images
 
@@ -246,17 +291,56 @@ class DialogueRunner:
         return resolve_image_path(dialogue, self.data_path, self.images_root)
 
     def check_images(self, dialogues: Sequence[Dialogue]) -> None:
-        """Fail early when an image file is missing (see :func:`check_images`)."""
-        check_images(dialogues, data_path=self.data_path, images_root=self.images_root)
+        """Fail early on a missing, unreadable or oversized image (see :func:`check_images`)."""
+        check_images(
+            dialogues,
+            data_path=self.data_path,
+            images_root=self.images_root,
+            max_pixels=self.max_pixels,
+        )
+
+    @property
+    def needs_pixels(self) -> bool:
+        """Whether the backend or the segmenter needs decoded pixels."""
+        return self.backend.needs_image or (
+            self.segmenter.produces_masks and self.segmenter.needs_pixels
+        )
+
+    def pixels_min_wh(self, image_wh: tuple[int, int]) -> tuple[int, int] | None:
+        """The size an image's pixels may be reduced to: the model frame, or ``None``
+        (full size) when the segmenter needs pixels.
+
+        A segmenter returns masks in the pixels it is given (``sam2`` checks them against
+        ``image_wh``); decoding reduced and scaling the masks back up would make them
+        blockier than the masks the released evaluation computed on the full image. The
+        memory this costs stays bounded by the pixel limit (3 bytes per pixel).
+        """
+        if self.segmenter.produces_masks and self.segmenter.needs_pixels:
+            return None
+        return self.protocol.frame(image_wh).model_wh
 
     def _slot(self, dialogue: Dialogue, slots: dict[Path, _ImageSlot]) -> _ImageSlot:
         path = self.image_path(dialogue)
+        record = _record(dialogue)
         slot = slots.get(path)
         if slot is None:
-            slot = _ImageSlot(path, image_size(path))
+            header = read_image_header(
+                path,
+                max_pixels=self.max_pixels,
+                expected_wh=dialogue.image_wh,
+                data_path=str(self.data_path),
+                record=record,
+            )
+            slot = _ImageSlot(
+                path,
+                header,
+                max_pixels=self.max_pixels,
+                min_wh=self.pixels_min_wh(header.stored_wh),
+                data_path=str(self.data_path),
+                record=record,
+            )
             slots[path] = slot
-        record = f"dialogue {dialogue.dialogue_id}"
-        if dialogue.image_wh is not None and tuple(dialogue.image_wh) != slot.image_wh:
+        elif dialogue.image_wh is not None and tuple(dialogue.image_wh) != slot.image_wh:
             raise DataFormatError(
                 f"image_wh {list(dialogue.image_wh)} differs from the image size "
                 f"{list(slot.image_wh)} of {path}",
@@ -333,6 +417,10 @@ class DialogueRunner:
             actives = []
             for dialogue in window:
                 slot = self._slot(dialogue, slots)
+                if self.needs_pixels:
+                    # decoded now, so a damaged image stops the run before this
+                    # window's first round (the pixels are kept for the window anyway)
+                    slot.pixels()
                 active = _Active(dialogue, slot, self.protocol.frame(slot.image_wh))
                 for turn in dialogue.turns:
                     row = done.get((dialogue.dialogue_id, turn.turn_index))

@@ -22,8 +22,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from regionreasoner.data.io import resolve_image_path
 from regionreasoner.errors import ImageError
 from regionreasoner.evaluation.accumulators import TurnScore
@@ -126,8 +124,12 @@ def draw_turn(image: Any, turn: GalleryTurn, image_wh: tuple[int, int] | None = 
                 e,
             )
         else:
-            alpha = Image.fromarray((dense * int(255 * MASK_ALPHA)).astype(np.uint8))
-            alpha = alpha.resize(size, Image.Resampling.NEAREST)
+            # Reduced to the thumbnail while still one byte per pixel (``dense * alpha``
+            # would make an int64 copy: 870 MB for a 108 MP image); sampling with NEAREST
+            # before or after scaling the values gives the same thumbnail.
+            opacity = int(255 * MASK_ALPHA)
+            small = Image.fromarray(dense).resize(size, Image.Resampling.NEAREST)
+            alpha = small.point(lambda v: opacity if v else 0, mode="L")
             thumb = Image.composite(Image.new("RGB", size, PREDICTION_COLOR), thumb, alpha)
 
     draw = ImageDraw.Draw(thumb)
@@ -288,7 +290,14 @@ def gallery_view(run: ScoredRun, count: int, seed: int) -> GalleryView | None:
     sections = []
     for dialogue_id in sample_dialogue_ids(list(by_dialogue), count, seed):
         turns = sorted(by_dialogue[dialogue_id], key=lambda t: t.row["turn_index"])
-        sections.append(dialogue_cards(dialogue_id, turns, _image_path(run, dialogue_id)))
+        sections.append(
+            dialogue_cards(
+                dialogue_id,
+                turns,
+                _image_path(run, dialogue_id),
+                max_pixels=run.settings.max_image_pixels,
+            )
+        )
     return GalleryView(tuple(sections), len(by_dialogue), seed)
 
 

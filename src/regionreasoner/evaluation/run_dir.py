@@ -109,9 +109,18 @@ def prepare_run_dir(out: Path, *, resume: bool, overwrite: bool) -> None:
     """
     check_run_dir(out, resume=resume, overwrite=overwrite)
     if overwrite and out.is_dir():
-        for name in RUN_FILES:
-            (out / name).unlink(missing_ok=True)
+        discard_run_files(out, remove_dir=False)
     out.mkdir(parents=True, exist_ok=True)
+
+
+def discard_run_files(out: Path, *, remove_dir: bool) -> None:
+    """Remove the files ``eval`` writes (:data:`RUN_FILES`) from ``out``, and ``out``
+    itself when ``remove_dir`` and nothing else is left in it (a run that stopped on bad
+    input before its first row)."""
+    for name in RUN_FILES:
+        (out / name).unlink(missing_ok=True)
+    if remove_dir and out.is_dir() and not any(out.iterdir()):
+        out.rmdir()
 
 
 def require_run_dir(run_dir: Path) -> dict[str, Any]:
@@ -257,7 +266,8 @@ class RunSettings:
 
     Attributes are strings as written by ``regionreasoner eval`` (``None`` when the
     config does not say). ``backend`` defaults to the model spec's prefix
-    (``hf:...`` -> ``hf``).
+    (``hf:...`` -> ``hf``). ``max_image_pixels`` is the run's image pixel limit (an
+    integer; ``None`` for runs recorded before it was), which the gallery applies too.
     """
 
     protocol: str | None = None
@@ -270,12 +280,17 @@ class RunSettings:
     images_root: str | None = None
     data_source: str | None = None
     shard: str | None = None
+    max_image_pixels: int | None = None
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> RunSettings:
         """Settings from a ``config.json`` object (a few key spellings accepted)."""
         values = {name: _setting(config, aliases) for name, aliases in _CONFIG_ALIASES.items()}
         values["shard"] = _shard_text(config.get("shard"))
+        limit = config.get("max_image_pixels")
+        values["max_image_pixels"] = (
+            limit if isinstance(limit, int) and not isinstance(limit, bool) and limit > 0 else None
+        )
         if values["backend"] is None and values["model"]:
             values["backend"] = values["model"].split(":", 1)[0]
         return cls(**values)
@@ -334,6 +349,7 @@ __all__ = [
     "RunSettings",
     "check_resume_compatible",
     "check_run_dir",
+    "discard_run_files",
     "load_run_settings",
     "merge_settings",
     "predictions_paths",

@@ -402,7 +402,8 @@ def run_training(
     if config.stage == "grpo":
         trainer_cls, extra = trl.GRPOTrainer, {}
         if config.rollout == "dialogue":
-            rollout = trl_dialogue.DialogueRollout.from_config(config)
+            bench = trl_dialogue.dialogue_benchmark_path(config)  # built above: found now
+            rollout = trl_dialogue.DialogueRollout.from_config(config, data_path=str(bench))
             reward_funcs, reward_weights = trl_dialogue.make_dialogue_reward_setup(rollout)
             trainer_cls, extra = trl_dialogue.DialogueGRPOTrainer, {"dialogue": rollout}
         else:

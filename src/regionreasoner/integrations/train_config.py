@@ -43,6 +43,7 @@ from pydantic import (
     model_validator,
 )
 
+from regionreasoner.data.images import DEFAULT_MAX_IMAGE_PIXELS, check_max_pixels
 from regionreasoner.errors import ConfigError
 from regionreasoner.geometry.frames import OFFICIAL_MODEL_SIZE
 from regionreasoner.micro.tiny import DEFAULT_TINY_FAMILY
@@ -155,6 +156,9 @@ class DataSection(_Section):
             folder).
         max_samples: keep only the first N samples (after the seeded shuffle).
         max_prompt_tokens: drop samples whose prompt (text plus image tokens) is longer.
+        max_image_pixels: refuse an image with more stored pixels (W x H), from its
+            header, before decoding (``train --max-image-pixels``; default 120,000,000,
+            at most Pillow's own limit; ``docs/data_format.md``, section 5).
     """
 
     train: str
@@ -162,6 +166,12 @@ class DataSection(_Section):
     images_root: str | None = None
     max_samples: int | None = Field(default=None, gt=0)
     max_prompt_tokens: int | None = Field(default=None, gt=0)
+    max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
+
+    @field_validator("max_image_pixels")
+    @classmethod
+    def _pixel_limit(cls, value: int) -> int:
+        return check_max_pixels(value, what="data.max_image_pixels")
 
     @field_validator("frame")
     @classmethod

@@ -85,7 +85,12 @@ def _export_jsonl(bench: Path, section: DataSection, cache_root: Path) -> Path:
     return _build_into(
         target,
         lambda out: export_train(
-            bench, out, "trl", frame=section.frame, images_root=section.images_root
+            bench,
+            out,
+            "trl",
+            frame=section.frame,
+            images_root=section.images_root,
+            max_pixels=section.max_image_pixels,
         ),
     )
 
@@ -131,16 +136,19 @@ def frame_spec_of(section: DataSection) -> tuple[str | None, Callable[[tuple[int
 def _released_rows(path: Path, section: DataSection, images_dir: Path) -> Iterator[dict[str, Any]]:
     """Rows of the released training JSON, written in ``data.frame``.
 
-    Ground truth and references are taken to be in the pixels of the image file; an
-    image that is not already the size the frame shows (``frame x frame`` for a square
-    side, bilinear, aspect ratio not kept, as at inference) is resized into
-    ``images_dir``, and its boxes, points and references are converted into the frame's
-    coordinates (a 0-1000 grid for ``rel1000``...). Images already the frame's size are
-    referenced where they are. In a named frame other than the square one, rows carry
-    ``frame`` and ``image_wh``.
+    Ground truth and references are taken to be in the pixels of the image file as
+    stored (no EXIF rotation); an image that is not already the size the frame shows
+    (``frame x frame`` for a square side) is read through the guarded loader (refused
+    over ``data.max_image_pixels`` from its header, decoded once, reduced while it stays
+    at least twice that size), resized (bilinear, aspect ratio not kept, as at inference)
+    into ``images_dir``, and its boxes, points and references are converted into the
+    frame's coordinates (a 0-1000 grid for ``rel1000``...). Images already the frame's
+    size are referenced where they are (their header is still checked). In a named frame
+    other than the square one, rows carry ``frame`` and ``image_wh``.
     """
     from PIL import Image
 
+    from regionreasoner.data.images import load_image, read_image_header
     from regionreasoner.dialogue.prompts import get_prompt
     from regionreasoner.integrations.export import written_coordinates
     from regionreasoner.integrations.sft import parse_solution, render_answer
@@ -178,18 +186,15 @@ def _released_rows(path: Path, section: DataSection, images_dir: Path) -> Iterat
         except DataFormatError as e:
             raise DataFormatError(e.message, path=str(path), record=record, field=e.field) from e
         stored = str(image_path.resolve())
-        try:
-            with Image.open(image_path) as img:
-                image_wh = img.size
-                frame = frame_of(image_wh)
-                if image_wh != tuple(frame.model_wh):
-                    stored = str(images_dir / f"{i:07d}.png")
-                    resample = getattr(Image.Resampling, RESIZE_FILTER)
-                    img.convert("RGB").resize(frame.model_wh, resample).save(stored, format="PNG")
-        except OSError as e:
-            raise DataFormatError(
-                f"cannot read image {image_path}: {e}", path=str(path), record=record
-            ) from e
+        where = {"max_pixels": section.max_image_pixels, "data_path": str(path), "record": record}
+        image_wh = read_image_header(image_path, **where).stored_wh
+        frame = frame_of(image_wh)
+        model_wh = tuple(frame.model_wh)
+        if image_wh != model_wh:
+            stored = str(images_dir / f"{i:07d}.png")
+            loaded = load_image(image_path, min_wh=model_wh, **where)
+            resample = getattr(Image.Resampling, RESIZE_FILTER)
+            loaded.pixels.resize(model_wh, resample).save(stored, format="PNG")
         if tuple(frame.coord_wh) != tuple(image_wh):
             for item in items:
                 box = frame.to_model_xyxy([item["bbox_2d"]])[0]

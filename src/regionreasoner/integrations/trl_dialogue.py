@@ -55,6 +55,7 @@ from pathlib import Path
 from typing import Any
 
 from regionreasoner._imports import require
+from regionreasoner.data.images import DEFAULT_MAX_IMAGE_PIXELS
 from regionreasoner.data.io import read_dialogues, resolve_image_path
 from regionreasoner.data.schema import Dialogue, Turn
 from regionreasoner.dialogue.policy import SOURCE_GROUND_TRUTH
@@ -134,6 +135,8 @@ class DialogueRollout:
         beta: weight of the consistency reward.
         normalisation: the Eq. 7 reading of the ``paper`` profile.
         seed: seeds every curriculum draw (with the step and the dialogue).
+        max_image_pixels: largest image accepted (``data.max_image_pixels``).
+        data_path: the benchmark file, named in image errors (``None``: not named).
     """
 
     protocol: EvalProtocol
@@ -147,10 +150,14 @@ class DialogueRollout:
     beta: float = 1.0
     normalisation: str = DEFAULT_NORMALISATION
     seed: int = 0
+    max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
+    data_path: str | None = None
 
     @classmethod
-    def from_config(cls, config: TrainConfig) -> DialogueRollout:
-        """The settings of ``config.dialogue`` (registry names resolved now)."""
+    def from_config(cls, config: TrainConfig, *, data_path: str | None = None) -> DialogueRollout:
+        """The settings of ``config.dialogue`` (registry names resolved now) and the image
+        limit of ``config.data``; ``data_path`` is the benchmark file named in image errors
+        (:func:`dialogue_benchmark_path`)."""
         d = config.dialogue
         c = d.reference_curriculum
         return cls(
@@ -165,6 +172,8 @@ class DialogueRollout:
             beta=config.rewards.beta,
             normalisation=config.rewards.normalisation,
             seed=config.seed,
+            max_image_pixels=config.data.max_image_pixels,
+            data_path=data_path,
         )
 
 
@@ -210,7 +219,12 @@ def load_dialogue_set(config: TrainConfig) -> Any:
         )
     bench = dialogue_benchmark_path(config)
     dialogues = read_dialogues(bench)
-    check_images(dialogues, data_path=bench, images_root=config.data.images_root)
+    check_images(
+        dialogues,
+        data_path=bench,
+        images_root=config.data.images_root,
+        max_pixels=config.data.max_image_pixels,
+    )
     rows: dict[str, list[Any]] = {
         "prompt": [],
         DIALOGUE_COLUMN: [],
@@ -498,7 +512,11 @@ class DialogueGRPOTrainer(trl.GRPOTrainer):  # type: ignore[misc,name-defined]
                 )
             dialogue = Dialogue.from_dict(json.loads(group[0][DIALOGUE_COLUMN]))
             image, frame = open_model_image(
-                Path(group[0][IMAGE_PATH_COLUMN]), dialogue, self.dialogue.protocol
+                Path(group[0][IMAGE_PATH_COLUMN]),
+                dialogue,
+                self.dialogue.protocol,
+                max_pixels=self.dialogue.max_image_pixels,
+                data_path=self.dialogue.data_path,
             )
             for g in range(num_generations):
                 rng = trajectory_rng(self.dialogue.seed, step, dialogue.dialogue_id, slot, g)

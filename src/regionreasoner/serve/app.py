@@ -3,10 +3,23 @@
 This is the only module of the package that imports Gradio (the ``serve`` extra); the
 logic lives in :mod:`regionreasoner.serve.controller`. Elements carry stable ids
 (``rr-question``, ``rr-ask``, ``rr-status``, ...) that the browser tests use.
+
+Two rules keep what the page shows and what the server holds together:
+
+* every event of the page runs in one queue (:data:`PAGE_EVENTS`, one at a time, in
+  arrival order), so an action always reads the state the previous one left;
+* the hidden ``rr-image-token`` holds the token of the image on screen, sent with each
+  action on the image (ask, click, add a box, apply edits, reset, export); the
+  controller refuses an action whose token is not the session's current one.
+
+The upload box takes any file (no Gradio type filter): every refusal (wrong type,
+undecodable, too many pixels, too many bytes) then comes from the controller, in the
+status box, rather than some from Gradio's transient pop-up.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import shutil
@@ -16,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from regionreasoner._imports import is_available, require
+from regionreasoner.data.images import DEFAULT_MAX_IMAGE_PIXELS
 from regionreasoner.dialogue.engine import Engine, EngineSettings
 from regionreasoner.dialogue.interactive import DEFAULT_ANSWER_TIMEOUT_S, InteractiveEngine
 from regionreasoner.errors import ConfigError
@@ -45,6 +59,14 @@ UPLOAD_HARD_LIMIT_MIN_BYTES = 100_000_000
 
 GRADIO_CACHE_CLEANUP = (3600, 3600)
 """Every hour, Gradio deletes the files it cached (uploads, downloads) over an hour old."""
+
+PAGE_EVENTS = "rr-page"
+"""Concurrency group of every event of the page: Gradio runs them one at a time (its
+default limit, 1), so an upload and a question sent together never interleave. Model
+work is serialised by the engine anyway; the cost is that a click waits for another
+session's answer."""
+
+IMAGE_DIGEST_BYTES = 16
 
 TABLE_DATATYPES = ["str", "str", "number", "number", "number", "number", "str"]
 TABLE_COLUMN_WIDTHS = ["14%", "30%", "11%", "11%", "11%", "11%", "12%"]
@@ -154,6 +176,30 @@ class ServeApp:
             shutil.rmtree(self.work_dir, ignore_errors=True)
 
 
+def image_digest(image: Any) -> str:
+    """A digest of a drawn picture (mode, size and pixels)."""
+    digest = hashlib.blake2b(digest_size=IMAGE_DIGEST_BYTES)
+    digest.update(f"{image.mode}{image.size}".encode())
+    digest.update(image.tobytes())
+    return digest.hexdigest()
+
+
+def _unless_shown(state: Any, image: Any, skip: Any) -> Any:
+    """``image``, or ``skip`` when it is the picture last sent for ``state``.
+
+    Gradio stores an output picture under a digest of its bytes and rewrites that file
+    each time the same picture is sent again, which breaks a fetch of it still in flight
+    (seen as a broken image after an error message re-drew an unchanged picture).
+    """
+    if image is None or not isinstance(state, DialogueState):
+        return image
+    digest = image_digest(image)
+    if digest == state.shown_image_digest:
+        return skip
+    state.shown_image_digest = digest
+    return image
+
+
 def create_app(config: ServeConfig) -> ServeApp:
     """Load the backend and segmenter, build the examples and the page.
 
@@ -181,6 +227,7 @@ def create_app(config: ServeConfig) -> ServeApp:
             model_spec=config.model,
             segmenter_spec=config.segmenter,
             max_upload_bytes=int(config.max_upload_mb * BYTES_PER_MB),
+            max_image_pixels=config.max_image_pixels,
             export_dir=work_dir / "exports",
         )
     except BaseException:
@@ -198,6 +245,7 @@ def build_app(
     model_spec: str,
     segmenter_spec: str,
     max_upload_bytes: int,
+    max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
     export_dir: str | os.PathLike[str] | None = None,
 ) -> ServeApp:
     """Build the page over ``engine`` (nothing is served until :meth:`ServeApp.launch`).
@@ -218,6 +266,7 @@ def build_app(
             model_spec=model_spec,
             segmenter_spec=segmenter_spec,
             max_upload_bytes=max_upload_bytes,
+            max_image_pixels=max_image_pixels,
             export_dir=export_path,
         ),
     )
@@ -243,6 +292,7 @@ def build_app(
                     elem_id="rr-image",
                     buttons=["download", "fullscreen"],
                 )
+                image_token = gr.Textbox(visible=False, elem_id="rr-image-token")
                 with gr.Row():
                     box = [
                         gr.Number(
@@ -269,7 +319,6 @@ def build_app(
                 )
                 upload = gr.File(
                     label="... or upload an image",
-                    file_types=["image"],
                     type="filepath",
                     elem_id="rr-upload",
                     height=110,
@@ -314,14 +363,26 @@ def build_app(
                     height=130,
                 )
 
-        outputs = [state, image, answer, history, table, status, hints, *box, dialogue_id, files]
+        outputs = [
+            state,
+            image,
+            answer,
+            history,
+            table,
+            status,
+            hints,
+            *box,
+            dialogue_id,
+            files,
+            image_token,
+        ]
 
         def show(new_state: Any, view: View) -> tuple[Any, ...]:
             skip = gr.skip()
             box_values = list(view.box) if view.box is not None else [skip] * 4
             return (
                 new_state,
-                view.image,
+                _unless_shown(new_state, view.image, skip),
                 view.answer,
                 view.history,
                 view.table,
@@ -330,6 +391,7 @@ def build_app(
                 *box_values,
                 view.dialogue_id if view.dialogue_id is not None else skip,
                 view.files if view.files is not None else skip,
+                view.image_token,
             )
 
         def on_load(current: Any, example_id: str | None) -> tuple[Any, ...]:
@@ -350,44 +412,46 @@ def build_app(
             picked = None if view.status_kind == "ok" else gr.skip()
             return (*show(new_state, view), None, picked)
 
-        def on_ask(current: Any, text: str | None) -> tuple[Any, ...]:
-            new_state, view = controller.ask(current, text)
+        def on_ask(current: Any, token: str, text: str | None) -> tuple[Any, ...]:
+            new_state, view = controller.ask(current, text, shown=token)
             cleared = "" if view.status_kind != "error" else gr.skip()
             return (*show(new_state, view), cleared)
 
-        def on_reset(current: Any) -> tuple[Any, ...]:
-            return show(*controller.reset(current))
+        def on_reset(current: Any, token: str) -> tuple[Any, ...]:
+            return show(*controller.reset(current, shown=token))
 
-        def on_click(current: Any, evt: Any) -> tuple[Any, ...]:
-            return show(*controller.click(current, evt.index))
+        def on_click(current: Any, token: str, evt: Any) -> tuple[Any, ...]:
+            return show(*controller.click(current, evt.index, shown=token))
 
         # Gradio finds the event-data parameter by its annotation, which must be the class
         # itself (postponed annotations are strings).
         on_click.__annotations__["evt"] = gr.SelectData
 
         def on_add_box(
-            current: Any, x1: Any, y1: Any, x2: Any, y2: Any, text: str | None
+            current: Any, token: str, x1: Any, y1: Any, x2: Any, y2: Any, text: str | None
         ) -> tuple[Any, ...]:
-            new_state, view = controller.add_user_box(current, x1, y1, x2, y2, text)
+            new_state, view = controller.add_user_box(current, x1, y1, x2, y2, text, shown=token)
             cleared = "" if view.status_kind != "error" else gr.skip()
             return (*show(new_state, view), cleared)
 
-        def on_apply(current: Any, rows: Any) -> tuple[Any, ...]:
-            return show(*controller.apply_table(current, rows))
+        def on_apply(current: Any, token: str, rows: Any) -> tuple[Any, ...]:
+            return show(*controller.apply_table(current, rows, shown=token))
 
-        def on_export(current: Any, text: str | None) -> tuple[Any, ...]:
-            return show(*controller.export(current, text))
+        def on_export(current: Any, token: str, text: str | None) -> tuple[Any, ...]:
+            return show(*controller.export(current, text, shown=token))
 
-        blocks.load(on_load, [state, example], outputs)
-        example.input(on_example, [state, example], outputs)
-        upload.upload(on_upload, [state, upload], [*outputs, upload, example])
-        ask.click(on_ask, [state, question], [*outputs, question])
-        question.submit(on_ask, [state, question], [*outputs, question])
-        reset.click(on_reset, [state], outputs)
-        image.select(on_click, [state], outputs)
-        add_box.click(on_add_box, [state, *box, description], [*outputs, description])
-        apply.click(on_apply, [state, table], outputs)
-        export.click(on_export, [state, dialogue_id], outputs)
+        queue = {"concurrency_id": PAGE_EVENTS}
+        shown = [state, image_token]
+        blocks.load(on_load, [state, example], outputs, **queue)
+        example.input(on_example, [state, example], outputs, **queue)
+        upload.upload(on_upload, [state, upload], [*outputs, upload, example], **queue)
+        ask.click(on_ask, [*shown, question], [*outputs, question], **queue)
+        question.submit(on_ask, [*shown, question], [*outputs, question], **queue)
+        reset.click(on_reset, shown, outputs, **queue)
+        image.select(on_click, shown, outputs, **queue)
+        add_box.click(on_add_box, [*shown, *box, description], [*outputs, description], **queue)
+        apply.click(on_apply, [*shown, table], outputs, **queue)
+        export.click(on_export, [*shown, dialogue_id], outputs, **queue)
     return ServeApp(blocks, controller)
 
 

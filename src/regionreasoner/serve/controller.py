@@ -6,6 +6,17 @@ and the user's input, and returns the new state and a :class:`View` (everything 
 page shows). Bad input never raises: it becomes a visible error in ``View.status``
 (``UserInputError`` messages are shown as they are; any other exception is logged with
 its traceback and shown as an internal error), and the state is left as it was.
+
+Images are read by the guarded loader (:mod:`regionreasoner.data.images`): examples as
+stored, uploads turned upright by their EXIF orientation; both are refused over the
+pixel limit (``serve --max-image-pixels``) from the header, before decoding. A refused
+upload leaves the current image and dialogue as they were.
+
+Every state carries an image token (:attr:`DialogueState.image_token`) that the page
+shows beside the image and sends back with each action on it; an action whose token is
+not the session's current one (the image changed between what the user saw and what the
+server holds) is refused, so a question is never answered on an image other than the
+one on screen (the ``shown=`` keyword of the actions).
 """
 
 from __future__ import annotations
@@ -22,10 +33,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from PIL import Image, ImageOps
+from PIL import Image
 
 from regionreasoner import __version__
 from regionreasoner.data.dialogue_checks import dialogue_problems
+from regionreasoner.data.images import DEFAULT_MAX_IMAGE_PIXELS, Orientation, load_image
 from regionreasoner.data.io import write_dialogues
 from regionreasoner.data.schema import Turn
 from regionreasoner.dialogue.interactive import InteractiveEngine
@@ -57,9 +69,6 @@ logger = logging.getLogger(__name__)
 DEFAULT_MAX_UPLOAD_MB = 10.0
 """Largest accepted upload (``serve --max-upload-mb``)."""
 
-MAX_IMAGE_PIXELS = 40_000_000
-"""Largest accepted image area (pixels), checked from the header before decoding."""
-
 BYTES_PER_MB = 1_000_000
 
 UPLOAD_ID_HASH_CHARS = 10
@@ -85,6 +94,8 @@ class View:
         files: the downloadable files (``None``: leave them; ``[]``: clear them).
         status_kind: ``info``, ``ok`` or ``error`` (for tests and logs).
         message: the plain status text.
+        image_token: the token of the image shown (``""``: none), which the page sends
+            back with the next action on it.
     """
 
     image: Image.Image | None
@@ -98,6 +109,7 @@ class View:
     files: list[str] | None = None
     status_kind: str = "info"
     message: str = ""
+    image_token: str = ""
 
 
 @dataclass(frozen=True)
@@ -108,7 +120,8 @@ class ServeSettings:
         model_spec: the ``--model`` spec (shown on the page and stored in exports).
         segmenter_spec: the ``--segmenter`` spec.
         max_upload_bytes: largest accepted upload.
-        max_image_pixels: largest accepted image area.
+        max_image_pixels: largest accepted image (stored pixels, W x H; checked from the
+            header before decoding; ``serve --max-image-pixels``).
         export_dir: folder for the downloadable records.
     """
 
@@ -116,7 +129,7 @@ class ServeSettings:
     segmenter_spec: str
     max_upload_bytes: int
     export_dir: Path
-    max_image_pixels: int = MAX_IMAGE_PIXELS
+    max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
 
 
 def answers_from_ground_truth(engine: InteractiveEngine) -> bool:
@@ -126,11 +139,20 @@ def answers_from_ground_truth(engine: InteractiveEngine) -> bool:
 
 
 def _guarded(method: Callable[..., tuple[S, View]]) -> Callable[..., tuple[S, View]]:
-    """Turn the exceptions of an action into an error shown on the page."""
+    """Turn the exceptions of an action into an error shown on the page.
+
+    The wrapped action also takes ``shown=TOKEN``: the image token the page showed when
+    the user acted. When given and not the state's own, the action is refused (see
+    :meth:`ServeController.check_shown`).
+    """
 
     @functools.wraps(method)
-    def wrapper(self: ServeController, state: Any, *args: Any, **kwargs: Any) -> tuple[S, View]:
+    def wrapper(
+        self: ServeController, state: Any, *args: Any, shown: str | None = None, **kwargs: Any
+    ) -> tuple[S, View]:
         try:
+            if shown is not None:
+                self.check_shown(state, shown)
             return method(self, state, *args, **kwargs)
         except UserInputError as e:
             return state, self.view(state, str(e), "error")
@@ -179,6 +201,7 @@ class ServeController:
             hints=hints_html(example, oracle=answers_from_ground_truth(self.engine)),
             status_kind=kind,
             message=message,
+            image_token=state.image_token if state is not None else "",
             **extra,
         )
 
@@ -216,6 +239,26 @@ class ServeController:
         """The view before an image is chosen."""
         return self.view(None, "Pick an example image or upload one.")
 
+    def check_shown(self, state: DialogueState | None, shown: str) -> None:
+        """Refuse an action sent for an image other than the session's current one.
+
+        Raises:
+            UserInputError: ``shown`` (the token of the image the page showed) is not
+                the token of ``state``'s image; the message names the current image.
+        """
+        current = state.image_token if state is not None else ""
+        if shown == current:
+            return
+        if state is None:
+            raise UserInputError(
+                "This page's session has no image (the server may have restarted): pick "
+                "an example image or upload one."
+            )
+        raise UserInputError(
+            f"The image changed to {state.source.name} before this arrived, so it was not "
+            "applied: look at the image now shown and try again."
+        )
+
     def _require(self, state: DialogueState | None) -> DialogueState:
         if state is None:
             raise UserInputError("Pick an example image or upload one first.")
@@ -231,9 +274,11 @@ class ServeController:
         example = self.examples.get(example_id or "")
         if example is None:
             raise UserInputError(f"There is no example {example_id!r}.")
-        with Image.open(example.image_path) as image:
-            image.load()
-            pixels = image.convert("RGB")
+        pixels = load_image(
+            example.image_path,
+            max_pixels=self.settings.max_image_pixels,
+            name=example.image_path.name,
+        ).pixels
         source = ImageSource("example", example.example_id, f"{example.example_id}-serve", example)
         new = DialogueState(source, self.engine.open_image(pixels, dialogue_id=example.example_id))
         if state is not None:
@@ -251,14 +296,25 @@ class ServeController:
     def upload(
         self, state: DialogueState | None, path: str | os.PathLike[str] | None
     ) -> tuple[DialogueState | None, View]:
-        """Start a dialogue over an uploaded image (checked: size, pixels, decodable)."""
+        """Start a dialogue over an uploaded image (checked: bytes, pixels, decodable).
+
+        A refused upload keeps the current image and dialogue; the message says so.
+        """
         if not path:
             raise UserInputError("No file was uploaded.")
-        pixels, digest = read_upload(
-            Path(path),
-            max_bytes=self.settings.max_upload_bytes,
-            max_pixels=self.settings.max_image_pixels,
-        )
+        try:
+            pixels, digest = read_upload(
+                Path(path),
+                max_bytes=self.settings.max_upload_bytes,
+                max_pixels=self.settings.max_image_pixels,
+            )
+        except UserInputError as e:
+            kept = (
+                f"The image {state.source.name} and its dialogue are kept."
+                if state is not None
+                else "Pick an example image or upload another one."
+            )
+            raise UserInputError(f"Upload refused: {str(e).rstrip('.')}. {kept}") from e
         dialogue_id = f"upload-{digest[:UPLOAD_ID_HASH_CHARS]}"
         source = ImageSource("upload", Path(path).name, dialogue_id)
         new = DialogueState(source, self.engine.open_image(pixels, dialogue_id=dialogue_id))
@@ -460,15 +516,19 @@ class ServeController:
 
 
 def read_upload(
-    path: Path, *, max_bytes: int, max_pixels: int = MAX_IMAGE_PIXELS
+    path: Path, *, max_bytes: int, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
 ) -> tuple[Image.Image, str]:
     """Check and decode an uploaded image; returns ``(RGB image, sha1 of the file)``.
 
-    The EXIF orientation is applied, so the image is stored and shown upright.
+    The file size is checked first, then the image goes through the guarded loader: its
+    header against ``max_pixels`` (nothing decoded over it), the first frame of an
+    animation, every pixel mode to RGB, and the EXIF orientation applied, so the image
+    is stored and shown upright.
 
     Raises:
-        UserInputError: the file is missing, too large, not an image, too many pixels,
-            or damaged.
+        UserInputError: the file is missing, empty or over ``max_bytes``.
+        ImageError: not an image, over ``max_pixels``, damaged (e.g. truncated), or a
+            pixel mode with no RGB conversion; the message names the file.
     """
     name = path.name
     try:
@@ -486,26 +546,8 @@ def read_upload(
     with open(path, "rb") as handle:
         for block in iter(functools.partial(handle.read, 1 << 20), b""):
             digest.update(block)
-    try:
-        with Image.open(path) as image:
-            width, height = image.size
-            if width * height > max_pixels:
-                raise UserInputError(
-                    f"{name} is {width}x{height} pixels; the largest accepted "
-                    f"image has {max_pixels:,} pixels."
-                )
-            image.load()
-            upright = ImageOps.exif_transpose(image)
-            pixels = upright.convert("RGB")
-    except Image.UnidentifiedImageError:
-        raise UserInputError(
-            f"{name} is not an image (accepted: PNG, JPEG, WebP, GIF, BMP, TIFF)."
-        ) from None
-    except Image.DecompressionBombError:
-        raise UserInputError(f"{name} has too many pixels to be opened safely.") from None
-    except (OSError, SyntaxError, ValueError) as e:
-        raise UserInputError(f"{name} could not be decoded as an image ({e}).") from None
-    return pixels, digest.hexdigest()
+    loaded = load_image(path, max_pixels=max_pixels, orientation=Orientation.EXIF, name=name)
+    return loaded.pixels, digest.hexdigest()
 
 
 def _table_rows(value: Any) -> list[list[Any]]:

@@ -21,6 +21,7 @@ The dialogue can be exported as one RegionDial record (:meth:`DialogueState.to_d
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from collections.abc import Sequence
@@ -59,6 +60,10 @@ TABLE_HEADERS = ["region", "question", "x1", "y1", "x2", "y2", "source"]
 """Columns of the editable region table (only x1..y2 are editable)."""
 
 TABLE_BOX_COLUMNS = slice(2, 6)
+
+IMAGE_TOKEN_PREFIX = "img-"
+_IMAGE_TOKENS = itertools.count(1)
+"""Process-wide counter of image tokens (``next`` on it is atomic under the GIL)."""
 
 XYXY = tuple[float, float, float, float]
 ItemKind = Literal["asked", "user_box"]
@@ -208,11 +213,21 @@ class DialogueState:
     Args:
         source: where the image came from.
         context: the engine's per-image context (image, frame, segmenter session).
+
+    Attributes:
+        image_token: names this state's image among every image opened by the process
+            (``img-1``, ``img-2``, ...; a new one per example choice or upload); the page
+            sends it back with each action so that an action meant for another image is
+            refused.
+        shown_image_digest: digest of the picture last sent to the page for this state
+            (the page is not sent the same picture twice in a row); ``None`` before.
     """
 
     def __init__(self, source: ImageSource, context: ImageContext) -> None:
         self.source = source
         self.context = context
+        self.image_token = f"{IMAGE_TOKEN_PREFIX}{next(_IMAGE_TOKENS)}"
+        self.shown_image_digest: str | None = None
         self.items: list[DialogueItem] = []
         self.regions: dict[str, Region] = {}
         self.pending_corner: tuple[int, int] | None = None

@@ -11,6 +11,7 @@ from regionreasoner.cli.argtypes import positive_int
 from regionreasoner.cli.commands.base import Command
 from regionreasoner.cli.options import (
     add_engine_arguments,
+    add_max_image_pixels_argument,
     add_openai_arguments,
     engine_settings_kwargs,
     openai_settings_kwargs,
@@ -129,6 +130,7 @@ class EvalCommand(Command):
             metavar="N",
             help="only the first N dialogues (of the shard)",
         )
+        add_max_image_pixels_argument(io)
 
         ev = parser.add_argument_group("protocol")
         run = parser.add_argument_group("throughput")

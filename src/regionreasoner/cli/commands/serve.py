@@ -8,7 +8,11 @@ import sys
 
 from regionreasoner.cli.argtypes import int_at_least, positive_float
 from regionreasoner.cli.commands.base import Command
-from regionreasoner.cli.options import add_engine_arguments, engine_settings_kwargs
+from regionreasoner.cli.options import (
+    add_engine_arguments,
+    add_max_image_pixels_argument,
+    engine_settings_kwargs,
+)
 
 DESCRIPTION = """\
 Serve a web page (Gradio) over the same engine as `regionreasoner eval`: the same
@@ -92,6 +96,7 @@ class ServeCommand(Command):
             metavar="MB",
             help="largest accepted image upload in megabytes (default 10)",
         )
+        add_max_image_pixels_argument(page)
         page.add_argument(
             "--request-timeout",
             type=positive_float,

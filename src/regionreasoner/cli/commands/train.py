@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from regionreasoner.cli.commands.base import Command
-from regionreasoner.cli.options import frame_names
+from regionreasoner.cli.options import add_max_image_pixels_argument, frame_names
 
 _SHOWN_PREFIXES = ("rewards/", "reward", "loss", "completions/mean_length", "dialogue/")
 
@@ -68,12 +68,16 @@ class TrainCommand(Command):
             action="store_true",
             help="continue from the latest checkpoint in output_dir (fresh start if none)",
         )
+        add_max_image_pixels_argument(parser)  # the config key data.max_image_pixels
 
     def run(self, args: argparse.Namespace) -> int:
         from regionreasoner.integrations.train import run_training
         from regionreasoner.integrations.train_config import load_config
 
-        config = load_config(args.config, args.overrides, stage=args.stage, frame=args.frame)
+        overrides = list(args.overrides)
+        if args.max_image_pixels is not None:
+            overrides.append(f"data.max_image_pixels={args.max_image_pixels}")
+        config = load_config(args.config, overrides, stage=args.stage, frame=args.frame)
         result = run_training(config, resume=args.resume, config_source=args.config)
         last = result.last_log()
         print(
