@@ -123,34 +123,38 @@ class HackCase:
     kind: str
 
 
+def _exploit(name: str, description: str, kind: str, **parts: str) -> HackCase:
+    """A case whose exploit is in the tags ``parts``: once with the wrong box, once with
+    the correct one."""
+    return HackCase(
+        name, description, _completion(**parts, answer=_WRONG), _completion(**parts), kind
+    )
+
+
 HACK_CASES: tuple[HackCase, ...] = (
-    HackCase(
+    _exploit(
         "keyword_stuffing",
         "<think> is a list of every keyword, logic word and the references",
-        _completion(think=_STUFFED_THINK, answer=_WRONG),
-        _completion(think=_STUFFED_THINK),
         "keyword_list",
+        think=_STUFFED_THINK,
     ),
-    HackCase(
+    _exploit(
         "keyword_sentences",
         "<think> is a keyword list written as one-word sentences",
-        _completion(think=_STUFFED_THINK_SENTENCES, answer=_WRONG),
-        _completion(think=_STUFFED_THINK_SENTENCES),
         "keyword_list",
+        think=_STUFFED_THINK_SENTENCES,
     ),
-    HackCase(
+    _exploit(
         "minimal_keyword_list",
         "<think> is the scene nouns, one term per logic category and the references",
-        _completion(think=_MINIMAL_LIST_THINK, answer=_WRONG),
-        _completion(think=_MINIMAL_LIST_THINK),
         "keyword_list",
+        think=_MINIMAL_LIST_THINK,
     ),
-    HackCase(
+    _exploit(
         "cite_every_number",
         "<think> cites every 4-number window and every number of the question",
-        _completion(think=_EVERY_NUMBER_THINK, answer=_WRONG),
-        _completion(think=_EVERY_NUMBER_THINK),
         "citation",
+        think=_EVERY_NUMBER_THINK,
     ),
     HackCase(
         "empty_think",
@@ -159,26 +163,18 @@ HACK_CASES: tuple[HackCase, ...] = (
         _completion(think=""),
         "format",
     ),
-    HackCase(
-        "focus_copies_question",
-        "<focus> is the question text",
-        _completion(focus=PROBLEM, answer=_WRONG),
-        _completion(focus=PROBLEM),
-        "format",
-    ),
-    HackCase(
+    _exploit("focus_copies_question", "<focus> is the question text", "format", focus=PROBLEM),
+    _exploit(
         "repeated_sentence",
         "<think> repeats one sentence 8 times",
-        _completion(think=_REPEATED_THINK, answer=_WRONG),
-        _completion(think=_REPEATED_THINK),
         "repetition",
+        think=_REPEATED_THINK,
     ),
-    HackCase(
+    _exploit(
         "run_on_loop",
         "<think> loops over one clause 8 times without punctuation",
-        _completion(think=_RUN_ON_THINK, answer=_WRONG),
-        _completion(think=_RUN_ON_THINK),
         "repetition",
+        think=_RUN_ON_THINK,
     ),
     HackCase(
         "hundred_boxes",
