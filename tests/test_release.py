@@ -169,7 +169,9 @@ def test_readme_bibtex_is_the_preferred_citation(citation: dict[str, Any]) -> No
     assert re.match(r"@inproceedings\{\w+,\n", entry)
     fields = _bibtex_fields(entry)
     assert fields["title"] == paper["title"]
-    assert fields["author"].split(" and ") == [a["family-names"] for a in paper["authors"]]
+    assert fields["author"].split(" and ") == [
+        f"{a['family-names']}, {a['given-names']}" for a in paper["authors"]
+    ]
     assert int(fields["year"]) == paper["year"]
     assert paper["type"] == "conference-paper"
     assert "ICLR" in fields["booktitle"] and "ICLR" in paper["conference"]["name"]
