@@ -211,13 +211,9 @@ def add_max_image_pixels_argument(group: argparse._ActionsContainer) -> None:
 
 
 _ENGINE_FLAGS = ("protocol", "frame", "prompt", "segmenter", "temperature", "seed", "dtype")
-_OPTIONAL_FLAGS = (
-    "max_new_tokens",
-    "device",
-    "device_map",
-    "attn_implementation",
-    "max_image_pixels",
-)
+_HF_PLACEMENT_FLAGS = ("device", "device_map", "attn_implementation")
+"""The ``hf`` flags that are ``BackendOptions`` fields of the same name."""
+_OPTIONAL_FLAGS = ("max_new_tokens", *_HF_PLACEMENT_FLAGS, "max_image_pixels")
 _OPENAI_FIELDS = {
     "concurrency": "concurrency",
     "request_timeout": "request_timeout_s",
@@ -257,7 +253,7 @@ def backend_options(args: argparse.Namespace, **overrides: Any) -> BackendOption
 
     hf = {
         name: getattr(args, name)
-        for name in ("dtype", *_OPTIONAL_FLAGS[1:])
+        for name in ("dtype", *_HF_PLACEMENT_FLAGS)
         if getattr(args, name, None) is not None
     }
     return BackendOptions(**hf, **openai_settings_kwargs(args), **overrides)
