@@ -23,6 +23,9 @@ from regionreasoner.errors import ConfigError
 if TYPE_CHECKING:
     from PIL.Image import Image
 
+    from regionreasoner.data.schema import Turn
+    from regionreasoner.geometry.frames import Frame
+
 DEFAULT_MAX_NEW_TOKENS = 2048
 """Generation budget of the released evaluation (``max_new_tokens=2048``)."""
 
@@ -61,6 +64,26 @@ META_FRAME = "frame"
 META_REFERENCE_XYXY = "reference_xyxy"
 """Request metadata key: the reference box exactly as written in the prompt (its numbers,
 in the frame of the prompt text), or ``None`` when the turn cites nothing."""
+
+
+def turn_metadata(
+    dialogue_id: str,
+    turn_index: int,
+    frame: Frame,
+    reference_xyxy: Any,
+    turn: Turn | None = None,
+) -> dict[str, Any]:
+    """The request metadata of one turn (the ``META_*`` keys), as the engine, the web
+    page and the frame probe send it; ``turn`` (the ground truth) only when given."""
+    metadata: dict[str, Any] = {
+        META_DIALOGUE_ID: dialogue_id,
+        META_TURN_INDEX: turn_index,
+        META_FRAME: frame,
+        META_REFERENCE_XYXY: reference_xyxy,
+    }
+    if turn is not None:
+        metadata[META_TURN] = turn
+    return metadata
 
 
 @dataclass(frozen=True, slots=True, eq=False)

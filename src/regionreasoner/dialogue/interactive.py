@@ -43,14 +43,10 @@ import numpy.typing as npt
 
 from regionreasoner.backends.base import (
     DEFAULT_MAX_NEW_TOKENS,
-    META_DIALOGUE_ID,
-    META_FRAME,
-    META_REFERENCE_XYXY,
-    META_TURN,
-    META_TURN_INDEX,
     Backend,
     Generation,
     GenerationRequest,
+    turn_metadata,
 )
 from regionreasoner.data.schema import Turn
 from regionreasoner.dialogue.policy import REFERENCE_SOURCES, SOURCE_PREDICTED
@@ -239,14 +235,13 @@ class InteractiveEngine:
         of answering "nothing".
         """
         question = turn.render_question(reference.text)
-        metadata: dict[str, Any] = {
-            META_DIALOGUE_ID: context.dialogue_id,
-            META_TURN_INDEX: turn.turn_index,
-            META_FRAME: context.frame,
-            META_REFERENCE_XYXY: reference.prompt_xyxy,
-        }
-        if turn.targets:
-            metadata[META_TURN] = turn
+        metadata = turn_metadata(
+            context.dialogue_id,
+            turn.turn_index,
+            context.frame,
+            reference.prompt_xyxy,
+            turn if turn.targets else None,
+        )
         request = GenerationRequest(
             image=context.model_image() if self.backend.needs_image else None,
             user_text=self.prompt.render_user(question),

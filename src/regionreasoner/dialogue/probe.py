@@ -35,13 +35,9 @@ from PIL import Image
 
 from regionreasoner.backends.base import (
     DEFAULT_MAX_NEW_TOKENS,
-    META_DIALOGUE_ID,
-    META_FRAME,
-    META_REFERENCE_XYXY,
-    META_TURN,
-    META_TURN_INDEX,
     Backend,
     GenerationRequest,
+    turn_metadata,
 )
 from regionreasoner.data.builders.synth import synth_dialogue
 from regionreasoner.data.schema import Target, Turn
@@ -352,13 +348,7 @@ def run_probe(
                     prompt.render_user(item.question),
                     system=prompt.system,
                     max_new_tokens=max_new_tokens,
-                    metadata={
-                        META_DIALOGUE_ID: f"probe-{item.item_id}",
-                        META_TURN_INDEX: 0,
-                        META_TURN: item.turn(),
-                        META_FRAME: frame,
-                        META_REFERENCE_XYXY: None,
-                    },
+                    metadata=turn_metadata(f"probe-{item.item_id}", 0, frame, None, item.turn()),
                 )
             )
         for (item, name, frame), generation in zip(batch, backend.generate(requests), strict=True):

@@ -37,14 +37,10 @@ import numpy.typing as npt
 
 from regionreasoner.backends.base import (
     DEFAULT_MAX_NEW_TOKENS,
-    META_DIALOGUE_ID,
-    META_FRAME,
-    META_REFERENCE_XYXY,
-    META_TURN,
-    META_TURN_INDEX,
     Backend,
     Generation,
     GenerationRequest,
+    turn_metadata,
 )
 from regionreasoner.data.images import (
     DEFAULT_MAX_IMAGE_PIXELS,
@@ -471,13 +467,13 @@ class DialogueRunner:
             user_text=asked.user_text,
             system=asked.system,
             max_new_tokens=self.max_new_tokens,
-            metadata={
-                META_DIALOGUE_ID: active.dialogue.dialogue_id,
-                META_TURN_INDEX: turn.turn_index,
-                META_TURN: turn,
-                META_FRAME: active.frame,
-                META_REFERENCE_XYXY: reference.prompt_xyxy,
-            },
+            metadata=turn_metadata(
+                active.dialogue.dialogue_id,
+                turn.turn_index,
+                active.frame,
+                reference.prompt_xyxy,
+                turn,
+            ),
         )
         return _Pending(active, turn, reference, question, request)
 
