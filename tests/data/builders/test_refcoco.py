@@ -247,3 +247,28 @@ def test_build_refcoco_images_root_reads_sizes_and_reports_missing(
     assert "images are missing" in caplog.text
     with pytest.raises(DataFormatError, match="width"):
         _build(src, tmp_path, "no_root.jsonl")
+
+
+@pytest.mark.parametrize("defect", ["image missing", "file_name empty"])
+def test_build_refcoco_a_missing_image_entry_or_file_name_is_located(
+    refcoco_source, tmp_path, defect
+):
+    src = refcoco_source()
+    _, dialogues = _build(src, tmp_path, "good.jsonl")
+    image_id = int(dialogues[0].dialogue_id)  # an image the split turns into a dialogue
+    instances = dict(src.instances)
+    if defect == "image missing":
+        instances["images"] = [im for im in instances["images"] if im["id"] != image_id]
+        message = f"image {image_id} is not in"
+        expected = (str(src.refs_path), f"image_id {image_id}", "image_id")
+    else:
+        instances["images"] = [
+            {**im, "file_name": ""} if im["id"] == image_id else im for im in instances["images"]
+        ]
+        message = "has no file_name"
+        expected = (str(src.instances_path), f"image {image_id}", "file_name")
+    src.instances_path.write_text(json.dumps(instances), encoding="utf-8")
+    with pytest.raises(DataFormatError, match=message) as info:
+        _build(src, tmp_path)
+    assert (info.value.path, info.value.record, info.value.field) == expected
+    assert not (tmp_path / "bench.jsonl").exists()

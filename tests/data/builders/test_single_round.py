@@ -145,3 +145,29 @@ def test_bad_inputs_raise_and_write_nothing(refcoco_source, tmp_path) -> None:
         build_refcoco_single_round(src.refs_path, broken, out_path=tmp_path / "out")
     assert info.value.record == f"ref_id {ref['ref_id']}"
     assert not (tmp_path / "out").exists()  # testB fails after val and testA were built
+
+
+@pytest.mark.parametrize("defect", ["image missing", "file_name empty"])
+def test_a_missing_image_entry_or_file_name_is_located(refcoco_source, tmp_path, defect) -> None:
+    src = refcoco_source()
+    ref = min((r for r in src.refs if r["split"] == "testA"), key=lambda r: r["ref_id"])
+    instances = json.loads(src.instances_path.read_text())
+    if defect == "image missing":
+        instances["images"] = [im for im in instances["images"] if im["id"] != ref["image_id"]]
+        message = f"image {ref['image_id']} is not in"
+        expected = (str(src.refs_path), f"ref_id {ref['ref_id']}", "image_id")
+    else:
+        instances["images"] = [
+            {**im, "file_name": None} if im["id"] == ref["image_id"] else im
+            for im in instances["images"]
+        ]
+        message = "has no file_name"
+        expected = (str(tmp_path / "instances.json"), f"image {ref['image_id']}", "file_name")
+    broken = tmp_path / "instances.json"
+    broken.write_text(json.dumps(instances))
+    with pytest.raises(DataFormatError, match=message) as info:
+        build_refcoco_single_round(
+            src.refs_path, broken, out_path=tmp_path / "a.jsonl", split="testA"
+        )
+    assert (info.value.path, info.value.record, info.value.field) == expected
+    assert not (tmp_path / "a.jsonl").exists()
