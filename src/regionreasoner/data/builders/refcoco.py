@@ -240,6 +240,61 @@ def dataset_name(refs_path: str | os.PathLike[str]) -> str:
     return p.parent.name if p.parent.name.lower().startswith("ref") else p.stem
 
 
+def referred_annotation(
+    instances: CocoInstances, ref: dict[str, Any], *, refs_path: str, instances_path: str
+) -> dict[str, Any]:
+    """The COCO annotation a ref names.
+
+    Raises:
+        DataFormatError: the annotation is not in the instances (located at the ref).
+    """
+    ann = instances.annotations.get(ref["ann_id"])
+    if ann is None:
+        raise DataFormatError(
+            f"annotation {ref['ann_id']} is not in {instances_path} (wrong instances file?)",
+            path=refs_path,
+            record=f"ref_id {ref['ref_id']}",
+            field="ann_id",
+        )
+    return ann
+
+
+def referred_image(
+    instances: CocoInstances, image_id: int, *, refs_path: str, instances_path: str, record: str
+) -> dict[str, Any]:
+    """The COCO image entry a ref names.
+
+    Raises:
+        DataFormatError: the image is not in the instances (located at ``record``).
+    """
+    image = instances.images.get(image_id)
+    if image is None:
+        raise DataFormatError(
+            f"image {image_id} is not in {instances_path}",
+            path=refs_path,
+            record=record,
+            field="image_id",
+        )
+    return image
+
+
+def image_file_name(image: dict[str, Any], image_id: int, *, instances_path: str) -> str:
+    """A COCO image entry's ``file_name``.
+
+    Raises:
+        DataFormatError: the entry has no (or an empty) ``file_name``.
+    """
+    file_name = image.get("file_name")
+    if not isinstance(file_name, str) or not file_name:
+        raise DataFormatError(
+            "image has no file_name",
+            path=instances_path,
+            record=f"image {image_id}",
+            field="file_name",
+        )
+    return file_name
+
+
 def coco_image_wh(image: dict[str, Any], images_root: Path | None, *, path: str) -> tuple[int, int]:
     """``(W, H)`` of a COCO image entry, read from the image under ``images_root`` when
     the entry lacks a size.
@@ -323,13 +378,7 @@ def iter_refcoco_dialogues(
     )
     by_image: dict[int, dict[int, ReferredObject]] = defaultdict(dict)
     for ref in sorted(select_split(refs, split), key=lambda r: r["ref_id"]):
-        if ref["ann_id"] not in instances.annotations:
-            raise DataFormatError(
-                f"annotation {ref['ann_id']} is not in {instances_path} (wrong instances file?)",
-                path=refs_path,
-                record=f"ref_id {ref['ref_id']}",
-                field="ann_id",
-            )
+        referred_annotation(instances, ref, refs_path=refs_path, instances_path=instances_path)
         if ref["ann_id"] in by_image[ref["image_id"]]:
             ctx.skipped["duplicate refs of one annotation"] += 1
             continue
@@ -351,13 +400,13 @@ def _build_dialogue(
     ctx: _Context, image_id: int, referred: list[ReferredObject]
 ) -> Dialogue | None:
     inst = ctx.instances
-    if image_id not in inst.images:
-        raise DataFormatError(
-            f"image {image_id} is not in {ctx.instances_path}",
-            path=ctx.refs_path,
-            record=f"image_id {image_id}",
-            field="image_id",
-        )
+    image = referred_image(
+        inst,
+        image_id,
+        refs_path=ctx.refs_path,
+        instances_path=ctx.instances_path,
+        record=f"image_id {image_id}",
+    )
     rng = random.Random(f"refcoco:{ctx.seed}:{image_id}")
     referred_by_ann = {r.ann_id: r for r in referred}
     boxes: dict[int, tuple[float, float, float, float]] = {}
@@ -397,7 +446,6 @@ def _build_dialogue(
         rng=rng,
         relation_counts=ctx.relation_counts,
     )
-    image = inst.images[image_id]
     image_wh = coco_image_wh(image, ctx.images_root, path=ctx.instances_path)
     turns = []
     for index, planned in enumerate(plan):
@@ -417,17 +465,9 @@ def _build_dialogue(
                 relation=planned.relation,
             )
         )
-    file_name = image.get("file_name")
-    if not isinstance(file_name, str) or not file_name:
-        raise DataFormatError(
-            "image has no file_name",
-            path=ctx.instances_path,
-            record=f"image {image_id}",
-            field="file_name",
-        )
     return Dialogue(
         dialogue_id=str(image_id),
-        image=file_name,
+        image=image_file_name(image, image_id, instances_path=ctx.instances_path),
         turns=tuple(turns),
         image_wh=image_wh,
         source=ctx.source,

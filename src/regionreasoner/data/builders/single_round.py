@@ -37,8 +37,11 @@ from regionreasoner.data.builders.refcoco import (
     annotation_xyxy,
     coco_image_wh,
     dataset_name,
+    image_file_name,
     load_instances,
     load_refs,
+    referred_annotation,
+    referred_image,
     select_split,
     sentence_text,
 )
@@ -124,22 +127,9 @@ def iter_single_round_dialogues(
         if ref["ref_id"] in seen:
             raise DataFormatError("duplicate ref_id", path=refs_path, record=record, field="ref_id")
         seen.add(ref["ref_id"])
-        ann = instances.annotations.get(ref["ann_id"])
-        if ann is None:
-            raise DataFormatError(
-                f"annotation {ref['ann_id']} is not in {instances_path} (wrong instances file?)",
-                path=refs_path,
-                record=record,
-                field="ann_id",
-            )
-        image = instances.images.get(ref["image_id"])
-        if image is None:
-            raise DataFormatError(
-                f"image {ref['image_id']} is not in {instances_path}",
-                path=refs_path,
-                record=record,
-                field="image_id",
-            )
+        located = {"refs_path": refs_path, "instances_path": instances_path}
+        ann = referred_annotation(instances, ref, **located)
+        image = referred_image(instances, ref["image_id"], record=record, **located)
         xyxy = annotation_xyxy(ann)
         if xyxy is None:
             skipped["expressions whose object has an empty box"] += len(ref["sentences"])
@@ -147,14 +137,7 @@ def iter_single_round_dialogues(
         if ref["image_id"] not in sizes:
             sizes[ref["image_id"]] = coco_image_wh(image, root, path=instances_path)
         image_wh = sizes[ref["image_id"]]
-        file_name = image.get("file_name")
-        if not isinstance(file_name, str) or not file_name:
-            raise DataFormatError(
-                "image has no file_name",
-                path=instances_path,
-                record=f"image {ref['image_id']}",
-                field="file_name",
-            )
+        file_name = image_file_name(image, ref["image_id"], instances_path=instances_path)
         target = Target(
             bbox=xyxy,
             mask=annotation_rle(ann, image_wh, path=instances_path),
